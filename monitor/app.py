@@ -1,0 +1,188 @@
+"""Lifecycle in one place: build the service from settings, run it, stop it gracefully.
+
+Start-up order matters: the outbox's consumer groups exist before any poller can commit, so no
+event is committed before a sink listens. Stop order matters too: pollers stop first (a poll cut
+short commits nothing), deliveries in flight get ``shutdown_timeout`` to finish, then sessions
+and pools close. Anything left unacknowledged is delivered after the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from typing import Final
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from monitor import __version__
+from monitor.canvas import CanvasClient
+from monitor.config import Settings
+from monitor.dispatch import SinkRunner, update_backlogs
+from monitor.errors import StoreError
+from monitor.lane import Lane
+from monitor.metrics import Metrics
+from monitor.poller import Poller
+from monitor.sinks import Sink, make_sink
+from monitor.store import Store, open_store
+from monitor.web import create_app
+
+log = structlog.get_logger("monitor.app")
+
+HOUSEKEEPING_EVERY: Final = 5.0
+TRIM_EVERY: Final = 60.0
+STORE_RETRY: Final = 1.0
+
+
+def replica_name() -> str:
+    """This process's name among replicas (the Redis consumer name): stable across restarts
+    of the same pod or host, so a restarted process picks up its own unfinished deliveries."""
+    return os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+class Service:
+    """The running parts, as the web handlers see them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        metrics: Metrics,
+        pollers: Sequence[Poller],
+        runners: Sequence[SinkRunner],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.pollers = pollers
+        self.runners = runners
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def dead_loops(self) -> list[str]:
+        now = time.monotonic()
+        dead = [name for name, task in self.tasks.items() if task.done()]
+        for poller in self.pollers:
+            allowance = poller.interval + poller.source.poll_timeout + 30
+            if f"poller:{poller.name}" in self.tasks and now - poller.heartbeat > allowance:
+                dead.append(f"poller:{poller.name}")
+        return sorted(set(dead))
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    sinks: Mapping[str, Sink] | None = None,
+    on_listening: Callable[[str], None] | None = None,
+    store: Store | None = None,
+) -> None:
+    """Run until ``stop`` is set. ``sinks`` replaces configured sinks by name (demo, tests)."""
+    source_names = [s.name for s in settings.sources]
+    sink_names = [s.name for s in settings.sinks]
+    metrics = Metrics(source_names, sink_names)
+    metrics.poll_interval.set(settings.poll_interval)
+    for warning in settings.warnings:
+        log.warning("config_warning", message=warning)
+    async with AsyncExitStack() as stack:
+        if store is None:
+            store = open_store(settings.state_url, consumer=replica_name())
+            stack.push_async_callback(store.close)
+        session = aiohttp.ClientSession(
+            headers={"User-Agent": f"canvas-conference-monitor/{__version__}"},
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
+        )
+        stack.push_async_callback(session.close)
+
+        lanes: dict[tuple[str, str], Lane] = {}
+        pollers = []
+        for source in settings.sources:
+            lane = lanes.setdefault(
+                (source.base_url.lower(), source.token.reveal()), Lane(source.rate_limit)
+            )
+            client = CanvasClient(session, source, lane, metrics)
+            pollers.append(Poller(source, client, store, metrics, interval=settings.poll_interval))
+        runners = [
+            SinkRunner((sinks or {}).get(c.name) or make_sink(c, session), c, store, metrics)
+            for c in settings.sinks
+        ]
+        service = Service(settings, store, metrics, pollers, runners)
+
+        url = await _listen(service, stack)
+        log.info("listening", url=url, version=__version__, sources=source_names, sinks=sink_names)
+        if on_listening is not None:
+            on_listening(url)
+        if not await _open_outbox(store, sink_names, source_names, stop):
+            return
+        await _run(service, stop)
+    log.info("stopped")
+
+
+async def _listen(service: Service, stack: AsyncExitStack) -> str:
+    runner = web.AppRunner(create_app(service), access_log=None, handle_signals=False)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    listen = service.settings.listen
+    await web.TCPSite(runner, listen.host, listen.port, reuse_address=True).start()
+    host, port = runner.addresses[0][:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+async def _open_outbox(
+    store: Store, sinks: Sequence[str], sources: Sequence[str], stop: asyncio.Event
+) -> bool:
+    """Create consumer groups before any commit; wait for the store if it is not up yet."""
+    waiting = False
+    while not stop.is_set():
+        try:
+            await store.open_outbox(sinks, sources)
+        except StoreError as exc:
+            if not waiting:
+                log.warning("store_unavailable", error=str(exc))
+                waiting = True
+            try:
+                await asyncio.wait_for(stop.wait(), STORE_RETRY)
+            except TimeoutError:
+                continue
+        else:
+            if waiting:
+                log.info("store_available")
+            return True
+    return False
+
+
+async def _run(service: Service, stop: asyncio.Event) -> None:
+    grace = service.settings.shutdown_timeout
+    async with asyncio.TaskGroup() as group:
+        for poller in service.pollers:
+            service.tasks[f"poller:{poller.name}"] = group.create_task(poller.run(stop))
+        for runner in service.runners:
+            service.tasks[f"sink:{runner.name}"] = group.create_task(runner.run(stop, grace))
+        service.tasks["housekeeping"] = group.create_task(_housekeeping(service, stop))
+        await stop.wait()
+        log.info("stopping", grace=grace)
+        for name, task in service.tasks.items():
+            if name.startswith("poller:"):  # a poll cut short commits nothing
+                task.cancel()
+
+
+async def _housekeeping(service: Service, stop: asyncio.Event) -> None:
+    """Refresh the outbox gauges and trim acknowledged entries, on a slow beat."""
+    last_trim = time.monotonic()
+    while not stop.is_set():
+        try:
+            await update_backlogs(service.runners, service.store, service.metrics)
+            if time.monotonic() - last_trim >= TRIM_EVERY:
+                last_trim = time.monotonic()
+                await service.store.trim()
+        except StoreError as exc:
+            log.debug("housekeeping_failed", error=str(exc))
+        try:
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
+        except TimeoutError:
+            continue

@@ -1,0 +1,240 @@
+"""The Canvas HTTP client: auth, pagination, throttling, retries, and errors mapped to reasons.
+
+Every request goes through the token's ``Lane``. Pages are followed through ``Link: rel="next"``
+exactly as Canvas wrote them (bookmarks are opaque). A page that is not ``{"conferences": [...]}``
+fails the whole listing, so the poll fails and nothing changes (invariant 1); a single record
+without a usable id is skipped and counted. Transient failures (timeouts, connection errors,
+5xx) are retried with jittered backoff; throttling waits as long as Canvas asks; all of it inside
+the poll's ``Deadline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Mapping
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from monitor.config import SourceConfig
+from monitor.errors import CanvasError, PollFailure
+from monitor.http_headers import next_link, retry_after
+from monitor.lane import Deadline, Lane
+from monitor.metrics import Metrics
+from monitor.models import Conference
+
+PER_PAGE: Final = 100
+MAX_PAGES: Final = 10_000
+ATTEMPTS: Final = 3  # per request, for transient failures
+BACKOFF_BASE: Final = 0.5
+BACKOFF_CAP: Final = 10.0
+_RATE_LIMITED: Final = b"Rate Limit Exceeded"
+CONTEXT_PATHS: Final = {"Course": "courses", "Group": "groups"}
+
+
+class CanvasClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        source: SourceConfig,
+        lane: Lane,
+        metrics: Metrics,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self._source = source
+        self._base = URL(source.base_url)
+        self._headers = {
+            "Authorization": f"Bearer {source.token.reveal()}",
+            "Accept": "application/json",
+        }
+        self._lane = lane
+        self._metrics = metrics
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    async def live(self, deadline: Deadline) -> list[Conference]:
+        """``GET /api/v1/conferences?state=live``, every page."""
+        return await self._list("/api/v1/conferences", {"state": "live"}, deadline)
+
+    async def context(
+        self, context_type: str, context_id: int, deadline: Deadline
+    ) -> list[Conference]:
+        """Every conference of a course or group (``index``: Canvas ignores ``state`` there)."""
+        path = f"/api/v1/{CONTEXT_PATHS[context_type]}/{context_id}/conferences"
+        return await self._list(path, {}, deadline)
+
+    async def whoami(self, deadline: Deadline) -> dict[str, Any]:
+        """``GET /api/v1/users/self``: proves the URL and the token work."""
+        url = self._base.with_path(self._base.path.rstrip("/") + "/api/v1/users/self")
+        payload, _ = await self._get(url, deadline)
+        if not isinstance(payload, dict):
+            raise CanvasError(PollFailure.INVALID_RESPONSE, "users/self did not answer an object")
+        return payload
+
+    async def _list(
+        self, path: str, params: dict[str, str], deadline: Deadline
+    ) -> list[Conference]:
+        url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
+            {**params, "per_page": str(PER_PAGE)}
+        )
+        conferences: list[Conference] = []
+        seen: set[str] = set()
+        while url is not None:
+            if str(url) in seen or len(seen) >= MAX_PAGES:
+                raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: pagination loops")
+            seen.add(str(url))
+            payload, headers = await self._get(url, deadline)
+            records = payload.get("conferences") if isinstance(payload, dict) else None
+            if not isinstance(records, list):
+                raise CanvasError(
+                    PollFailure.INVALID_RESPONSE, f'{path}: expected {{"conferences": [...]}}'
+                )
+            parsed = [Conference.from_api(record) for record in records]
+            skipped = sum(1 for c in parsed if c is None)
+            if skipped:
+                self._metrics.invalid_records.labels(self._source.name).inc(skipped)
+            conferences.extend(c for c in parsed if c is not None)
+            url = self._follow(next_link(headers), path) if records else None
+        return conferences
+
+    def _follow(self, link: str | None, path: str) -> URL | None:
+        """The next page's URL, refusing to carry the token to another host."""
+        if link is None:
+            return None
+        url = URL(link, encoded=True)
+        if (
+            url.scheme != self._base.scheme
+            or (url.host or "").lower() != (self._base.host or "").lower()
+        ):
+            raise CanvasError(
+                PollFailure.INVALID_RESPONSE, f"{path}: next page points to another host"
+            )
+        return url
+
+    async def _get(self, url: URL, deadline: Deadline) -> tuple[Any, Mapping[str, str]]:
+        """One page, with retries: transient failures up to ``ATTEMPTS``, throttling while the
+        deadline allows."""
+        failures = 0
+        throttled = 0
+        while True:
+            try:
+                return await self._attempt(url, deadline)
+            except _Throttled as exc:
+                throttled += 1
+                wait = exc.wait if exc.wait is not None else self._throttle_wait(throttled)
+                if wait >= deadline.remaining():
+                    raise CanvasError(
+                        PollFailure.THROTTLED,
+                        f"{url.path}: throttled by Canvas (status {exc.status}) past the budget",
+                        status=exc.status,
+                    ) from None
+                self._lane.pause(wait)
+            except _Transient as exc:
+                failures += 1
+                wait = self._backoff(failures, BACKOFF_BASE, BACKOFF_CAP)
+                if failures >= ATTEMPTS or wait >= deadline.remaining():
+                    raise exc.error from None
+                await asyncio.sleep(wait)
+
+    def _backoff(self, attempt: int, base: float, cap: float) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^attempt)]."""
+        return self._rng.uniform(0, min(cap, base * 2**attempt))
+
+    def _throttle_wait(self, attempt: int) -> float:
+        """Throttled without ``Retry-After``: 1-2 s, then 2-4 s, ... up to 60 s; never ~0."""
+        return self._rng.uniform(0.5, 1.0) * min(60.0, 2.0**attempt)
+
+    async def _attempt(self, url: URL, deadline: Deadline) -> tuple[Any, Mapping[str, str]]:
+        name = self._source.name
+        async with self._lane.turn(deadline):
+            timeout = min(self._source.request_timeout, deadline.remaining())
+            if timeout <= 0:
+                raise CanvasError(
+                    PollFailure.TIMEOUT, f"{url.path}: the poll's time budget ran out"
+                )
+            try:
+                async with self._session.get(
+                    url,
+                    headers=self._headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    status, headers = response.status, response.headers
+            except TimeoutError:
+                self._metrics.canvas_requests.labels(name, "timeout").inc()
+                raise _Transient(
+                    CanvasError(PollFailure.TIMEOUT, f"{url.path}: timed out")
+                ) from None
+            except aiohttp.ClientError as exc:
+                self._metrics.canvas_requests.labels(name, "connection").inc()
+                message = f"{url.path}: {type(exc).__name__}"
+                raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
+        self._metrics.canvas_requests.labels(name, str(status)).inc()
+        self._observe_remaining(headers)
+        return _interpret(url, status, headers, body)
+
+    def _observe_remaining(self, headers: Mapping[str, str]) -> None:
+        try:
+            remaining = float(headers["X-Rate-Limit-Remaining"])
+        except (KeyError, ValueError):
+            return
+        self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
+        self._lane.observe_remaining(remaining)
+
+
+class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error
+    def __init__(self, status: int, wait: float | None) -> None:
+        self.status = status
+        self.wait = wait
+
+
+class _Transient(Exception):  # noqa: N818 - wraps the error to raise if retries run out
+    def __init__(self, error: CanvasError) -> None:
+        self.error = error
+
+
+def _interpret(
+    url: URL, status: int, headers: Mapping[str, str], body: bytes
+) -> tuple[Any, Mapping[str, str]]:
+    """Map one answer to a payload, a retry signal, or the ``CanvasError`` that ends the poll."""
+    where = url.path
+    if status == 200:
+        try:
+            return json.loads(body), headers
+        except (UnicodeDecodeError, ValueError):
+            raise CanvasError(PollFailure.INVALID_RESPONSE, f"{where}: body is not JSON") from None
+    if status == 429 or (status == 403 and _RATE_LIMITED in body):
+        raise _Throttled(status, retry_after(headers.get("Retry-After")))
+    if status == 401:
+        raise CanvasError(PollFailure.AUTH, f"{where}: 401 {_canvas_message(body)}", status=401)
+    if status == 403:
+        raise CanvasError(
+            PollFailure.FORBIDDEN, f"{where}: 403 {_canvas_message(body)}", status=403
+        )
+    if status >= 500:
+        raise _Transient(CanvasError(PollFailure.HTTP_5XX, f"{where}: {status}", status=status))
+    if 300 <= status < 400:
+        message = f"{where}: redirected ({status}); set base_url to the final URL"
+        raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
+    message = f"{where}: {status} {_canvas_message(body)}"
+    raise CanvasError(PollFailure.HTTP_4XX, message, status=status)
+
+
+def _canvas_message(body: bytes) -> str:
+    """The first message of a Canvas error body, if it has one (bounded, never the raw body)."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return ""
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message", ""))[:200]
+        if isinstance(payload.get("message"), str):
+            return str(payload["message"])[:200]
+    return ""

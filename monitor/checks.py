@@ -1,0 +1,87 @@
+"""`check`: is this configuration going to work? Every source, the store, every sink.
+
+Each check prints one line (``ok`` or ``FAIL`` with the reason, never a secret), and the command
+passes only if all of them pass. ``--send-test`` sends one signed ``monitor.test`` event to each
+sink, so a receiver's signature verification can be tried before a real event arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import TextIO
+
+import aiohttp
+
+from monitor import __version__
+from monitor.app import replica_name
+from monitor.canvas import CanvasClient
+from monitor.config import Settings, SinkConfig
+from monitor.errors import CanvasError, StoreError
+from monitor.lane import Deadline, Lane
+from monitor.metrics import Metrics
+from monitor.models import format_time
+from monitor.secret import redact_url
+from monitor.sinks import make_sink
+from monitor.store import OutboxEntry, open_store
+
+TEST_EVENT = "monitor.test"
+
+
+def test_entry(sink: SinkConfig) -> OutboxEntry:
+    now = format_time(datetime.now(UTC))
+    body = {
+        "type": TEST_EVENT,
+        "timestamp": now,
+        "data": {"sink": sink.name, "message": "test event from conference-monitor check"},
+    }
+    encoded = json.dumps(body, separators=(",", ":")).encode()
+    event_id = "evt_test_" + secrets.token_hex(8)
+    return OutboxEntry("0-0", "check", event_id, TEST_EVENT, "check", encoded)
+
+
+async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> bool:
+    passed = True
+
+    def report(ok: bool, what: str, detail: str) -> None:
+        nonlocal passed
+        passed = passed and ok
+        print(f"{'ok  ' if ok else 'FAIL'}  {what}: {detail}", file=out, flush=True)
+
+    metrics = Metrics([s.name for s in settings.sources], [s.name for s in settings.sinks])
+    headers = {"User-Agent": f"canvas-conference-monitor/{__version__} (check)"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for source in settings.sources:
+            client = CanvasClient(session, source, Lane(source.rate_limit), metrics)
+            try:
+                me = await client.whoami(Deadline(source.request_timeout * 3))
+            except CanvasError as exc:
+                report(False, f"source {source.name}", f"{source.base_url}: {exc}")
+            else:
+                who = f"as {me.get('name', '?')!r} (user {me.get('id', '?')})"
+                report(True, f"source {source.name}", f"{source.base_url} answers {who}")
+
+        store = open_store(settings.state_url, consumer=replica_name())
+        where = redact_url(settings.state_url.reveal())
+        try:
+            async with asyncio.timeout(10):
+                await store.ping()
+        except (StoreError, TimeoutError) as exc:
+            report(False, "store", f"{where}: {exc or 'timed out'}")
+        else:
+            report(True, "store", f"{where} answers")
+        finally:
+            await store.close()
+
+        if send_test:
+            for config in settings.sinks:
+                attempt = await make_sink(config, session).send(test_entry(config))
+                detail = (
+                    f"{config.type} accepted the test event"
+                    if attempt.delivered
+                    else (f"{config.type}: {attempt.detail or attempt.failure}")
+                )
+                report(attempt.delivered, f"sink {config.name}", detail)
+    return passed

@@ -1,0 +1,112 @@
+"""The command line: ``run``, ``demo``, ``simulate``, ``check`` (see ``DESIGN.md``).
+
+Exit codes: 0 ok, 78 bad configuration (the message names the field), 1 anything else.
+SIGTERM and SIGINT stop gracefully; a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from monitor import __version__, logs
+from monitor.config import Settings, from_environment, load_file
+from monitor.errors import ConfigError, ExitCode, MonitorError
+
+Main = Callable[[asyncio.Event], Coroutine[Any, Any, Any]]
+
+
+def load_settings(path: str | None) -> Settings:
+    """``--config``, else ``$MONITOR_CONFIG``, else the environment alone."""
+    path = path or os.environ.get("MONITOR_CONFIG")
+    return load_file(path) if path else from_environment()
+
+
+async def until_signalled(main: Main) -> Any:
+    """Run ``main(stop)``; the first SIGTERM/SIGINT sets ``stop``, the second cancels."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        return await main(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conference-monitor",
+        description="Know when Canvas web conferences go live or end, and tell who cares.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the service")
+    run.add_argument("--config", metavar="PATH", help="YAML config (default: $MONITOR_CONFIG)")
+    demo = commands.add_parser("demo", help="the monitor against a built-in simulated Canvas")
+    demo.add_argument("--port", type=int, default=9464, help="HTTP port (default 9464)")
+    simulate = commands.add_parser("simulate", help="the simulated Canvas alone")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8900)
+    simulate.add_argument("--no-script", action="store_true", help="no scripted conferences")
+    check = commands.add_parser("check", help="validate config, reach Canvas and the store")
+    check.add_argument("--config", metavar="PATH", help="YAML config (default: $MONITOR_CONFIG)")
+    check.add_argument("--send-test", action="store_true", help="send a test event to each sink")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
+    except KeyboardInterrupt:
+        return ExitCode.OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    # Imported here so that `--help` and config errors stay fast and light.
+    from monitor.app import serve  # noqa: PLC0415
+    from monitor.checks import check  # noqa: PLC0415
+    from monitor.demo import demo, simulate  # noqa: PLC0415
+
+    if args.command == "demo":
+        logs.configure("warning", "auto")  # the console sink is the show; logs only if wrong
+        asyncio.run(until_signalled(lambda stop: demo(stop, sys.stdout, port=args.port)))
+        return ExitCode.OK
+    if args.command == "simulate":
+        logs.configure("info", "auto")
+        asyncio.run(
+            until_signalled(
+                lambda stop: simulate(
+                    stop, sys.stdout, host=args.host, port=args.port, script=not args.no_script
+                )
+            )
+        )
+        return ExitCode.OK
+    settings = load_settings(args.config)
+    logs.configure(settings.log_level, settings.log_format)
+    if args.command == "check":
+        passed = asyncio.run(check(settings, sys.stdout, send_test=args.send_test))
+        return ExitCode.OK if passed else ExitCode.FAILURE
+    try:
+        asyncio.run(until_signalled(lambda stop: serve(settings, stop)))
+    except (MonitorError, OSError) as exc:
+        print(f"conference-monitor: {logs.scrub(str(exc))}", file=sys.stderr)
+        return ExitCode.CONFIG if isinstance(exc, ConfigError) else ExitCode.FAILURE
+    return ExitCode.OK

@@ -1,0 +1,303 @@
+"""Settings: parsed once, from YAML or the environment, into frozen values.
+
+The schema is the public contract of ``DESIGN.md``; every error names its field and the process
+exits 78. Secrets (tokens, webhook URLs, signing keys, the Redis URL) are ``Secret`` values and
+never printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+import yaml
+
+from monitor.config_env import settings_tree
+from monitor.config_reader import (
+    Reader,
+    boolean,
+    integer,
+    interpolate,
+    list_of,
+    number,
+    one_of,
+    string,
+)
+from monitor.errors import ConfigError
+from monitor.models import EventType
+from monitor.secret import Secret
+
+_NAME: Final = re.compile(r"[a-z0-9_-]+")
+STATE_SCHEMES: Final = ("memory", "redis", "rediss", "unix")
+
+
+class SinkType(StrEnum):
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    TEAMS = "teams"
+    CONSOLE = "console"  # prints each event; what `demo` uses
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    base_url: str  # without a trailing slash
+    token: Secret = field(repr=False)
+    courses: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()
+    announce_existing: bool = False
+    request_timeout: float = 10.0  # one HTTP request to Canvas
+    poll_timeout: float = 30.0  # a whole poll: every page, retry and throttle wait
+    rate_limit: float = 20.0  # requests per second on this token, at most
+    confirm_grace: int = 3  # polls a transient confirmation failure is retried
+
+
+@dataclass(frozen=True, slots=True)
+class SinkConfig:
+    name: str
+    type: SinkType
+    url: Secret = field(repr=False)  # Slack and Teams URLs are credentials
+    secret: Secret | None = field(default=None, repr=False)  # whsec_<base64>
+    events: frozenset[EventType] = frozenset(EventType)
+    timeout: float = 15.0
+    concurrency: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    sources: tuple[SourceConfig, ...]
+    sinks: tuple[SinkConfig, ...] = ()
+    poll_interval: float = 30.0
+    state_url: Secret = field(default_factory=lambda: Secret("memory://"), repr=False)
+    listen: Listen = Listen("127.0.0.1", 9464)
+    log_level: str = "info"
+    log_format: str = "auto"
+    shutdown_timeout: float = 10.0  # how long in-flight deliveries may finish on stop
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read a YAML config file; ``${VAR}`` is replaced from the environment."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(str(path), f"{problem}{where}") from None
+    return parse(interpolate(raw, "", env))
+
+
+def parse(raw: object) -> Settings:
+    """Validate a plain tree (already interpolated) into ``Settings``."""
+    top = Reader(raw, "")
+    interval = top.get("poll_interval", number(0.1), 30.0)
+    sources_raw = top.get("sources", _non_empty_list)
+    sources = tuple(_source(item, f"sources[{i}]", interval) for i, item in enumerate(sources_raw))
+    sinks = tuple(_sink(item, f"sinks[{i}]") for i, item in enumerate(top.get("sinks", _list, [])))
+    _unique(sources, "sources")
+    _unique(sinks, "sinks")
+    settings = Settings(
+        sources=sources,
+        sinks=sinks,
+        poll_interval=interval,
+        state_url=top.get("state_url", _state_url, Secret("memory://")),
+        listen=top.get("listen", _listen, Listen("127.0.0.1", 9464)),
+        log_level=top.get("log_level", one_of("debug", "info", "warning", "error"), "info"),
+        log_format=top.get("log_format", one_of("auto", "json", "console"), "auto"),
+        shutdown_timeout=top.get("shutdown_timeout", number(0, exclusive=True), 10.0),
+        warnings=_warnings(interval, sources),
+    )
+    top.finish()
+    return settings
+
+
+def _source(raw: object, path: str, interval: float) -> SourceConfig:
+    r = Reader(raw, path)
+    if r.has("token") == r.has("token_file"):
+        raise ConfigError(r.field("token"), "set exactly one of token or token_file")
+    token = r.get("token", _secret) if r.has("token") else _token_file(r)
+    ids = list_of(integer(1))
+    source = SourceConfig(
+        name=r.get("name", _name),
+        base_url=r.get("base_url", _base_url),
+        token=token,
+        courses=r.get("courses", ids, ()),
+        groups=r.get("groups", ids, ()),
+        announce_existing=r.get("announce_existing", boolean, False),
+        request_timeout=r.get("request_timeout", number(0, exclusive=True), 10.0),
+        poll_timeout=r.get("poll_timeout", number(0, exclusive=True), max(10.0, interval)),
+        rate_limit=r.get("rate_limit", number(0, exclusive=True), 20.0),
+        confirm_grace=r.get("confirm_grace", integer(1), 3),
+    )
+    r.finish()
+    return source
+
+
+def _sink(raw: object, path: str) -> SinkConfig:
+    r = Reader(raw, path)
+    kind = SinkType(r.get("type", one_of(*SinkType)))
+    sink = SinkConfig(
+        name=r.get("name", _name),
+        type=kind,
+        url=r.get("url", _url, Secret("")) if kind is SinkType.CONSOLE else r.get("url", _url),
+        secret=r.get("secret", _signing_secret, None),
+        events=frozenset(r.get("events", list_of(_event_type), tuple(EventType))),
+        timeout=r.get("timeout", number(0, exclusive=True), 15.0),
+        concurrency=r.get("concurrency", integer(1), 8),
+    )
+    if sink.secret is not None and kind is not SinkType.WEBHOOK:
+        raise ConfigError(r.field("secret"), f"only webhook sinks are signed, not {kind}")
+    r.finish()
+    return sink
+
+
+def _list(value: object, field: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ConfigError(field, "expected a list")
+    return value
+
+
+def _non_empty_list(value: object, field: str) -> list[object]:
+    items = _list(value, field)
+    if not items:
+        raise ConfigError(field, "needs at least one entry")
+    return items
+
+
+def _unique(items: tuple[SourceConfig | SinkConfig, ...], field: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise ConfigError(f"{field}[{i}].name", f"duplicate name {item.name!r}")
+        seen.add(item.name)
+
+
+def _name(value: object, field: str) -> str:
+    text = string(value, field)
+    if not _NAME.fullmatch(text):
+        raise ConfigError(field, f"{text!r} must match [a-z0-9_-]+")
+    return text
+
+
+def _check_http_url(text: str, field: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(field, "not an http(s) URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(field, "has an invalid port") from None
+    return text
+
+
+def _base_url(value: object, field: str) -> str:
+    text = _check_http_url(string(value, field), field)
+    parts = urlsplit(text)
+    if parts.query or parts.fragment or parts.username:
+        raise ConfigError(field, "must be a plain base URL (no query, fragment or credentials)")
+    return text.rstrip("/")
+
+
+def _url(value: object, field: str) -> Secret:
+    # Never echo the URL: Slack and Teams URLs are credentials.
+    return Secret(_check_http_url(string(value, field), field))
+
+
+def _secret(value: object, field: str) -> Secret:
+    return Secret(string(value, field))
+
+
+def _token_file(r: Reader) -> Secret:
+    path = r.get("token_file", string)
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(r.field("token_file"), f"cannot read {path}: {exc.strerror}") from None
+    if not token:
+        raise ConfigError(r.field("token_file"), f"{path} is empty")
+    return Secret(token)
+
+
+def _signing_secret(value: object, field: str) -> Secret:
+    text = string(value, field)
+    if not text.startswith("whsec_"):
+        raise ConfigError(field, "must look like whsec_<base64> (Standard Webhooks)")
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(field, "the part after whsec_ is not valid base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ConfigError(field, f"must decode to 24-64 bytes, got {len(key)}")
+    return Secret(text)
+
+
+def _event_type(value: object, field: str) -> EventType:
+    text = string(value, field)
+    try:
+        return EventType(text)
+    except ValueError:
+        allowed = ", ".join(EventType)
+        raise ConfigError(field, f"unknown event {text!r}; known: {allowed}") from None
+
+
+def _state_url(value: object, field: str) -> Secret:
+    text = string(value, field)
+    scheme = urlsplit(text).scheme
+    if scheme not in STATE_SCHEMES:
+        raise ConfigError(field, f"scheme must be one of {', '.join(STATE_SCHEMES)}")
+    return Secret(text)
+
+
+def _listen(value: object, field: str) -> Listen:
+    text = string(value, field)
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]") if sep else ""
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(field, f"expected host:port, got {text!r}")
+    return Listen(host or "0.0.0.0", int(port))  # noqa: S104 - ":9464" explicitly asks for all
+
+
+def _warnings(interval: float, sources: tuple[SourceConfig, ...]) -> tuple[str, ...]:
+    remote = [s.name for s in sources if urlsplit(s.base_url).hostname not in _LOOPBACK]
+    if interval < 5 and remote:
+        return (
+            f"poll_interval {interval:g}s is below 5s for {', '.join(remote)}: "
+            "every poll spends the token's Canvas rate limit",
+        )
+    return ()
+
+
+_LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from environment variables alone (containers); see ``DESIGN.md``."""
+    environ = dict(os.environ if env is None else env)
+    raw, names = settings_tree(environ)
+    try:
+        return parse(raw)
+    except ConfigError as exc:
+        raise ConfigError(names.get(exc.field, exc.field), exc.message) from None

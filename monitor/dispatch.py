@@ -1,0 +1,191 @@
+"""Delivery: feed each sink from the outbox until every event is acknowledged.
+
+One ``SinkRunner`` per sink reads committed entries from the store and hands them to a fixed set
+of lanes; an entry's lane is chosen by its conference key, so the events of one conference reach
+a sink in order (started before ended) while different conferences go out concurrently. An
+entry is acknowledged, and so leaves the outbox, only after a 2xx (invariant 2); until then it
+is retried with jittered exponential backoff, honouring ``Retry-After``. On stop the runner reads
+no more, lets in-flight deliveries finish under a deadline, and leaves the rest pending for the
+next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import zlib
+from collections.abc import Awaitable, Sequence
+from typing import Final
+
+import structlog
+
+from monitor.config import SinkConfig
+from monitor.errors import StoreError
+from monitor.metrics import Metrics
+from monitor.sinks import Attempt, Sink
+from monitor.store import OutboxEntry, Store
+
+log = structlog.get_logger("monitor.dispatch")
+
+RETRY_BASE: Final = 1.0
+RETRY_CAP: Final = 60.0
+READ_WAIT: Final = 1.0  # seconds a read blocks; bounds how late a stop is noticed
+STORE_RETRY: Final = 1.0
+
+
+class SinkRunner:
+    def __init__(
+        self,
+        sink: Sink,
+        config: SinkConfig,
+        store: Store,
+        metrics: Metrics,
+        *,
+        rng: random.Random | None = None,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
+    ) -> None:
+        self.name = config.name
+        self._sink = sink
+        self._config = config
+        self._store = store
+        self._metrics = metrics
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._lanes: list[asyncio.Queue[OutboxEntry]] = [
+            asyncio.Queue() for _ in range(config.concurrency)
+        ]
+        self._inflight: set[str] = set()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.failing: str | None = None  # the last failure while it lasts, for logs and health
+        self.heartbeat = time.monotonic()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def _capacity(self) -> int:
+        return 4 * len(self._lanes)
+
+    async def run(self, stop: asyncio.Event, grace: float) -> None:
+        async with asyncio.TaskGroup() as group:
+            workers = [group.create_task(self._work(lane)) for lane in self._lanes]
+            await self._feed(stop)
+            await self._drain(grace)
+            for worker in workers:
+                worker.cancel()
+
+    async def _feed(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.heartbeat = time.monotonic()
+            room = self._capacity() - len(self._inflight)
+            if room <= 0:
+                self._room.clear()
+                await _first(self._room.wait(), stop.wait())
+                continue
+            try:
+                entries = await self._store.read(self.name, room, READ_WAIT)
+            except StoreError as exc:
+                log.warning("outbox_read_failed", sink=self.name, error=str(exc))
+                await _first(asyncio.sleep(STORE_RETRY), stop.wait())
+                continue
+            for entry in entries:
+                await self._accept(entry)
+
+    async def _accept(self, entry: OutboxEntry) -> None:
+        if entry.entry_id in self._inflight:  # already on its way (a re-read after a claim)
+            return
+        if entry.type not in self._config.events:
+            await self._ack(entry)
+            return
+        self._inflight.add(entry.entry_id)
+        lane = zlib.crc32(entry.key.encode()) % len(self._lanes)
+        self._lanes[lane].put_nowait(entry)
+
+    async def _drain(self, grace: float) -> None:
+        if not self._inflight:
+            return
+        log.info("delivery_draining", sink=self.name, inflight=len(self._inflight))
+        try:
+            async with asyncio.timeout(grace):
+                for lane in self._lanes:
+                    await lane.join()
+        except TimeoutError:
+            log.warning("delivery_drain_timeout", sink=self.name, left=len(self._inflight))
+
+    async def _work(self, lane: asyncio.Queue[OutboxEntry]) -> None:
+        while True:
+            entry = await lane.get()
+            try:
+                await self._deliver(entry)
+            finally:
+                lane.task_done()
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        failures = 0
+        while True:
+            started = time.perf_counter()
+            attempt = await self._sink.send(entry)
+            self._metrics.delivery_duration.labels(self.name).observe(time.perf_counter() - started)
+            if attempt.delivered:
+                self._metrics.deliveries.labels(self.name).inc()
+                self._recovered()
+                await self._ack(entry)
+                return
+            failures += 1
+            self._failed(entry, attempt)
+            await asyncio.sleep(self._delay(failures, attempt))
+
+    def _delay(self, failures: int, attempt: Attempt) -> float:
+        """Jittered exponential backoff, or longer when the receiver asked for it."""
+        ceiling = min(self._retry_cap, self._retry_base * 2.0 ** (failures - 1))
+        return max(self._rng.uniform(0.5, 1.0) * ceiling, attempt.retry_after or 0.0)
+
+    def _failed(self, entry: OutboxEntry, attempt: Attempt) -> None:
+        reason = attempt.failure or "rejected"
+        self._metrics.delivery_failures.labels(self.name, reason).inc()
+        if self.failing != reason:  # log transitions, not every retry
+            log.warning(
+                "delivery_failing",
+                sink=self.name,
+                reason=reason,
+                detail=attempt.detail,
+                event_id=entry.event_id,
+            )
+        self.failing = reason
+
+    def _recovered(self) -> None:
+        if self.failing is not None:
+            log.info("delivery_recovered", sink=self.name)
+        self.failing = None
+
+    async def _ack(self, entry: OutboxEntry) -> None:
+        """Acknowledge, retrying while the store is away (a lost ack means a duplicate)."""
+        while True:
+            try:
+                await self._store.ack(self.name, [entry])
+                break
+            except StoreError as exc:
+                log.warning("outbox_ack_failed", sink=self.name, error=str(exc))
+                await asyncio.sleep(STORE_RETRY)
+        self._inflight.discard(entry.entry_id)
+        self._room.set()
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    """Wait until the first of several awaitables finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def update_backlogs(runners: Sequence[SinkRunner], store: Store, metrics: Metrics) -> None:
+    """Refresh ``outbox_pending`` for every sink."""
+    for runner in runners:
+        metrics.outbox_pending.labels(runner.name).set(await store.backlog(runner.name))

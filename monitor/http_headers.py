@@ -1,0 +1,37 @@
+"""Reading the HTTP headers that steer us: ``Link`` pagination and ``Retry-After``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Final
+
+_LINK: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')
+
+
+def next_link(headers: Mapping[str, str]) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header (any case), exactly as written."""
+    header = headers.get("Link") or headers.get("link") or ""
+    for url, rel in _LINK.findall(header):
+        if "next" in rel.split():
+            return str(url)
+    return None
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,180 @@
+"""Every metric the monitor exports, in one registry.
+
+Names and labels are a public contract (``DESIGN.md``); label values are bounded (never a
+conference id or title). Label sets of known sources and sinks are created up front, so
+dashboards show zeros rather than "no data" before the first event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter as Tally
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor import __version__
+from monitor.errors import PollFailure
+from monitor.models import Conference, EndReason, EventType
+
+PREFIX: Final = "conference_monitor"
+#: Conference types Canvas ships; their live gauges exist from the start.
+KNOWN_CONFERENCE_TYPES: Final = (
+    "BigBlueButton",
+    "AdobeConnect",
+    "CiscoWebex",
+    "Wimba",
+    "LtiConference",
+)
+KNOWN_CONTEXT_TYPES: Final = ("Course", "Group")
+DELIVERY_FAILURES: Final = (
+    "timeout",
+    "connection",
+    "throttled",
+    "http_3xx",
+    "http_4xx",
+    "http_5xx",
+    "rejected",
+)
+_DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(
+        self,
+        sources: Sequence[str],
+        sinks: Sequence[str],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.live_conferences = Gauge(
+            f"{PREFIX}_live_conferences",
+            "Conferences live now, as of the last complete poll.",
+            ["source", "conference_type", "context_type"],
+            registry=r,
+        )
+        self.events = Counter(
+            f"{PREFIX}_events", "Events committed to the outbox.", ["source", "event"], registry=r
+        )
+        self.ends = Counter(
+            f"{PREFIX}_conference_ends",
+            "conference.ended events by the confirmed reason.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.polls = Counter(f"{PREFIX}_polls", "Polls attempted.", ["source"], registry=r)
+        self.poll_failures = Counter(
+            f"{PREFIX}_poll_failures",
+            "Polls that did not complete; they changed nothing.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.poll_duration = Histogram(
+            f"{PREFIX}_poll_duration_seconds",
+            "Time a poll took, Canvas requests and commit included.",
+            ["source"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.last_success = Gauge(
+            f"{PREFIX}_last_successful_poll_timestamp_seconds",
+            "Unix time of the last poll that completed and committed.",
+            ["source"],
+            registry=r,
+        )
+        self.poll_interval = Gauge(
+            f"{PREFIX}_poll_interval_seconds", "The configured poll interval.", registry=r
+        )
+        self.invalid_records = Counter(
+            f"{PREFIX}_invalid_records",
+            "Conference records skipped because they had no usable id.",
+            ["source"],
+            registry=r,
+        )
+        self.canvas_requests = Counter(
+            f"{PREFIX}_canvas_requests",
+            "Requests sent to Canvas, by HTTP status (or timeout / connection).",
+            ["source", "code"],
+            registry=r,
+        )
+        self.rate_limit_remaining = Gauge(
+            f"{PREFIX}_canvas_rate_limit_remaining",
+            "X-Rate-Limit-Remaining of the last Canvas answer (NaN until the first one).",
+            ["source"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            f"{PREFIX}_deliveries", "Events a sink acknowledged.", ["sink"], registry=r
+        )
+        self.delivery_failures = Counter(
+            f"{PREFIX}_delivery_failures",
+            "Delivery attempts that failed, by reason.",
+            ["sink", "reason"],
+            registry=r,
+        )
+        self.delivery_duration = Histogram(
+            f"{PREFIX}_delivery_duration_seconds",
+            "Time of one delivery attempt.",
+            ["sink"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            f"{PREFIX}_outbox_pending",
+            "Events committed for a sink and not yet acknowledged.",
+            ["sink"],
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            f"{PREFIX}_dead_letters", "Events in a sink's dead-letter queue.", ["sink"], registry=r
+        )
+        self.build_info = Gauge(
+            f"{PREFIX}_build_info",
+            "Always 1; the version label says which build runs.",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(__version__).set(1)
+        self._live_labels: set[tuple[str, str, str]] = set()
+        for source in sources:
+            self._prime_source(source)
+        for sink in sinks:
+            self._prime_sink(sink)
+
+    def _prime_source(self, source: str) -> None:
+        for conference_type in KNOWN_CONFERENCE_TYPES:
+            for context_type in KNOWN_CONTEXT_TYPES:
+                self._live_labels.add((source, conference_type, context_type))
+                self.live_conferences.labels(source, conference_type, context_type).set(0)
+        for event in EventType:
+            self.events.labels(source, event.value)
+        for reason in EndReason:
+            self.ends.labels(source, reason.value)
+        for failure in PollFailure:
+            self.poll_failures.labels(source, failure.value)
+        self.polls.labels(source)
+        self.poll_duration.labels(source)
+        self.last_success.labels(source)
+        self.invalid_records.labels(source)
+        self.canvas_requests.labels(source, "200")
+        self.rate_limit_remaining.labels(source).set(math.nan)
+
+    def _prime_sink(self, sink: str) -> None:
+        self.deliveries.labels(sink)
+        for reason in DELIVERY_FAILURES:
+            self.delivery_failures.labels(sink, reason)
+        self.delivery_duration.labels(sink)
+        self.outbox_pending.labels(sink).set(0)
+        self.dead_letters.labels(sink).set(0)
+
+    def set_live(self, source: str, live: Iterable[Conference]) -> None:
+        """Set the live gauge of ``source``; combinations that emptied drop to zero."""
+        counts = Tally((c.conference_type, c.context_type or "unknown") for c in live)
+        for labels in [labels for labels in self._live_labels if labels[0] == source]:
+            if labels[1:] not in counts:
+                self.live_conferences.labels(*labels).set(0)
+        for (conference_type, context_type), count in counts.items():
+            self._live_labels.add((source, conference_type, context_type))
+            self.live_conferences.labels(source, conference_type, context_type).set(count)

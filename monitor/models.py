@@ -1,0 +1,206 @@
+"""Domain values: Canvas conferences, what we remember about them, and the events we emit.
+
+Everything here is a frozen value. The Canvas object is kept exactly as Canvas sent it
+(``Conference.raw``); typed views of the few fields the monitor reasons about are computed on
+demand, because most polls only need the id and an equality check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+#: Canvas's ``live`` scope: started within the last day and not (yet) ended.
+LIVE_WINDOW: Final = timedelta(days=1)
+
+
+class EventType(StrEnum):
+    STARTED = "conference.started"
+    ENDED = "conference.ended"
+
+
+class EndReason(StrEnum):
+    """Why a conference left the live list, as confirmed through its context endpoint."""
+
+    ENDED = "ended"  # Canvas gives ended_at
+    EXPIRED = "expired"  # still running, but past Canvas's 24 h live window
+    OUT_OF_SCOPE = "out_of_scope"  # still live, but no longer visible to the token
+    UNCONFIRMED = "unconfirmed"  # the confirmation failed or said nothing definite
+
+
+class Phase(StrEnum):
+    LIVE = "live"  # in the last complete snapshot
+    ENDING = "ending"  # missing from a complete snapshot; its end is not confirmed yet
+
+
+def parse_time(value: object) -> datetime | None:
+    """Parse a Canvas timestamp leniently (``Z``, offsets, fractions); None when absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def format_time(value: datetime) -> str:
+    """Whole-second UTC ISO 8601 with ``Z``, the way Canvas writes timestamps."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Conference:
+    """A Canvas Conference object, unmodified, plus typed views of the fields we use."""
+
+    id: int
+    raw: Mapping[str, Any] = field(compare=False)
+
+    @classmethod
+    def from_api(cls, raw: object) -> Conference | None:
+        """Accept any object with an integer ``id``; None for records we cannot track."""
+        if not isinstance(raw, dict):
+            return None
+        conference_id = _int_or_none(raw.get("id"))
+        if conference_id is None:
+            return None
+        return cls(conference_id, raw)
+
+    @property
+    def started_at(self) -> datetime | None:
+        return parse_time(self.raw.get("started_at"))
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return parse_time(self.raw.get("ended_at"))
+
+    @property
+    def context_type(self) -> str | None:
+        value = self.raw.get("context_type")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def context_id(self) -> int | None:
+        return _int_or_none(self.raw.get("context_id"))
+
+    @property
+    def conference_type(self) -> str:
+        value = self.raw.get("conference_type")
+        return value if isinstance(value, str) and value else "unknown"
+
+    @property
+    def title(self) -> str:
+        value = self.raw.get("title")
+        return value if isinstance(value, str) else ""
+
+    def is_live(self, now: datetime) -> bool:
+        """Canvas's own ``live`` scope, evaluated at ``now``.
+
+        ``started_at BETWEEN now - 1 day AND now AND (ended_at IS NULL OR ended_at > now)``
+        """
+        started = self.started_at
+        if started is None or not (now - LIVE_WINDOW <= started <= now):
+            return False
+        ended = self.ended_at
+        return ended is None or ended > now
+
+
+#: A complete poll result: every conference the source sees live, by id. A poll that did not
+#: complete never produces one (invariant 1: absence from a *complete* snapshot is the only
+#: trigger for an end).
+Snapshot = Mapping[int, Conference]
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """A conference we have announced as live (or saw live at the baseline)."""
+
+    conference: Conference
+    generation: int
+    phase: Phase = Phase.LIVE
+    misses: int = 0  # polls it has been missing without a definite confirmation
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What we keep of an ended conference so that its return is a new generation."""
+
+    generation: int
+    ended: datetime  # when we emitted its end (for pruning)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """Everything the diff needs to remember about one source between polls."""
+
+    baselined: bool = False
+    tracked: Mapping[int, Tracked] = field(default_factory=dict)
+    tombstones: Mapping[int, Tombstone] = field(default_factory=dict)
+
+    def live(self) -> list[Conference]:
+        """Conferences currently live (as of the last complete snapshot)."""
+        return [t.conference for t in self.tracked.values() if t.phase is Phase.LIVE]
+
+
+def event_id(
+    source: str, conference_id: int, started_at: str, generation: int, kind: EventType
+) -> str:
+    """The stable id of one transition (invariant 3).
+
+    The same inputs give the same id on every retry, replica and restart; any difference in
+    source, conference, start, restart generation or transition gives a different id.
+    """
+    material = "\x1f".join((source, str(conference_id), started_at, str(generation), kind.value))
+    return "evt_" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One ``conference.started`` or ``conference.ended``, as committed to the outbox."""
+
+    id: str
+    type: EventType
+    source: str
+    conference: Conference
+    started_at: str | None
+    ended_at: str | None
+    detected_at: datetime
+    restart: bool
+    reason: EndReason | None
+
+    @property
+    def key(self) -> str:
+        """Events with the same key must reach a sink in order (started before ended)."""
+        return f"{self.source}:{self.conference.id}"
+
+    def envelope(self) -> dict[str, Any]:
+        """The Standard Webhooks envelope; ``timestamp`` is the detection time."""
+        detected = format_time(self.detected_at)
+        return {
+            "type": self.type.value,
+            "timestamp": detected,
+            "data": {
+                "source": self.source,
+                "conference": dict(self.conference.raw),
+                "started_at": self.started_at,
+                "ended_at": self.ended_at,
+                "detected_at": detected,
+                "restart": self.restart,
+                "reason": None if self.reason is None else self.reason.value,
+            },
+        }
+
+    def body(self) -> bytes:
+        """The exact bytes POSTed on every attempt (signatures cover them byte for byte)."""
+        return json.dumps(self.envelope(), separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,164 @@
+"""One source's loop: poll on a steady beat, diff, commit, and keep the metrics true.
+
+The ticker is drift-corrected (start-to-start): a slow or failed poll does not push the schedule
+back; ticks that a long poll (Canvas throttling) overran are skipped, not bunched up. A poll that
+fails anywhere before the commit changes nothing: the in-memory state is replaced only by what
+the store accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import structlog
+
+from monitor.canvas import CanvasClient
+from monitor.config import SourceConfig
+from monitor.diff import TOMBSTONE_RETENTION, Outcome, diff, vanished
+from monitor.errors import CanvasError, PollFailure, StaleStateError, StoreError
+from monitor.lane import Deadline
+from monitor.metrics import Metrics
+from monitor.models import Event, EventType, SourceState
+from monitor.snapshot import confirm, take_snapshot
+from monitor.store import Store
+
+log = structlog.get_logger("monitor.poller")
+
+PRUNE_EVERY: Final = timedelta(hours=1)
+LOAD_RETRY: Final = 1.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def ticker(interval: float, stop: asyncio.Event) -> AsyncIterator[None]:
+    """Yield every ``interval`` seconds, start to start, until ``stop`` is set."""
+    loop = asyncio.get_running_loop()
+    next_tick = loop.time()
+    while not stop.is_set():
+        yield
+        next_tick += interval
+        now = loop.time()
+        if next_tick < now:  # overran: skip the missed ticks, keep the phase
+            next_tick += interval * ((now - next_tick) // interval + 1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), next_tick - now)
+
+
+class Poller:
+    def __init__(
+        self,
+        source: SourceConfig,
+        client: CanvasClient,
+        store: Store,
+        metrics: Metrics,
+        *,
+        interval: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.source = source
+        self.interval = interval
+        self._client = client
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self.state = SourceState()
+        self._version: int | None = None  # None: not loaded from the store (yet, or again)
+        self._last_prune: datetime | None = None
+        self.failing: PollFailure | None = None
+        self.last_success: float | None = None  # time.monotonic() of the last good poll
+        self.heartbeat = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async for _ in ticker(self.interval, stop):
+            await self.poll_once()
+
+    async def poll_once(self) -> bool:
+        """One poll: True when it completed and its outcome is committed."""
+        self.heartbeat = time.monotonic()
+        self._metrics.polls.labels(self.name).inc()
+        with self._metrics.poll_duration.labels(self.name).time():
+            try:
+                outcome = await self._poll()
+            except CanvasError as exc:
+                self._failed(exc.reason, str(exc))
+                return False
+            except StaleStateError as exc:
+                self._version = None  # someone else committed: reload before the next diff
+                self._failed(PollFailure.STORE, str(exc))
+                return False
+            except StoreError as exc:
+                self._failed(PollFailure.STORE, str(exc))
+                return False
+        self._succeeded(outcome)
+        return True
+
+    async def _poll(self) -> Outcome:
+        if self._version is None:
+            loaded = await self._store.load(self.name)
+            self.state, self._version = loaded.state, loaded.version
+            self._metrics.set_live(self.name, self.state.live())
+        now = self._clock()
+        deadline = Deadline(self.source.poll_timeout)
+        snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
+        gone = vanished(self.state, snapshot)
+        confirmations = await confirm(self._client, gone, listings, deadline) if gone else {}
+        prune = self._last_prune is None or now - self._last_prune >= PRUNE_EVERY
+        outcome = diff(
+            self.name,
+            self.state,
+            snapshot,
+            confirmations,
+            now=now,
+            announce_existing=self.source.announce_existing,
+            grace_polls=self.source.confirm_grace,
+            prune_before=now - TOMBSTONE_RETENTION if prune else None,
+        )
+        if prune:
+            self._last_prune = now
+        if outcome.delta:
+            self._version = await self._store.commit(self.name, self._version, outcome)
+        return outcome
+
+    def _succeeded(self, outcome: Outcome) -> None:
+        changed = outcome.state is not self.state
+        self.state = outcome.state
+        self.last_success = time.monotonic()
+        self._metrics.last_success.labels(self.name).set(time.time())
+        if changed:
+            self._metrics.set_live(self.name, self.state.live())
+        for event in outcome.events:
+            self._announce(event)
+        if self.failing is not None:
+            log.info("poll_recovered", source=self.name, after=self.failing.value)
+            self.failing = None
+
+    def _announce(self, event: Event) -> None:
+        self._metrics.events.labels(self.name, event.type.value).inc()
+        if event.type is EventType.ENDED and event.reason is not None:
+            self._metrics.ends.labels(self.name, event.reason.value).inc()
+        log.info(
+            event.type.value,
+            source=self.name,
+            conference_id=event.conference.id,
+            title=event.conference.title,
+            event_id=event.id,
+            restart=event.restart,
+            reason=None if event.reason is None else event.reason.value,
+        )
+
+    def _failed(self, reason: PollFailure, message: str) -> None:
+        self._metrics.poll_failures.labels(self.name, reason.value).inc()
+        if self.failing is not reason:  # log on transitions, not on every tick
+            log.warning("poll_failed", source=self.name, reason=reason.value, error=message)
+        self.failing = reason

@@ -1,0 +1,36 @@
+"""Every Redis key the monitor uses, in one place.
+
+Keys of one source share the hash tag ``{source}``, so the atomic commit (state, tombstones,
+meta, outbox) stays inside one Redis Cluster slot. Source names are ``[a-z0-9_-]+``, so they
+cannot contain the braces that would break the tag.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "ccm"
+
+
+def meta(source: str) -> str:
+    """Hash: ``version`` (the commit counter) and ``baselined``."""
+    return f"{PREFIX}:{{{source}}}:meta"
+
+
+def tracked(source: str) -> str:
+    """Hash: conference id -> what we track of a live (or ending) conference."""
+    return f"{PREFIX}:{{{source}}}:tracked"
+
+
+def tombstones(source: str) -> str:
+    """Hash: conference id -> the generation of an ended conference."""
+    return f"{PREFIX}:{{{source}}}:ended"
+
+
+def outbox(source: str) -> str:
+    """Stream of committed events; each sink is a consumer group on it."""
+    return f"{PREFIX}:{{{source}}}:outbox"
+
+
+def source_of_outbox(key: str) -> str:
+    return key[key.index("{") + 1 : key.index("}")]

@@ -1,0 +1,23 @@
+"""Where events go: one ``Sink`` per configured receiver, each one POST (or print) per attempt."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from monitor.config import SinkConfig, SinkType
+from monitor.errors import ConfigError
+from monitor.sinks.base import Attempt, Sink
+from monitor.sinks.console import ConsoleSink
+from monitor.sinks.webhook import WebhookSink, sign
+
+__all__ = ["Attempt", "ConsoleSink", "Sink", "WebhookSink", "make_sink", "sign"]
+
+
+def make_sink(config: SinkConfig, session: aiohttp.ClientSession) -> Sink:
+    match config.type:
+        case SinkType.WEBHOOK:
+            return WebhookSink(config, session)
+        case SinkType.CONSOLE:
+            return ConsoleSink(config.name)
+        case SinkType.SLACK | SinkType.TEAMS:
+            raise ConfigError(f"sinks[{config.name}].type", f"{config.type} is not available yet")

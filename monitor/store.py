@@ -1,0 +1,89 @@
+"""The state-and-outbox seam: what a poller commits and what a dispatcher consumes.
+
+Two implementations pass one contract suite (``tests/test_store_contract.py``): ``memory://``
+(embedded, lost on exit) and ``redis://`` / ``rediss://`` / ``unix://`` (durable, shared by
+replicas). The promise both keep (invariant 2): ``commit`` writes a source's new state and the
+events it implies in one atomic step, and refuses to write over a version it did not load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from monitor.diff import Outcome
+from monitor.errors import ConfigError
+from monitor.models import SourceState
+from monitor.secret import Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A source's committed state and the version a commit must name to replace it."""
+
+    state: SourceState
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One committed event waiting for one sink."""
+
+    entry_id: str  # the store's own id (stream entry id); used to acknowledge
+    source: str
+    event_id: str  # the stable event id (``webhook-id``)
+    type: str
+    key: str  # ordering key: events with one key are delivered in order
+    body: bytes  # the exact bytes to POST, the same on every attempt
+
+
+class Store(Protocol):
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+
+    async def load(self, source: str) -> Loaded:
+        """The committed state of ``source`` (empty, version 0, when there is none)."""
+
+    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
+        """Write the changed parts of ``outcome.state`` and append its events, atomically.
+
+        Raises ``StaleStateError`` (writing nothing) when the stored version is not ``version``;
+        returns the new version.
+        """
+
+    async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
+        """Make every sink a consumer of every source's outbox, from now on.
+
+        After this, the first ``read`` of a sink returns its deliveries that were in flight
+        when the last process stopped, before any new entry.
+        """
+
+    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
+        """Up to ``count`` entries for ``sink``, waiting at most ``wait`` seconds for one."""
+
+    async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        """The sink has them (or gave up on them): remove them from its outbox."""
+
+    async def backlog(self, sink: str) -> int:
+        """Entries committed for ``sink`` and not yet acknowledged."""
+
+    async def trim(self) -> int:
+        """Forget outbox entries that every sink has acknowledged; returns how many."""
+
+    async def close(self) -> None: ...
+
+
+def open_store(url: Secret, *, consumer: str) -> Store:
+    """The store a ``state_url`` names. ``consumer`` names this process among replicas."""
+    scheme = urlsplit(url.reveal()).scheme
+    if scheme == "memory":
+        from monitor.store_memory import MemoryStore  # noqa: PLC0415 - only what is used
+
+        return MemoryStore()
+    if scheme in ("redis", "rediss", "unix"):
+        from monitor.store_redis import RedisStore  # noqa: PLC0415 - only what is used
+
+        return RedisStore.from_url(url, consumer=consumer)
+    raise ConfigError("state_url", f"unsupported scheme {scheme!r}")

@@ -1,0 +1,147 @@
+"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and a status page.
+
+``create_app`` takes a read-only view of the running service, so the handlers can be tested
+against any object that has pollers, runners, a store and metrics. Nothing here ever shows
+configuration: conference objects as Canvas sent them, names, counts and times only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from monitor import __version__
+from monitor.dispatch import SinkRunner
+from monitor.errors import StoreError
+from monitor.metrics import Metrics
+from monitor.models import Conference
+from monitor.poller import Poller
+from monitor.store import Store
+
+STORE_PING_TIMEOUT: Final = 2.0
+STALE_INTERVALS: Final = 3  # a source is unready after this many intervals without success
+
+
+class ServiceView(Protocol):
+    pollers: Sequence[Poller]
+    runners: Sequence[SinkRunner]
+    store: Store
+    metrics: Metrics
+
+    def dead_loops(self) -> list[str]:
+        """Names of loops that stopped or stopped beating."""
+
+
+SERVICE: Final = web.AppKey("service", ServiceView)
+
+
+def create_app(service: ServiceView) -> web.Application:
+    app = web.Application()
+    app[SERVICE] = service
+    app.router.add_get("/", status_page)
+    app.router.add_get("/metrics", make_aiohttp_handler(service.metrics.registry))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/v1/live", live)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    dead = request.app[SERVICE].dead_loops()
+    body = {"status": "failing" if dead else "ok", "dead_loops": dead}
+    return web.json_response(body, status=503 if dead else 200)
+
+
+def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
+    checks = []
+    now = time.monotonic()
+    for poller in pollers:
+        limit = max(STALE_INTERVALS * poller.interval, 1.0)
+        age = None if poller.last_success is None else now - poller.last_success
+        check: dict[str, Any] = {
+            "name": f"source:{poller.name}",
+            "ok": age is not None and age <= limit,
+        }
+        if age is None:
+            check["detail"] = "no successful poll yet"
+        elif age > limit:
+            check["detail"] = f"last successful poll {age:.0f}s ago (limit {limit:g}s)"
+        if poller.failing is not None:
+            check["failing"] = poller.failing.value
+        checks.append(check)
+    return checks
+
+
+async def readyz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    store: dict[str, Any] = {"name": "store", "ok": True}
+    try:
+        async with asyncio.timeout(STORE_PING_TIMEOUT):
+            await service.store.ping()
+    except (StoreError, TimeoutError) as exc:
+        store = {"name": "store", "ok": False, "detail": str(exc) or "timed out"}
+    checks = [store, *source_checks(service.pollers)]
+    ready = all(check["ok"] for check in checks)
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+def _iso(monotonic: float | None) -> str | None:
+    if monotonic is None:
+        return None
+    wall = time.time() - (time.monotonic() - monotonic)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
+
+
+async def live(request: web.Request) -> web.Response:
+    sources = []
+    for poller in request.app[SERVICE].pollers:
+        conferences = sorted(poller.state.live(), key=lambda c: c.id)
+        sources.append(
+            {
+                "name": poller.name,
+                "count": len(conferences),
+                "last_successful_poll": _iso(poller.last_success),
+                "failing": None if poller.failing is None else poller.failing.value,
+                "conferences": [dict(c.raw) for c in conferences],
+            }
+        )
+    return web.json_response({"sources": sources})
+
+
+def _row(conference: Conference) -> str:
+    url = conference.raw.get("url")
+    title = html.escape(conference.title or f"conference {conference.id}")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
+    cells = (
+        title,
+        html.escape(conference.conference_type),
+        html.escape(f"{conference.context_type} {conference.context_id}"),
+        html.escape(str(conference.raw.get("started_at") or "")),
+    )
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+async def status_page(request: web.Request) -> web.Response:
+    parts = [
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>",
+        f"<title>conference monitor</title><h1>Live conferences</h1><p>v{__version__} · "
+        '<a href="/api/v1/live">JSON</a> · <a href="/metrics">metrics</a> · '
+        '<a href="/readyz">readiness</a></p>',
+    ]
+    for poller in request.app[SERVICE].pollers:
+        conferences = sorted(poller.state.live(), key=lambda c: c.raw.get("started_at") or "")
+        state = "ok" if poller.failing is None else f"failing: {poller.failing.value}"
+        parts.append(
+            f"<h2>{html.escape(poller.name)} — {len(conferences)} live ({html.escape(state)})</h2>"
+            "<table><tr><th>Title<th>Type<th>Context<th>Started</tr>"
+            + "".join(_row(c) for c in conferences)
+            + "</table>"
+        )
+    return web.Response(text="".join(parts), content_type="text/html")
