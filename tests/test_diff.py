@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,7 +29,9 @@ def test_first_poll_is_a_silent_baseline() -> None:
 
 
 def test_announce_existing_reports_the_baseline() -> None:
-    outcome = diff("main", SourceState(), snapshot(conference(1)), {}, now=NOW, announce_existing=True)
+    outcome = diff(
+        "main", SourceState(), snapshot(conference(1)), {}, now=NOW, announce_existing=True
+    )
     assert [(e.type, e.conference.id, e.restart) for e in outcome.events] == [
         (EventType.STARTED, 1, False)
     ]
@@ -91,7 +94,7 @@ def test_confirmed_end_carries_canvas_ended_at_and_the_confirming_copy() -> None
 
 def test_end_reasons_follow_the_context_answer() -> None:
     def reason(answer: Answer, **kwargs: object) -> EndReason | None:
-        found = conference(1, **kwargs) if answer is Answer.FOUND else None  # type: ignore[arg-type]
+        found = conference(1, **kwargs) if answer is Answer.FOUND else None
         return end_reason(Confirmation(answer, found), LATER)
 
     assert reason(Answer.FOUND, ended_at=NOW) is EndReason.ENDED
@@ -135,7 +138,8 @@ def test_a_restart_is_a_new_generation_with_a_new_id() -> None:
     second = diff("main", first.state, {}, {1: Confirmation(Answer.FOUND, ended)}, now=LATER)
     third = diff("main", second.state, snapshot(conference(1)), {}, now=LATER)
     (start1,), (end1,), (start2,) = first.events, second.events, third.events
-    assert start2.restart and not start1.restart
+    assert start2.restart
+    assert not start1.restart
     assert start2.started_at == start1.started_at  # Canvas keeps started_at on restart
     assert len({start1.id, end1.id, start2.id}) == 3
     assert third.state.tracked[1].generation == 1
@@ -280,5 +284,5 @@ def test_diff_matches_the_reference_model(
         state = outcome.state
     # Per conference, starts and ends alternate (never two starts or two ends in a row).
     for kinds in history.values():
-        for earlier, later in zip(kinds, kinds[1:], strict=False):
+        for earlier, later in itertools.pairwise(kinds):
             assert earlier is not later
