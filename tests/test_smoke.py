@@ -1,4 +1,4 @@
-"""The service in one piece: a conference goes live and ends in the simulator, a webhook hears it."""
+"""The service in one piece: a conference goes live and ends, and a webhook hears both."""
 
 from __future__ import annotations
 
