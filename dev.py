@@ -3,7 +3,8 @@
 
     python3 dev.py run     the service: the built-in demo unless a Canvas is configured
     python3 dev.py test    the test suite (any pytest arguments may follow)
-    python3 dev.py check   lint, types and tests: what CI runs
+    python3 dev.py lint    ruff (lint and format) and mypy --strict
+    python3 dev.py check   lint, types and tests together
 
 Each task creates ``.venv`` on first use and installs what it needs into it (again whenever
 ``pyproject.toml`` changes). Tests need a ``redis-server`` binary; when there is none on PATH,
@@ -118,15 +119,7 @@ def task_test(args: list[str]) -> int:
     return call(PYTHON, "-m", "pytest", *args)
 
 
-def task_check(args: list[str]) -> int:
-    ensure_installed("dev")
-    ensure_redis_server()
-    steps: list[list[str | Path]] = [
-        [PYTHON, "-m", "ruff", "check", "."],
-        [PYTHON, "-m", "ruff", "format", "--check", "."],
-        [PYTHON, "-m", "mypy"],
-        [PYTHON, "-m", "pytest", *args],
-    ]
+def run_steps(steps: list[list[str | Path]]) -> int:
     for step in steps:
         say("$ " + " ".join(str(part) for part in step[1:]))
         if (code := call(*step)) != 0:
@@ -134,7 +127,24 @@ def task_check(args: list[str]) -> int:
     return 0
 
 
-TASKS = {"run": task_run, "test": task_test, "check": task_check}
+def task_lint(args: list[str]) -> int:
+    ensure_installed("dev")
+    return run_steps(
+        [
+            [PYTHON, "-m", "ruff", "check", "."],
+            [PYTHON, "-m", "ruff", "format", "--check", "."],
+            [PYTHON, "-m", "mypy"],
+        ]
+    )
+
+
+def task_check(args: list[str]) -> int:
+    ensure_installed("dev")
+    ensure_redis_server()
+    return task_lint([]) or run_steps([[PYTHON, "-m", "pytest", *args]])
+
+
+TASKS = {"run": task_run, "test": task_test, "lint": task_lint, "check": task_check}
 
 
 def main() -> int:
