@@ -23,8 +23,11 @@ Main = Callable[[asyncio.Event], Coroutine[Any, Any, Any]]
 
 def load_settings(path: str | None) -> Settings:
     """``--config``, else ``$MONITOR_CONFIG``, else the environment alone."""
-    path = path or os.environ.get("MONITOR_CONFIG")
-    return load_file(path) if path else from_environment()
+    if path:
+        return load_file(path)
+    if from_variable := os.environ.get("MONITOR_CONFIG"):
+        return load_file(from_variable, named_by="MONITOR_CONFIG")
+    return from_environment()
 
 
 async def until_signalled(main: Main) -> Any:
@@ -77,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.CONFIG
     except KeyboardInterrupt:
         return ExitCode.OK
+    except asyncio.CancelledError:  # a second signal: stop now, skipping the graceful part
+        print("conference-monitor: stopped at once (second signal)", file=sys.stderr)
+        return ExitCode.FAILURE
 
 
 def _dispatch(args: argparse.Namespace) -> int:

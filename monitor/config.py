@@ -94,12 +94,18 @@ class Settings:
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
-def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Read a YAML config file; ``${VAR}`` is replaced from the environment."""
+def load_file(
+    path: str | Path, env: Mapping[str, str] | None = None, *, named_by: str = "--config"
+) -> Settings:
+    """Read a YAML config file; ``${VAR}`` is replaced from the environment.
+
+    ``named_by`` is what the user used to name the file (``--config`` or ``MONITOR_CONFIG``),
+    so an unreadable file is reported against it.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(named_by, f"cannot read {path}: {exc.strerror}") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -216,7 +222,7 @@ def _check_http_url(text: str, field: str) -> str:
 def _base_url(value: object, field: str) -> str:
     text = _check_http_url(string(value, field), field)
     parts = urlsplit(text)
-    if parts.query or parts.fragment or parts.username:
+    if parts.query or parts.fragment or "@" in parts.netloc:
         raise ConfigError(field, "must be a plain base URL (no query, fragment or credentials)")
     return text.rstrip("/")
 
@@ -274,7 +280,10 @@ def _state_url(value: object, field: str) -> Secret:
 def _listen(value: object, field: str) -> Listen:
     text = string(value, field)
     host, sep, port = text.rpartition(":")
-    host = host.strip("[]") if sep else ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host or host.startswith("["):
+        raise ConfigError(field, f"expected host:port with an IPv6 host in brackets, got {text!r}")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(field, f"expected host:port, got {text!r}")
     return Listen(host or "0.0.0.0", int(port))  # noqa: S104 - ":9464" explicitly asks for all
@@ -300,4 +309,12 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
     try:
         return parse(raw)
     except ConfigError as exc:
-        raise ConfigError(names.get(exc.field, exc.field), exc.message) from None
+        raise ConfigError(_variable_for(exc.field, names), exc.message) from None
+
+
+def _variable_for(field: str, names: Mapping[str, str]) -> str:
+    """The variable behind ``field`` or behind the list or mapping that contains it."""
+    for path, variable in sorted(names.items(), key=lambda item: -len(item[0])):
+        if field == path or field.startswith((f"{path}[", f"{path}.")):
+            return variable
+    return field

@@ -69,5 +69,9 @@ def settings_tree(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
             sink["secret"] = env["WEBHOOK_SECRET"]
             names[f"sinks[{len(sinks)}].secret"] = "WEBHOOK_SECRET"
         sinks.append(sink)
+    if env.get("WEBHOOK_SECRET") and not env.get("WEBHOOK_URL"):
+        raise ConfigError(
+            "WEBHOOK_SECRET", "is set but WEBHOOK_URL is not: there is nothing to sign"
+        )
     tree["sinks"] = sinks
     return tree, names

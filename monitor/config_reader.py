@@ -74,6 +74,8 @@ class Reader:
         return join(self.path, key)
 
     def has(self, key: str) -> bool:
+        """Is ``key`` set (to anything but null)? Asking counts as reading it."""
+        self._read.add(key)
         return self._raw.get(key) is not None
 
     def get(self, key: str, convert: Callable[[object, str], T], default: object = _MISSING) -> T:

@@ -5,8 +5,8 @@ of lanes; an entry's lane is chosen by its conference key, so the events of one 
 a sink in order (started before ended) while different conferences go out concurrently. An
 entry is acknowledged, and so leaves the outbox, only after a 2xx (invariant 2); until then it
 is retried with jittered exponential backoff, honouring ``Retry-After``. On stop the runner reads
-no more, lets in-flight deliveries finish under a deadline, and leaves the rest pending for the
-next start.
+no more, lets attempts in flight finish under a deadline, abandons retries that are waiting, and
+leaves everything unacknowledged pending for the next start.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class SinkRunner:
         self._inflight: set[str] = set()
         self._room = asyncio.Event()
         self._room.set()
+        self._stopping = asyncio.Event()  # once set, a failed attempt is not retried here
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
 
@@ -74,6 +75,7 @@ class SinkRunner:
         async with asyncio.TaskGroup() as group:
             workers = [group.create_task(self._work(lane)) for lane in self._lanes]
             await self._feed(stop)
+            self._stopping.set()
             await self._drain(grace)
             for worker in workers:
                 worker.cancel()
@@ -137,7 +139,9 @@ class SinkRunner:
                 return
             failures += 1
             self._failed(entry, attempt)
-            await asyncio.sleep(self._delay(failures, attempt))
+            await _first(asyncio.sleep(self._delay(failures, attempt)), self._stopping.wait())
+            if self._stopping.is_set():  # stays pending in the store: retried after restart
+                return
 
     def _delay(self, failures: int, attempt: Attempt) -> float:
         """Jittered exponential backoff, or longer when the receiver asked for it."""
