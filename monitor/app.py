@@ -37,6 +37,7 @@ log = structlog.get_logger("monitor.app")
 HOUSEKEEPING_EVERY: Final = 5.0
 TRIM_EVERY: Final = 60.0
 STORE_RETRY: Final = 1.0
+RUNNER_SILENCE: Final = 60.0  # a sink's read loop silent this long is stuck
 
 
 def replica_name() -> str:
@@ -64,13 +65,17 @@ class Service:
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def dead_loops(self) -> list[str]:
+        """Loops that ended, or whose heartbeat is older than their longest legitimate wait."""
         now = time.monotonic()
-        dead = [name for name, task in self.tasks.items() if task.done()]
-        for poller in self.pollers:
-            allowance = poller.interval + poller.source.poll_timeout + 30
-            if f"poller:{poller.name}" in self.tasks and now - poller.heartbeat > allowance:
-                dead.append(f"poller:{poller.name}")
-        return sorted(set(dead))
+        beats = [
+            (f"poller:{p.name}", p.heartbeat, p.interval + p.source.poll_timeout + 30)
+            for p in self.pollers
+        ] + [(f"sink:{r.name}", r.heartbeat, RUNNER_SILENCE) for r in self.runners]
+        dead = {name for name, task in self.tasks.items() if task.done()}
+        dead.update(
+            name for name, beat, allowance in beats if name in self.tasks and now - beat > allowance
+        )
+        return sorted(dead)
 
 
 async def serve(

@@ -32,6 +32,8 @@ RETRY_BASE: Final = 1.0
 RETRY_CAP: Final = 60.0
 READ_WAIT: Final = 1.0  # seconds a read blocks; bounds how late a stop is noticed
 STORE_RETRY: Final = 1.0
+RETRY_AFTER_CAP: Final = 3600.0  # a receiver's Retry-After is honoured up to an hour
+KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
 
 
 class SinkRunner:
@@ -57,9 +59,10 @@ class SinkRunner:
         self._lanes: list[asyncio.Queue[OutboxEntry]] = [
             asyncio.Queue() for _ in range(config.concurrency)
         ]
-        self._inflight: set[str] = set()
+        self._inflight: dict[str, OutboxEntry] = {}
         self._room = asyncio.Event()
         self._room.set()
+        self._stop = asyncio.Event()  # replaced by run()'s: no reading, no waiting for the store
         self._stopping = asyncio.Event()  # once set, a failed attempt is not retried here
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
@@ -72,13 +75,26 @@ class SinkRunner:
         return 4 * len(self._lanes)
 
     async def run(self, stop: asyncio.Event, grace: float) -> None:
+        self._stop = stop
         async with asyncio.TaskGroup() as group:
             workers = [group.create_task(self._work(lane)) for lane in self._lanes]
+            keeper = group.create_task(self._keep_claimed(stop))
             await self._feed(stop)
             self._stopping.set()
             await self._drain(grace)
-            for worker in workers:
-                worker.cancel()
+            for task in [*workers, keeper]:
+                task.cancel()
+
+    async def _keep_claimed(self, stop: asyncio.Event) -> None:
+        """Tell the store, now and then, that the entries in flight here are still ours, so that
+        a long retry is not mistaken for a dead replica's leftovers and delivered twice."""
+        while not stop.is_set():
+            await _first(asyncio.sleep(KEEP_EVERY), stop.wait())
+            if self._inflight and not stop.is_set():
+                try:
+                    await self._store.keep(self.name, list(self._inflight.values()))
+                except StoreError as exc:
+                    log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
 
     async def _feed(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -86,7 +102,7 @@ class SinkRunner:
             room = self._capacity() - len(self._inflight)
             if room <= 0:
                 self._room.clear()
-                await _first(self._room.wait(), stop.wait())
+                await _first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
                 continue
             try:
                 entries = await self._store.read(self.name, room, READ_WAIT)
@@ -95,15 +111,12 @@ class SinkRunner:
                 await _first(asyncio.sleep(STORE_RETRY), stop.wait())
                 continue
             for entry in entries:
-                await self._accept(entry)
+                self._accept(entry)
 
-    async def _accept(self, entry: OutboxEntry) -> None:
+    def _accept(self, entry: OutboxEntry) -> None:
         if entry.entry_id in self._inflight:  # already on its way (a re-read after a claim)
             return
-        if entry.type not in self._config.events:
-            await self._ack(entry)
-            return
-        self._inflight.add(entry.entry_id)
+        self._inflight[entry.entry_id] = entry
         lane = zlib.crc32(entry.key.encode()) % len(self._lanes)
         self._lanes[lane].put_nowait(entry)
 
@@ -127,6 +140,9 @@ class SinkRunner:
                 lane.task_done()
 
     async def _deliver(self, entry: OutboxEntry) -> None:
+        if entry.type not in self._config.events:  # filtered out: done with, unsent
+            await self._ack(entry)
+            return
         failures = 0
         while True:
             started = time.perf_counter()
@@ -146,7 +162,8 @@ class SinkRunner:
     def _delay(self, failures: int, attempt: Attempt) -> float:
         """Jittered exponential backoff, or longer when the receiver asked for it."""
         ceiling = min(self._retry_cap, self._retry_base * 2.0 ** (failures - 1))
-        return max(self._rng.uniform(0.5, 1.0) * ceiling, attempt.retry_after or 0.0)
+        asked = min(attempt.retry_after or 0.0, RETRY_AFTER_CAP)
+        return max(self._rng.uniform(0.5, 1.0) * ceiling, asked)
 
     def _failed(self, entry: OutboxEntry, attempt: Attempt) -> None:
         reason = attempt.failure or "rejected"
@@ -167,15 +184,27 @@ class SinkRunner:
         self.failing = None
 
     async def _ack(self, entry: OutboxEntry) -> None:
-        """Acknowledge, retrying while the store is away (a lost ack means a duplicate)."""
+        """Acknowledge, retrying while the store is away: a lost ack means a duplicate later.
+
+        After stop, an ack the store refuses is left undone (the entry stays pending and is
+        delivered again after the next start) rather than holding up the stop.
+        """
+        failed = False
         while True:
             try:
                 await self._store.ack(self.name, [entry])
                 break
             except StoreError as exc:
-                log.warning("outbox_ack_failed", sink=self.name, error=str(exc))
-                await asyncio.sleep(STORE_RETRY)
-        self._inflight.discard(entry.entry_id)
+                if not failed:
+                    log.warning("outbox_ack_failed", sink=self.name, error=str(exc))
+                failed = True
+                if self._stop.is_set():
+                    break
+                await _first(asyncio.sleep(STORE_RETRY), self._stop.wait())
+        if failed:
+            done = "outbox_ack_abandoned" if self._stop.is_set() else "outbox_ack_recovered"
+            log.info(done, sink=self.name, event_id=entry.event_id)
+        self._inflight.pop(entry.entry_id, None)
         self._room.set()
 
 

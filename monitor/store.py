@@ -66,6 +66,13 @@ class Store(Protocol):
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
         """The sink has them (or gave up on them): remove them from its outbox."""
 
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        """These entries are still being delivered here: do not hand them to another replica.
+
+        Entries read by a consumer that then went quiet for long (a replaced pod) are handed to
+        whoever reads next; ``keep`` is how a live consumer with a long retry says it is alive.
+        """
+
     async def backlog(self, sink: str) -> int:
         """Entries committed for ``sink`` and not yet acknowledged."""
 

@@ -78,6 +78,9 @@ class MemoryStore:
         for entry in entries:
             self._unacked[sink].pop(entry.entry_id, None)
 
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        return None  # one process: nobody else could take them
+
     async def backlog(self, sink: str) -> int:
         return len(self._queued.get(sink, ())) + len(self._unacked.get(sink, {}))
 

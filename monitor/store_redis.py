@@ -10,11 +10,13 @@ pending list until the sink acknowledges it, and is read again after a crash.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from monitor import redis_keys as keys
@@ -25,7 +27,11 @@ from monitor.redis_scripts import COMMIT, TRIM
 from monitor.secret import Secret, redact_url
 from monitor.store import Loaded, OutboxEntry
 
+log = structlog.get_logger("monitor.store")
+
 _BLOCK_SLICE = 5.0  # seconds one XREADGROUP may block; the socket timeout is above it
+CLAIM_IDLE = 60.0  # seconds an entry may sit with a silent consumer before another takes it
+CLAIM_EVERY = 15.0  # how often a reader looks for such entries
 
 
 class RedisStore:
@@ -37,6 +43,7 @@ class RedisStore:
         self._trim = client.register_script(TRIM)
         self._sources: list[str] = []
         self._replay: dict[str, dict[str, str]] = {}  # sink -> stream -> pending cursor
+        self._claimed_at: dict[str, float] = {}  # sink -> time.monotonic() of the last claim
 
     @classmethod
     def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
@@ -119,6 +126,10 @@ class RedisStore:
                 pending = await self._read_pending(sink, replay, count)
                 if pending or replay:
                     return pending
+            if time.monotonic() - self._claimed_at.get(sink, 0.0) >= CLAIM_EVERY:
+                self._claimed_at[sink] = time.monotonic()
+                if claimed := await self._claim(sink, count):
+                    return claimed
             streams: Any = {keys.outbox(source): ">" for source in self._sources}
             block = max(1, int(min(wait, _BLOCK_SLICE) * 1000))
             reply = await self._redis.xreadgroup(
@@ -151,6 +162,31 @@ class RedisStore:
         for name in [name for name in cursors if name not in answered]:
             del cursors[name]
         return found
+
+    async def _claim(self, sink: str, count: int) -> list[OutboxEntry]:
+        """Take over entries another consumer read and left idle past ``CLAIM_IDLE``."""
+        found: list[OutboxEntry] = []
+        for source in self._sources:
+            stream = keys.outbox(source)
+            reply: Any = await self._redis.xautoclaim(
+                stream, sink, self._consumer, int(CLAIM_IDLE * 1000), "0-0", count=count
+            )
+            found.extend(
+                _entry(stream, entry_id, fields) for entry_id, fields in reply[1] if fields
+            )
+        if found:
+            log.warning("outbox_entries_reclaimed", sink=sink, count=len(found))
+        return found
+
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        by_stream: dict[str, list[Any]] = {}
+        for entry in entries:
+            by_stream.setdefault(keys.outbox(entry.source), []).append(entry.entry_id)
+        try:
+            for stream, ids in by_stream.items():
+                await self._redis.xclaim(stream, sink, self._consumer, 0, ids, justid=True)
+        except RedisError as exc:
+            raise self._error(f"keeping entries of sink {sink}", exc) from exc
 
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
         try:
