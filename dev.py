@@ -5,6 +5,7 @@
     python3 dev.py test    the test suite (any pytest arguments may follow)
     python3 dev.py lint    ruff (lint and format) and mypy --strict
     python3 dev.py check   lint, types and tests together
+    python3 dev.py bench   the benchmarks: a table, and bench/results/latest.json
 
 Each task creates ``.venv`` on first use and installs what it needs into it (again whenever
 ``pyproject.toml`` changes). Tests need a ``redis-server`` binary; when there is none on PATH,
@@ -144,7 +145,19 @@ def task_check(args: list[str]) -> int:
     return task_lint([]) or run_steps([[PYTHON, "-m", "pytest", *args]])
 
 
-TASKS = {"run": task_run, "test": task_test, "lint": task_lint, "check": task_check}
+def task_bench(args: list[str]) -> int:
+    ensure_installed("test")
+    ensure_redis_server()
+    return call(PYTHON, "-m", "bench.run", *args)
+
+
+TASKS = {
+    "run": task_run,
+    "test": task_test,
+    "lint": task_lint,
+    "check": task_check,
+    "bench": task_bench,
+}
 
 
 def main() -> int:

@@ -105,10 +105,14 @@ class CanvasClient:
         """The next page's URL, refusing to carry the token to another host."""
         if link is None:
             return None
-        url = URL(link, encoded=True)
+        try:
+            url = URL(link, encoded=True)
+            host, _ = url.host, url.port  # yarl checks lazily: a bad port raises here
+        except ValueError:
+            raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: bad next-page URL") from None
         if (
             url.scheme != self._base.scheme
-            or (url.host or "").lower() != (self._base.host or "").lower()
+            or (host or "").lower() != (self._base.host or "").lower()
         ):
             raise CanvasError(
                 PollFailure.INVALID_RESPONSE, f"{path}: next page points to another host"
@@ -125,7 +129,10 @@ class CanvasClient:
                 return await self._attempt(url, deadline)
             except _Throttled as exc:
                 throttled += 1
-                wait = exc.wait if exc.wait is not None else self._throttle_wait(throttled)
+                self._note_throttled(exc)
+                # Honour Retry-After; without one (or when "now" keeps being throttled) back off.
+                floor = self._throttle_wait(throttled - 1) if throttled > 1 else 0.0
+                wait = self._throttle_wait(throttled) if exc.wait is None else max(exc.wait, floor)
                 if wait >= deadline.remaining():
                     raise CanvasError(
                         PollFailure.THROTTLED,
@@ -139,6 +146,10 @@ class CanvasClient:
                 if failures >= ATTEMPTS or wait >= deadline.remaining():
                     raise exc.error from None
                 await asyncio.sleep(wait)
+
+    def _note_throttled(self, exc: _Throttled) -> None:
+        if exc.remaining is not None:
+            self._metrics.rate_limit_remaining.labels(self._source.name).set(exc.remaining)
 
     def _backoff(self, attempt: int, base: float, cap: float) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2^attempt)]."""
@@ -175,10 +186,16 @@ class CanvasClient:
                 message = f"{url.path}: {type(exc).__name__}"
                 raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
         self._metrics.canvas_requests.labels(name, str(status)).inc()
+        result = _interpret(url, status, headers, body)  # raises for throttling and errors
         self._observe_remaining(headers)
-        return _interpret(url, status, headers, body)
+        return result
 
     def _observe_remaining(self, headers: Mapping[str, str]) -> None:
+        """Export ``X-Rate-Limit-Remaining`` and let the lane ease off when it runs low.
+
+        Called for answered requests only: a throttled answer has its own wait (Retry-After),
+        and its remaining figure, below zero by definition, would only add to it.
+        """
         try:
             remaining = float(headers["X-Rate-Limit-Remaining"])
         except (KeyError, ValueError):
@@ -188,9 +205,10 @@ class CanvasClient:
 
 
 class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error
-    def __init__(self, status: int, wait: float | None) -> None:
+    def __init__(self, status: int, wait: float | None, remaining: float | None) -> None:
         self.status = status
         self.wait = wait
+        self.remaining = remaining
 
 
 class _Transient(Exception):  # noqa: N818 - wraps the error to raise if retries run out
@@ -209,7 +227,7 @@ def _interpret(
         except (UnicodeDecodeError, ValueError):
             raise CanvasError(PollFailure.INVALID_RESPONSE, f"{where}: body is not JSON") from None
     if status == 429 or (status == 403 and _RATE_LIMITED in body):
-        raise _Throttled(status, retry_after(headers.get("Retry-After")))
+        raise _Throttled(status, retry_after(headers.get("Retry-After")), _remaining(headers))
     if status == 401:
         raise CanvasError(PollFailure.AUTH, f"{where}: 401 {_canvas_message(body)}", status=401)
     if status == 403:
@@ -223,6 +241,13 @@ def _interpret(
         raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
     message = f"{where}: {status} {_canvas_message(body)}"
     raise CanvasError(PollFailure.HTTP_4XX, message, status=status)
+
+
+def _remaining(headers: Mapping[str, str]) -> float | None:
+    try:
+        return float(headers["X-Rate-Limit-Remaining"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _canvas_message(body: bytes) -> str:

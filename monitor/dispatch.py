@@ -4,9 +4,11 @@ One ``SinkRunner`` per sink reads committed entries from the store and hands the
 of lanes; an entry's lane is chosen by its conference key, so the events of one conference reach
 a sink in order (started before ended) while different conferences go out concurrently. An
 entry is acknowledged, and so leaves the outbox, only after a 2xx (invariant 2); until then it
-is retried with jittered exponential backoff, honouring ``Retry-After``. On stop the runner reads
-no more, lets attempts in flight finish under a deadline, abandons retries that are waiting, and
-leaves everything unacknowledged pending for the next start.
+is retried with jittered exponential backoff, honouring ``Retry-After``. Acknowledgements are
+batched: one store round trip settles every delivery that finished meanwhile.
+
+On stop the runner reads no more, lets attempts in flight finish under a deadline, abandons
+retries that are waiting, and leaves everything unacknowledged pending for the next start.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ log = structlog.get_logger("monitor.dispatch")
 
 RETRY_BASE: Final = 1.0
 RETRY_CAP: Final = 60.0
+RETRY_AFTER_CAP: Final = 3600.0  # a receiver's Retry-After is honoured up to an hour
 READ_WAIT: Final = 1.0  # seconds a read blocks; bounds how late a stop is noticed
 STORE_RETRY: Final = 1.0
-RETRY_AFTER_CAP: Final = 3600.0  # a receiver's Retry-After is honoured up to an hour
 KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
+ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
 
 
 class SinkRunner:
@@ -59,10 +62,14 @@ class SinkRunner:
         self._lanes: list[asyncio.Queue[OutboxEntry]] = [
             asyncio.Queue() for _ in range(config.concurrency)
         ]
-        self._inflight: dict[str, OutboxEntry] = {}
-        self._room = asyncio.Event()
-        self._room.set()
-        self._stop = asyncio.Event()  # replaced by run()'s: no reading, no waiting for the store
+        self._capacity = ENTRIES_PER_LANE * config.concurrency
+        self._inflight: dict[str, OutboxEntry] = {}  # read and not yet settled
+        self._to_ack: list[OutboxEntry] = []
+        self._ack_waiting = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever an entry is settled
+        self._idle = asyncio.Event()  # set whenever nothing is in flight
+        self._idle.set()
+        self._stop = asyncio.Event()  # replaced by run()'s
         self._stopping = asyncio.Event()  # once set, a failed attempt is not retried here
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
@@ -71,36 +78,23 @@ class SinkRunner:
     def inflight(self) -> int:
         return len(self._inflight)
 
-    def _capacity(self) -> int:
-        return 4 * len(self._lanes)
-
     async def run(self, stop: asyncio.Event, grace: float) -> None:
         self._stop = stop
         async with asyncio.TaskGroup() as group:
-            workers = [group.create_task(self._work(lane)) for lane in self._lanes]
-            keeper = group.create_task(self._keep_claimed(stop))
+            helpers = [group.create_task(self._work(lane)) for lane in self._lanes]
+            helpers.append(group.create_task(self._acknowledge()))
+            helpers.append(group.create_task(self._keep_claimed(stop)))
             await self._feed(stop)
             self._stopping.set()
             await self._drain(grace)
-            for task in [*workers, keeper]:
+            for task in helpers:
                 task.cancel()
-
-    async def _keep_claimed(self, stop: asyncio.Event) -> None:
-        """Tell the store, now and then, that the entries in flight here are still ours, so that
-        a long retry is not mistaken for a dead replica's leftovers and delivered twice."""
-        while not stop.is_set():
-            await _first(asyncio.sleep(KEEP_EVERY), stop.wait())
-            if self._inflight and not stop.is_set():
-                try:
-                    await self._store.keep(self.name, list(self._inflight.values()))
-                except StoreError as exc:
-                    log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
 
     async def _feed(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.heartbeat = time.monotonic()
-            room = self._capacity() - len(self._inflight)
-            if room <= 0:
+            room = self._capacity - len(self._inflight)
+            if room < self._capacity // 2:  # read in batches, not one entry per settlement
                 self._room.clear()
                 await _first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
                 continue
@@ -117,8 +111,15 @@ class SinkRunner:
         if entry.entry_id in self._inflight:  # already on its way (a re-read after a claim)
             return
         self._inflight[entry.entry_id] = entry
+        self._idle.clear()
         lane = zlib.crc32(entry.key.encode()) % len(self._lanes)
         self._lanes[lane].put_nowait(entry)
+
+    def _settle(self, entry: OutboxEntry) -> None:
+        self._inflight.pop(entry.entry_id, None)
+        self._room.set()
+        if not self._inflight:
+            self._idle.set()
 
     async def _drain(self, grace: float) -> None:
         if not self._inflight:
@@ -126,22 +127,18 @@ class SinkRunner:
         log.info("delivery_draining", sink=self.name, inflight=len(self._inflight))
         try:
             async with asyncio.timeout(grace):
-                for lane in self._lanes:
-                    await lane.join()
+                await self._idle.wait()
         except TimeoutError:
             log.warning("delivery_drain_timeout", sink=self.name, left=len(self._inflight))
 
     async def _work(self, lane: asyncio.Queue[OutboxEntry]) -> None:
         while True:
             entry = await lane.get()
-            try:
-                await self._deliver(entry)
-            finally:
-                lane.task_done()
+            await self._deliver(entry)
 
     async def _deliver(self, entry: OutboxEntry) -> None:
         if entry.type not in self._config.events:  # filtered out: done with, unsent
-            await self._ack(entry)
+            self._ack(entry)
             return
         failures = 0
         while True:
@@ -151,12 +148,13 @@ class SinkRunner:
             if attempt.delivered:
                 self._metrics.deliveries.labels(self.name).inc()
                 self._recovered()
-                await self._ack(entry)
+                self._ack(entry)
                 return
             failures += 1
             self._failed(entry, attempt)
             await _first(asyncio.sleep(self._delay(failures, attempt)), self._stopping.wait())
             if self._stopping.is_set():  # stays pending in the store: retried after restart
+                self._settle(entry)
                 return
 
     def _delay(self, failures: int, attempt: Attempt) -> float:
@@ -183,29 +181,50 @@ class SinkRunner:
             log.info("delivery_recovered", sink=self.name)
         self.failing = None
 
-    async def _ack(self, entry: OutboxEntry) -> None:
-        """Acknowledge, retrying while the store is away: a lost ack means a duplicate later.
+    def _ack(self, entry: OutboxEntry) -> None:
+        self._to_ack.append(entry)
+        self._ack_waiting.set()
 
-        After stop, an ack the store refuses is left undone (the entry stays pending and is
-        delivered again after the next start) rather than holding up the stop.
+    async def _acknowledge(self) -> None:
+        """Acknowledge finished deliveries in batches, retrying while the store is away.
+
+        A lost acknowledgement only means a duplicate later; after stop, one the store refuses
+        is left undone (the entry stays pending) rather than holding up the stop.
         """
         failed = False
         while True:
+            await self._ack_waiting.wait()
+            batch, self._to_ack = self._to_ack, []
+            self._ack_waiting.clear()
             try:
-                await self._store.ack(self.name, [entry])
-                break
+                await self._store.ack(self.name, batch)
             except StoreError as exc:
                 if not failed:
                     log.warning("outbox_ack_failed", sink=self.name, error=str(exc))
                 failed = True
-                if self._stop.is_set():
-                    break
-                await _first(asyncio.sleep(STORE_RETRY), self._stop.wait())
-        if failed:
-            done = "outbox_ack_abandoned" if self._stop.is_set() else "outbox_ack_recovered"
-            log.info(done, sink=self.name, event_id=entry.event_id)
-        self._inflight.pop(entry.entry_id, None)
-        self._room.set()
+                if not self._stop.is_set():
+                    self._to_ack[:0] = batch
+                    self._ack_waiting.set()
+                    await _first(asyncio.sleep(STORE_RETRY), self._stop.wait())
+                    continue
+                log.warning("outbox_ack_abandoned", sink=self.name, entries=len(batch))
+            else:
+                if failed:
+                    log.info("outbox_ack_recovered", sink=self.name)
+                failed = False
+            for entry in batch:
+                self._settle(entry)
+
+    async def _keep_claimed(self, stop: asyncio.Event) -> None:
+        """Tell the store, now and then, that the entries in flight here are still ours, so that
+        a long retry is not mistaken for a dead replica's leftovers and delivered twice."""
+        while not stop.is_set():
+            await _first(asyncio.sleep(KEEP_EVERY), stop.wait())
+            if self._inflight and not stop.is_set():
+                try:
+                    await self._store.keep(self.name, list(self._inflight.values()))
+                except StoreError as exc:
+                    log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
 
 
 async def _first(*waits: Awaitable[object]) -> None:

@@ -63,5 +63,5 @@ class CanvasError(MonitorError):
 
     @property
     def definite(self) -> bool:
-        """Canvas answered, and the answer was no (not a passing fault)."""
-        return self.status in (401, 403, 404)
+        """Canvas answered, and the answer was no (not a passing fault such as throttling)."""
+        return self.status in (401, 403, 404) and self.reason is not PollFailure.THROTTLED

@@ -13,7 +13,9 @@ _LINK: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')
 
 def next_link(headers: Mapping[str, str]) -> str | None:
     """The ``rel="next"`` URL of a ``Link`` header (any case), exactly as written."""
-    header = headers.get("Link") or headers.get("link") or ""
+    header = headers.get("Link")  # case-insensitive for aiohttp's headers
+    if header is None:  # a plain mapping: look for any spelling
+        header = next((v for k, v in headers.items() if k.lower() == "link"), "")
     for url, rel in _LINK.findall(header):
         if "next" in rel.split():
             return str(url)

@@ -124,10 +124,10 @@ class Poller:
             grace_polls=self.source.confirm_grace,
             prune_before=now - TOMBSTONE_RETENTION if prune else None,
         )
-        if prune:
-            self._last_prune = now
         if outcome.delta:
             self._version = await self._store.commit(self.name, self._version, outcome)
+        if prune:
+            self._last_prune = now
         return outcome
 
     def _succeeded(self, outcome: Outcome) -> None:

@@ -1,9 +1,10 @@
 """Lua scripts that make multi-key Redis steps atomic.
 
 ``COMMIT`` is invariant 2 in one round trip: it checks the version the poller loaded (another
-writer wins otherwise), then writes the changed state entries and appends the events to the
-outbox. Redis runs a script to completion or not at all, so a crash at any instant leaves both
-or neither. ``TRIM`` drops outbox entries that every sink's consumer group has acknowledged.
+writer wins otherwise), then appends the events to the outbox and writes the changed state
+entries. No other command runs while a script does, and a crash of the server or of the client
+at any instant leaves both or neither. ``TRIM`` drops outbox entries that every sink's consumer
+group has acknowledged.
 """
 
 from __future__ import annotations
@@ -15,28 +16,44 @@ from typing import Final
 #   tracked sets (id, json), tracked deletes (id),
 #   tombstone sets (id, json), tombstone deletes (id),
 #   events (event id, type, key, body)
+#
+# Redis does not undo a script's earlier writes when a later command fails, so the script first
+# checks everything that could fail (version, key types), then writes the events, then the state,
+# then the version. Should a write still fail midway, the events are out and the state is not:
+# the next poll computes the same events with the same ids again (a duplicate, never a loss).
 COMMIT: Final = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then
   return redis.error_reply('STALE version ' .. current)
 end
-local i = 3
-local function section(width, apply)
-  local n = tonumber(ARGV[i])
-  i = i + 1
-  for _ = 1, n do
-    apply(i)
-    i = i + width
+local expected = {'hash', 'hash', 'hash', 'stream'}
+for k = 1, 4 do
+  local kind = redis.call('TYPE', KEYS[k])['ok']
+  if kind ~= 'none' and kind ~= expected[k] then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[k] .. ' is a ' .. kind)
   end
 end
-section(2, function(j) redis.call('HSET', KEYS[2], ARGV[j], ARGV[j + 1]) end)
-section(1, function(j) redis.call('HDEL', KEYS[2], ARGV[j]) end)
-section(2, function(j) redis.call('HSET', KEYS[3], ARGV[j], ARGV[j + 1]) end)
-section(1, function(j) redis.call('HDEL', KEYS[3], ARGV[j]) end)
-section(4, function(j)
+local sections = {}
+local i = 3
+for s = 1, 5 do
+  local width = (s == 1 or s == 3) and 2 or ((s == 5) and 4 or 1)
+  sections[s] = {i + 1, tonumber(ARGV[i]), width}
+  i = i + 1 + tonumber(ARGV[i]) * width
+end
+local function each(s, apply)
+  local first, n, width = sections[s][1], sections[s][2], sections[s][3]
+  for j = first, first + (n - 1) * width, width do
+    apply(j)
+  end
+end
+each(5, function(j)
   redis.call('XADD', KEYS[4], '*', 'id', ARGV[j], 'type', ARGV[j + 1],
              'key', ARGV[j + 2], 'body', ARGV[j + 3])
 end)
+each(1, function(j) redis.call('HSET', KEYS[2], ARGV[j], ARGV[j + 1]) end)
+each(2, function(j) redis.call('HDEL', KEYS[2], ARGV[j]) end)
+each(3, function(j) redis.call('HSET', KEYS[3], ARGV[j], ARGV[j + 1]) end)
+each(4, function(j) redis.call('HDEL', KEYS[3], ARGV[j]) end)
 redis.call('HSET', KEYS[1], 'version', current + 1, 'baselined', ARGV[2])
 return current + 1
 """

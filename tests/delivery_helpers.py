@@ -125,6 +125,9 @@ class WrappedStore:
         now = time.monotonic()
         self.log.acked.extend((entry.event_id, now) for entry in entries)
 
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        await self.inner.keep(sink, entries)
+
     async def backlog(self, sink: str) -> int:
         return await self.inner.backlog(sink)
 
