@@ -20,23 +20,22 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from monitor import __version__
+from monitor import USER_AGENT, __version__
 from monitor.canvas import CanvasClient
-from monitor.config import Settings
+from monitor.config import Settings, SourceConfig
 from monitor.dispatch import SinkRunner, update_backlogs
 from monitor.errors import StoreError
 from monitor.lane import Lane
 from monitor.metrics import Metrics
 from monitor.poller import Poller
 from monitor.sinks import Sink, make_sink
-from monitor.store import Store, open_store
+from monitor.store import STORE_RETRY, Store, open_store
 from monitor.web import create_app
 
 log = structlog.get_logger("monitor.app")
 
 HOUSEKEEPING_EVERY: Final = 5.0
 TRIM_EVERY: Final = 60.0
-STORE_RETRY: Final = 1.0
 RUNNER_SILENCE: Final = 60.0  # a sink's read loop silent this long is stuck
 
 
@@ -98,18 +97,15 @@ async def serve(
             store = open_store(settings.state_url, consumer=replica_name())
             stack.push_async_callback(store.close)
         session = aiohttp.ClientSession(
-            headers={"User-Agent": f"canvas-conference-monitor/{__version__}"},
+            headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
         )
         stack.push_async_callback(session.close)
 
-        lanes: dict[tuple[str, str], Lane] = {}
+        lanes = token_lanes(settings)
         pollers = []
         for source in settings.sources:
-            lane = lanes.setdefault(
-                (source.base_url.lower(), source.token.reveal()), Lane(source.rate_limit)
-            )
-            client = CanvasClient(session, source, lane, metrics)
+            client = CanvasClient(session, source, lanes[_token_of(source)], metrics)
             pollers.append(Poller(source, client, store, metrics, interval=settings.poll_interval))
         runners = [
             SinkRunner((sinks or {}).get(c.name) or make_sink(c, session), c, store, metrics)
@@ -125,6 +121,19 @@ async def serve(
             return
         await _run(service, stop)
     log.info("stopped")
+
+
+def _token_of(source: SourceConfig) -> tuple[str, str]:
+    return (source.base_url.lower(), source.token.reveal())
+
+
+def token_lanes(settings: Settings) -> dict[tuple[str, str], Lane]:
+    """One lane per Canvas token (invariant 7), as slow as the slowest source that uses it."""
+    rates: dict[tuple[str, str], float] = {}
+    for source in settings.sources:
+        key = _token_of(source)
+        rates[key] = min(rates.get(key, source.rate_limit), source.rate_limit)
+    return {key: Lane(rate) for key, rate in rates.items()}
 
 
 async def _listen(service: Service, stack: AsyncExitStack) -> str:

@@ -98,7 +98,7 @@ class CanvasClient:
             if skipped:
                 self._metrics.invalid_records.labels(self._source.name).inc(skipped)
             conferences.extend(c for c in parsed if c is not None)
-            url = self._follow(next_link(headers), path) if records else None
+            url = self._follow(next_link(headers), path)  # an empty page may still have a next
         return conferences
 
     def _follow(self, link: str | None, path: str) -> URL | None:
@@ -133,13 +133,13 @@ class CanvasClient:
                 # Honour Retry-After; without one (or when "now" keeps being throttled) back off.
                 floor = self._throttle_wait(throttled - 1) if throttled > 1 else 0.0
                 wait = self._throttle_wait(throttled) if exc.wait is None else max(exc.wait, floor)
+                self._lane.pause(wait)  # also when this poll gives up: the next one must wait too
                 if wait >= deadline.remaining():
                     raise CanvasError(
                         PollFailure.THROTTLED,
                         f"{url.path}: throttled by Canvas (status {exc.status}) past the budget",
                         status=exc.status,
                     ) from None
-                self._lane.pause(wait)
             except _Transient as exc:
                 failures += 1
                 wait = self._backoff(failures, BACKOFF_BASE, BACKOFF_CAP)
@@ -196,12 +196,10 @@ class CanvasClient:
         Called for answered requests only: a throttled answer has its own wait (Retry-After),
         and its remaining figure, below zero by definition, would only add to it.
         """
-        try:
-            remaining = float(headers["X-Rate-Limit-Remaining"])
-        except (KeyError, ValueError):
-            return
-        self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
-        self._lane.observe_remaining(remaining)
+        remaining = _remaining(headers)
+        if remaining is not None:
+            self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
+            self._lane.observe_remaining(remaining)
 
 
 class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import aiohttp
 
-from monitor import __version__
+from monitor import USER_AGENT
 from monitor.app import replica_name
 from monitor.canvas import CanvasClient
 from monitor.config import Settings, SinkConfig
@@ -51,7 +51,7 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
         print(f"{'ok  ' if ok else 'FAIL'}  {what}: {detail}", file=out, flush=True)
 
     metrics = Metrics([s.name for s in settings.sources], [s.name for s in settings.sinks])
-    headers = {"User-Agent": f"canvas-conference-monitor/{__version__} (check)"}
+    headers = {"User-Agent": f"{USER_AGENT} (check)"}
     async with aiohttp.ClientSession(headers=headers) as session:
         for source in settings.sources:
             client = CanvasClient(session, source, Lane(source.rate_limit), metrics)

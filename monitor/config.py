@@ -7,10 +7,7 @@ never printed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,13 +17,17 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from monitor import config_fields as fields
 from monitor.config_env import settings_tree
+from monitor.config_fields import DEFAULT_LISTEN, Listen
 from monitor.config_reader import (
     Reader,
+    a_list,
     boolean,
     integer,
     interpolate,
     list_of,
+    non_empty_list,
     number,
     one_of,
     string,
@@ -35,8 +36,7 @@ from monitor.errors import ConfigError
 from monitor.models import EventType
 from monitor.secret import Secret
 
-_NAME: Final = re.compile(r"[a-z0-9_-]+")
-STATE_SCHEMES: Final = ("memory", "redis", "rediss", "unix")
+__all__ = ["Listen", "Settings", "SinkConfig", "SinkType", "SourceConfig"]
 
 
 class SinkType(StrEnum):
@@ -44,16 +44,6 @@ class SinkType(StrEnum):
     SLACK = "slack"
     TEAMS = "teams"
     CONSOLE = "console"  # prints each event; what `demo` uses
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +77,7 @@ class Settings:
     sinks: tuple[SinkConfig, ...] = ()
     poll_interval: float = 30.0
     state_url: Secret = field(default_factory=lambda: Secret("memory://"), repr=False)
-    listen: Listen = Listen("127.0.0.1", 9464)
+    listen: Listen = DEFAULT_LISTEN
     log_level: str = "info"
     log_format: str = "auto"
     shutdown_timeout: float = 10.0  # how long in-flight deliveries may finish on stop
@@ -120,17 +110,17 @@ def parse(raw: object) -> Settings:
     """Validate a plain tree (already interpolated) into ``Settings``."""
     top = Reader(raw, "")
     interval = top.get("poll_interval", number(0.1), 30.0)
-    sources_raw = top.get("sources", _non_empty_list)
+    sources_raw = top.get("sources", non_empty_list)
     sources = tuple(_source(item, f"sources[{i}]", interval) for i, item in enumerate(sources_raw))
-    sinks = tuple(_sink(item, f"sinks[{i}]") for i, item in enumerate(top.get("sinks", _list, [])))
+    sinks = tuple(_sink(item, f"sinks[{i}]") for i, item in enumerate(top.get("sinks", a_list, [])))
     _unique(sources, "sources")
     _unique(sinks, "sinks")
     settings = Settings(
         sources=sources,
         sinks=sinks,
         poll_interval=interval,
-        state_url=top.get("state_url", _state_url, Secret("memory://")),
-        listen=top.get("listen", _listen, Listen("127.0.0.1", 9464)),
+        state_url=top.get("state_url", fields.state_url, Secret("memory://")),
+        listen=top.get("listen", fields.listen, DEFAULT_LISTEN),
         log_level=top.get("log_level", one_of("debug", "info", "warning", "error"), "info"),
         log_format=top.get("log_format", one_of("auto", "json", "console"), "auto"),
         shutdown_timeout=top.get("shutdown_timeout", number(0, exclusive=True), 10.0),
@@ -144,11 +134,11 @@ def _source(raw: object, path: str, interval: float) -> SourceConfig:
     r = Reader(raw, path)
     if r.has("token") == r.has("token_file"):
         raise ConfigError(r.field("token"), "set exactly one of token or token_file")
-    token = r.get("token", _secret) if r.has("token") else _token_file(r)
+    token = r.get("token", fields.secret) if r.has("token") else _token_file(r)
     ids = list_of(integer(1))
     source = SourceConfig(
-        name=r.get("name", _name),
-        base_url=r.get("base_url", _base_url),
+        name=r.get("name", fields.name),
+        base_url=r.get("base_url", fields.base_url),
         token=token,
         courses=r.get("courses", ids, ()),
         groups=r.get("groups", ids, ()),
@@ -166,11 +156,13 @@ def _sink(raw: object, path: str) -> SinkConfig:
     r = Reader(raw, path)
     kind = SinkType(r.get("type", one_of(*SinkType)))
     sink = SinkConfig(
-        name=r.get("name", _name),
+        name=r.get("name", fields.name),
         type=kind,
-        url=r.get("url", _url, Secret("")) if kind is SinkType.CONSOLE else r.get("url", _url),
-        secret=r.get("secret", _signing_secret, None),
-        events=frozenset(r.get("events", list_of(_event_type), tuple(EventType))),
+        url=r.get("url", fields.url, Secret(""))
+        if kind is SinkType.CONSOLE
+        else r.get("url", fields.url),
+        secret=r.get("secret", fields.signing_secret, None),
+        events=frozenset(r.get("events", list_of(fields.event_type), tuple(EventType))),
         timeout=r.get("timeout", number(0, exclusive=True), 15.0),
         concurrency=r.get("concurrency", integer(1), 8),
     )
@@ -180,60 +172,12 @@ def _sink(raw: object, path: str) -> SinkConfig:
     return sink
 
 
-def _list(value: object, field: str) -> list[object]:
-    if not isinstance(value, list):
-        raise ConfigError(field, "expected a list")
-    return value
-
-
-def _non_empty_list(value: object, field: str) -> list[object]:
-    items = _list(value, field)
-    if not items:
-        raise ConfigError(field, "needs at least one entry")
-    return items
-
-
 def _unique(items: tuple[SourceConfig | SinkConfig, ...], field: str) -> None:
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.name in seen:
             raise ConfigError(f"{field}[{i}].name", f"duplicate name {item.name!r}")
         seen.add(item.name)
-
-
-def _name(value: object, field: str) -> str:
-    text = string(value, field)
-    if not _NAME.fullmatch(text):
-        raise ConfigError(field, f"{text!r} must match [a-z0-9_-]+")
-    return text
-
-
-def _check_http_url(text: str, field: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(field, "not an http(s) URL with a host")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ConfigError(field, "has an invalid port") from None
-    return text
-
-
-def _base_url(value: object, field: str) -> str:
-    text = _check_http_url(string(value, field), field)
-    parts = urlsplit(text)
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        raise ConfigError(field, "must be a plain base URL (no query, fragment or credentials)")
-    return text.rstrip("/")
-
-
-def _url(value: object, field: str) -> Secret:
-    # Never echo the URL: Slack and Teams URLs are credentials.
-    return Secret(_check_http_url(string(value, field), field))
-
-
-def _secret(value: object, field: str) -> Secret:
-    return Secret(string(value, field))
 
 
 def _token_file(r: Reader) -> Secret:
@@ -245,48 +189,6 @@ def _token_file(r: Reader) -> Secret:
     if not token:
         raise ConfigError(r.field("token_file"), f"{path} is empty")
     return Secret(token)
-
-
-def _signing_secret(value: object, field: str) -> Secret:
-    text = string(value, field)
-    if not text.startswith("whsec_"):
-        raise ConfigError(field, "must look like whsec_<base64> (Standard Webhooks)")
-    try:
-        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(field, "the part after whsec_ is not valid base64") from None
-    if not 24 <= len(key) <= 64:
-        raise ConfigError(field, f"must decode to 24-64 bytes, got {len(key)}")
-    return Secret(text)
-
-
-def _event_type(value: object, field: str) -> EventType:
-    text = string(value, field)
-    try:
-        return EventType(text)
-    except ValueError:
-        allowed = ", ".join(EventType)
-        raise ConfigError(field, f"unknown event {text!r}; known: {allowed}") from None
-
-
-def _state_url(value: object, field: str) -> Secret:
-    text = string(value, field)
-    scheme = urlsplit(text).scheme
-    if scheme not in STATE_SCHEMES:
-        raise ConfigError(field, f"scheme must be one of {', '.join(STATE_SCHEMES)}")
-    return Secret(text)
-
-
-def _listen(value: object, field: str) -> Listen:
-    text = string(value, field)
-    host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host or host.startswith("["):
-        raise ConfigError(field, f"expected host:port with an IPv6 host in brackets, got {text!r}")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(field, f"expected host:port, got {text!r}")
-    return Listen(host or "0.0.0.0", int(port))  # noqa: S104 - ":9464" explicitly asks for all
 
 
 def _warnings(interval: float, sources: tuple[SourceConfig, ...]) -> tuple[str, ...]:

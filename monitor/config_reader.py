@@ -168,3 +168,16 @@ def list_of(item: Callable[[object, str], T]) -> Callable[[object, str], tuple[T
         return tuple(item(element, f"{field}[{i}]") for i, element in enumerate(value))
 
     return convert
+
+
+def a_list(value: object, field: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ConfigError(field, "expected a list")
+    return value
+
+
+def non_empty_list(value: object, field: str) -> list[object]:
+    items = a_list(value, field)
+    if not items:
+        raise ConfigError(field, "needs at least one entry")
+    return items

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import Final, assert_never
+from typing import assert_never
 
 from monitor.models import (
     LIVE_WINDOW,
@@ -27,9 +27,6 @@ from monitor.models import (
     Tracked,
     event_id,
 )
-
-#: How long an ended conference is remembered so that a restart is a new generation.
-TOMBSTONE_RETENTION: Final = timedelta(days=90)
 
 
 class Answer(StrEnum):
@@ -104,7 +101,7 @@ def diff(
     now: datetime,
     announce_existing: bool = False,
     grace_polls: int = 3,
-    prune_before: datetime | None = None,
+    prune: bool = False,
 ) -> Outcome:
     """Compute the next state and its events from a complete snapshot.
 
@@ -114,7 +111,7 @@ def diff(
     - A tracked conference missing from the snapshot ends when its confirmation gives a reason;
       a transient failure keeps it ``ENDING`` until ``grace_polls`` polls have passed, then it
       ends as ``unconfirmed``. If it comes back meanwhile it simply stays live.
-    - Tombstones older than ``prune_before`` are forgotten.
+    - With ``prune``, tombstones of conferences that can no longer come back are forgotten.
     """
     tracked = dict(previous.tracked)
     tombstones = dict(previous.tombstones)
@@ -153,11 +150,11 @@ def diff(
         events.append(_ended(source, current, confirmed, reason or EndReason.UNCONFIRMED, now))
         del tracked[cid]
         changed.add(cid)
-        tombstones[cid] = Tombstone(current.generation, now)
+        tombstones[cid] = Tombstone(current.generation, now, current.conference.started_at)
         changed_tombs.add(cid)
 
-    if prune_before is not None:
-        for cid in [cid for cid, tomb in tombstones.items() if tomb.ended < prune_before]:
+    if prune:
+        for cid in [cid for cid, tomb in tombstones.items() if not tomb.needed(now)]:
             del tombstones[cid]
             changed_tombs.add(cid)
 

@@ -26,7 +26,7 @@ from monitor.config import SinkConfig
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.sinks import Attempt, Sink
-from monitor.store import OutboxEntry, Store
+from monitor.store import STORE_RETRY, OutboxEntry, Store
 
 log = structlog.get_logger("monitor.dispatch")
 
@@ -34,7 +34,6 @@ RETRY_BASE: Final = 1.0
 RETRY_CAP: Final = 60.0
 RETRY_AFTER_CAP: Final = 3600.0  # a receiver's Retry-After is honoured up to an hour
 READ_WAIT: Final = 1.0  # seconds a read blocks; bounds how late a stop is noticed
-STORE_RETRY: Final = 1.0
 KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
 ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
 

@@ -63,5 +63,6 @@ class CanvasError(MonitorError):
 
     @property
     def definite(self) -> bool:
-        """Canvas answered, and the answer was no (not a passing fault such as throttling)."""
-        return self.status in (401, 403, 404) and self.reason is not PollFailure.THROTTLED
+        """Canvas answered, and the answer was no: 401 or 404 (``DESIGN.md``). Anything else,
+        a 403 included, may pass, so a confirmation is asked again during the grace."""
+        return self.status in (401, 404)

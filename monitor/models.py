@@ -134,10 +134,27 @@ class Tracked:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """What we keep of an ended conference so that its return is a new generation."""
+    """What we keep of an ended conference so that its return is a new generation.
+
+    Canvas lists a conference as live only within a day of its ``started_at``, which restarts
+    keep, so a tombstone is needed only that long: after it, the conference cannot come back.
+    """
 
     generation: int
-    ended: datetime  # when we emitted its end (for pruning)
+    ended: datetime  # when we emitted its end
+    started_at: datetime | None  # Canvas's started_at of the conference
+
+    def needed(self, now: datetime) -> bool:
+        """Could the conference still come back live (so that its generation matters)?"""
+        if self.started_at is not None:
+            return self.started_at >= now - LIVE_WINDOW - TOMBSTONE_MARGIN
+        return self.ended >= now - TOMBSTONE_FALLBACK
+
+
+#: Clock skew between Canvas and us that tombstone pruning tolerates.
+TOMBSTONE_MARGIN: Final = timedelta(days=1)
+#: How long a tombstone without a usable ``started_at`` is kept.
+TOMBSTONE_FALLBACK: Final = timedelta(days=90)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import structlog
 
 from monitor.canvas import CanvasClient
 from monitor.config import SourceConfig
-from monitor.diff import TOMBSTONE_RETENTION, Outcome, diff, vanished
+from monitor.diff import Outcome, diff, vanished
 from monitor.errors import CanvasError, PollFailure, StaleStateError, StoreError
 from monitor.lane import Deadline
 from monitor.metrics import Metrics
@@ -72,6 +72,7 @@ class Poller:
         self._version: int | None = None  # None: not loaded from the store (yet, or again)
         self._last_prune: datetime | None = None
         self.failing: PollFailure | None = None
+        self.last_error: str | None = None  # what the last failed poll said (no secrets)
         self.last_success: float | None = None  # time.monotonic() of the last good poll
         self.heartbeat = time.monotonic()
 
@@ -122,7 +123,7 @@ class Poller:
             now=now,
             announce_existing=self.source.announce_existing,
             grace_polls=self.source.confirm_grace,
-            prune_before=now - TOMBSTONE_RETENTION if prune else None,
+            prune=prune,
         )
         if outcome.delta:
             self._version = await self._store.commit(self.name, self._version, outcome)
@@ -142,6 +143,7 @@ class Poller:
         if self.failing is not None:
             log.info("poll_recovered", source=self.name, after=self.failing.value)
             self.failing = None
+            self.last_error = None
 
     def _announce(self, event: Event) -> None:
         self._metrics.events.labels(self.name, event.type.value).inc()
@@ -162,3 +164,4 @@ class Poller:
         if self.failing is not reason:  # log on transitions, not on every tick
             log.warning("poll_failed", source=self.name, reason=reason.value, error=message)
         self.failing = reason
+        self.last_error = message

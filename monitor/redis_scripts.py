@@ -12,10 +12,14 @@ from __future__ import annotations
 from typing import Final
 
 # KEYS: meta, tracked, tombstones, outbox
-# ARGV: version, baselined, then five sections, each led by its item count:
+# ARGV: version, baselined, then six sections, each led by its item count:
 #   tracked sets (id, json), tracked deletes (id),
 #   tombstone sets (id, json), tombstone deletes (id),
-#   events (event id, type, key, body)
+#   events (event id, type, key, body), sinks (name)
+#
+# Each sink's consumer group is created, from the start of the stream, if it is missing: a
+# stream that Redis lost (restart without persistence, eviction) comes back with the first XADD,
+# and the events in it must still reach every sink.
 #
 # Redis does not undo a script's earlier writes when a later command fails, so the script first
 # checks everything that could fail (version, key types), then writes the events, then the state,
@@ -35,7 +39,7 @@ for k = 1, 4 do
 end
 local sections = {}
 local i = 3
-for s = 1, 5 do
+for s = 1, 6 do
   local width = (s == 1 or s == 3) and 2 or ((s == 5) and 4 or 1)
   sections[s] = {i + 1, tonumber(ARGV[i]), width}
   i = i + 1 + tonumber(ARGV[i]) * width
@@ -45,6 +49,19 @@ local function each(s, apply)
   for j = first, first + (n - 1) * width, width do
     apply(j)
   end
+end
+if sections[5][2] > 0 then
+  local groups = {}
+  if redis.call('EXISTS', KEYS[4]) == 1 then
+    for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[4])) do
+      groups[group[2]] = true
+    end
+  end
+  each(6, function(j)
+    if not groups[ARGV[j]] then
+      redis.call('XGROUP', 'CREATE', KEYS[4], ARGV[j], '0', 'MKSTREAM')
+    end
+  end)
 end
 each(5, function(j)
   redis.call('XADD', KEYS[4], '*', 'id', ARGV[j], 'type', ARGV[j + 1],
@@ -58,7 +75,8 @@ redis.call('HSET', KEYS[1], 'version', current + 1, 'baselined', ARGV[2])
 return current + 1
 """
 
-# KEYS: outbox. Trims entries older than the oldest one some group still needs.
+# KEYS: outbox; ARGV: the configured sinks. Trims entries older than the oldest one that a
+# configured sink's group still needs; groups of sinks no longer configured do not hold it back.
 TRIM: Final = """
 -- Stream ids are "<ms>-<seq>"; ms stays a string so Lua never prints it as 1.7e+12.
 local function split(id)
@@ -75,22 +93,31 @@ local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if not ok or #groups == 0 then
   return 0
 end
+local configured = {}
+for _, name in ipairs(ARGV) do
+  configured[name] = true
+end
 local floor = nil
 for _, group in ipairs(groups) do
   local info = {}
   for k = 1, #group, 2 do
     info[group[k]] = group[k + 1]
   end
-  local bound
-  if tonumber(info['pending']) > 0 then
-    bound = redis.call('XPENDING', KEYS[1], info['name'], '-', '+', 1)[1][1]
-  else
-    local ms, seq = split(info['last-delivered-id'])
-    bound = ms .. '-' .. string.format('%d', seq + 1)
+  if configured[info['name']] then
+    local bound
+    if tonumber(info['pending']) > 0 then
+      bound = redis.call('XPENDING', KEYS[1], info['name'], '-', '+', 1)[1][1]
+    else
+      local ms, seq = split(info['last-delivered-id'])
+      bound = ms .. '-' .. string.format('%d', seq + 1)
+    end
+    if floor == nil or older(bound, floor) then
+      floor = bound
+    end
   end
-  if floor == nil or older(bound, floor) then
-    floor = bound
-  end
+end
+if floor == nil then
+  return 0
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 """

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from monitor.diff import Outcome
 from monitor.errors import ConfigError
 from monitor.models import SourceState
 from monitor.secret import Secret
+
+#: Seconds to wait before asking a store that failed again.
+STORE_RETRY: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
             check["detail"] = f"last successful poll {age:.0f}s ago (limit {limit:g}s)"
         if poller.failing is not None:
             check["failing"] = poller.failing.value
+            check["error"] = poller.last_error
         checks.append(check)
     return checks
 

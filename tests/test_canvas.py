@@ -413,3 +413,33 @@ async def test_malformed_next_link_is_an_invalid_response(
 async def test_whoami_answers_the_token_user(client: CanvasClient) -> None:
     me = await client.whoami(Deadline(2))
     assert (me["id"], me["name"]) == (1, "Sim User")
+
+
+async def test_an_empty_page_with_a_next_link_is_followed(
+    session: aiohttp.ClientSession, metrics: Metrics
+) -> None:
+    async with ScriptedCanvas() as canvas:
+        second = f"{canvas.url}/api/v1/conferences?state=live&page=bookmark:Mg&per_page=100"
+        canvas.answer(
+            "/api/v1/conferences",
+            payload={"conferences": []},
+            headers={"Link": f'<{second}>; rel="next"'},
+        )
+        canvas.answer("/api/v1/conferences", payload={"conferences": [{"id": 7}]})
+        client = make_client(session, fast_source(canvas.url), metrics)
+        assert [c.id for c in await client.live(Deadline(2))] == [7]
+        assert [s.url for s in canvas.seen][1] == second
+
+
+async def test_a_forbidden_context_is_not_a_definite_answer(
+    session: aiohttp.ClientSession, metrics: Metrics
+) -> None:
+    # DESIGN: only 401 and 404 are definite; a 403 is asked again during the grace.
+    async with ScriptedCanvas() as canvas:
+        canvas.answer(
+            "/api/v1/courses/101/conferences", 403, payload={"errors": [{"message": "no"}]}
+        )
+        client = make_client(session, fast_source(canvas.url), metrics)
+        with pytest.raises(CanvasError) as info:
+            await client.context("Course", 101, Deadline(2))
+        assert (info.value.reason, info.value.definite) == (PollFailure.FORBIDDEN, False)

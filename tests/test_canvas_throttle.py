@@ -381,3 +381,20 @@ def test_retry_after_reads_seconds_and_dates() -> None:
 @pytest.mark.parametrize("value", [None, "", "soon", "Wed, 99 Foo 2026 25:61:00 GMT", "1s"])
 def test_retry_after_without_a_usable_value_is_none(value: str | None) -> None:
     assert retry_after(value) is None
+
+
+async def test_a_retry_after_beyond_the_budget_still_holds_the_next_poll(
+    session: aiohttp.ClientSession, metrics: Metrics
+) -> None:
+    async with ScriptedCanvas() as canvas:
+        canvas.answer("/api/v1/conferences", 429, headers={"Retry-After": "1"})
+        canvas.answer("/api/v1/conferences", payload={"conferences": [{"id": 5}]})
+        client = make_client(session, fast_source(canvas.url), metrics)
+        with pytest.raises(CanvasError) as info:
+            await client.live(Deadline(0.5))  # this poll cannot wait 1 s: it gives up at once
+        assert info.value.reason is PollFailure.THROTTLED
+        gave_up = time.monotonic()
+        assert [c.id for c in await client.live(Deadline(3))] == [5]
+        # The next poll waited out what Canvas asked instead of asking again at once.
+        assert time.monotonic() - gave_up >= 0.95
+        assert len(canvas.seen) == 2

@@ -770,3 +770,25 @@ def test_base_url_with_only_a_password_is_rejected() -> None:
     error = config_error(with_source(base_url="https://:pw-in-url-5d6e@canvas.example.edu"))
     assert error.field == "sources[0].base_url"
     assert "credentials" in error.message
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://:pw@host:notaport/0", "not a valid Redis URL"),
+        ("redis://host:99999/0", "not a valid Redis URL"),
+        ("redis://host/0?socket_timeout=x", "not a valid Redis URL"),
+        ("redis://host:6379/abc", "database after the host must be a number"),
+    ],
+)
+def test_a_bad_redis_url_is_a_config_error_that_does_not_quote_it(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(
+            {
+                "state_url": url,
+                "sources": [{"name": "main", "base_url": "https://c.test", "token": TOKEN}],
+            }
+        )
+    assert info.value.field == "state_url"
+    assert message in info.value.message
+    assert "pw" not in str(info.value)

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from monitor import dispatch
 from monitor import redis_keys as keys
 from monitor.dispatch import SinkRunner, update_backlogs
+from monitor.errors import StaleStateError, StoreError
 from monitor.metrics import Metrics
 from monitor.secret import Secret
 from monitor.sinks import ConsoleSink
@@ -263,3 +264,81 @@ async def test_entries_kept_by_a_live_consumer_are_not_reclaimed(
     finally:
         await busy.close()
         await other.close()
+
+
+async def test_trim_is_not_held_back_by_a_sink_no_longer_configured(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    before = RedisStore.from_url(Secret(redis_url), consumer="c")
+    try:
+        await before.open_outbox(["ops", "retired"], ["main"])
+        await before.commit("main", 0, started("main", 1, 2))
+    finally:
+        await before.close()
+    after = RedisStore.from_url(Secret(redis_url), consumer="c")  # "retired" left the config
+    try:
+        await after.open_outbox(["ops"], ["main"])
+        await after.ack("ops", await after.read("ops", 10, 0.1))
+        assert await after.trim() == 2
+        assert await raw_redis.xlen(keys.outbox("main")) == 0
+    finally:
+        await after.close()
+
+
+async def test_an_outbox_that_redis_lost_is_delivered_again(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    """Redis restarted without persistence: state, stream and groups are gone. What is
+    committed afterwards must still reach every sink, across a restart of the process too."""
+    store = RedisStore.from_url(Secret(redis_url), consumer="c")
+    try:
+        await store.open_outbox(["ops"], ["main"])
+        await store.commit("main", 0, started("main", 1))
+        assert len(await store.read("ops", 10, 0.1)) == 1
+        await raw_redis.flushall()
+        with pytest.raises(StaleStateError):
+            await store.commit("main", 1, started("main", 1))
+        assert (await store.load("main")).version == 0
+        lost = started("main", 2)
+        await store.commit("main", 0, lost)  # the stream comes back with the event in it
+    finally:
+        await store.close()
+    restarted = RedisStore.from_url(Secret(redis_url), consumer="c")
+    try:
+        await restarted.open_outbox(["ops"], ["main"])  # creates missing groups at the end...
+        entries = []
+        for _ in range(3):
+            entries += await restarted.read("ops", 10, 0.1)
+        # ... but the commit had already made the group, from the start of the stream.
+        assert [e.event_id for e in entries] == [lost.events[0].id]
+    finally:
+        await restarted.close()
+
+
+async def test_a_read_recreates_groups_redis_lost(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    store = RedisStore.from_url(Secret(redis_url), consumer="c")
+    try:
+        await store.open_outbox(["ops"], ["main"])
+        assert await store.read("ops", 10, 0.05) == []
+        await raw_redis.flushall()
+        await raw_redis.xadd(
+            keys.outbox("main"), {"id": "evt_x", "type": "t", "key": "k", "body": "{}"}
+        )
+        assert await store.read("ops", 10, 0.05) == []  # NOGROUP: groups come back from 0
+        assert [e.event_id for e in await store.read("ops", 10, 0.05)] == ["evt_x"]
+    finally:
+        await store.close()
+
+
+async def test_corrupt_stored_state_is_a_store_error(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    store = RedisStore.from_url(Secret(redis_url), consumer="c")
+    try:
+        await raw_redis.hset(keys.tracked("main"), "1", "{not json")
+        with pytest.raises(StoreError, match="main"):
+            await store.load("main")
+    finally:
+        await store.close()

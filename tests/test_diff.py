@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,19 +159,45 @@ def test_vanished_lists_tracked_conferences_missing_from_the_snapshot() -> None:
     assert sorted(c.id for c in vanished(state, snapshot(conference(2)))) == [1, 3]
 
 
-def test_tombstones_are_pruned_when_asked() -> None:
+def test_tombstones_live_as_long_as_the_conference_could_come_back() -> None:
+    # Canvas lists a conference as live only within a day of its started_at (kept on restart).
     state = diff("main", baseline(1), {}, {1: Confirmation(Answer.ABSENT)}, now=NOW).state
-    kept = diff("main", state, {}, {}, now=LATER, prune_before=NOW - timedelta(days=1))
+    tomb = state.tombstones[1]
+    assert tomb.started_at == conference(1).started_at
+    soon = diff("main", state, {}, {}, now=NOW + timedelta(hours=40), prune=True)
+    assert 1 in soon.state.tombstones  # within a day of started_at, plus a day for clock skew
+    assert not soon.delta
+    late = diff("main", state, {}, {}, now=NOW + timedelta(hours=49), prune=True)
+    assert late.state.tombstones == {}
+    assert late.delta.tombstones == {1}
+    unasked = diff("main", state, {}, {}, now=NOW + timedelta(days=30))
+    assert 1 in unasked.state.tombstones
+
+
+def test_a_tombstone_without_started_at_falls_back_to_ninety_days() -> None:
+    undated = conference(1, started_at=None)
+    state = diff("main", SourceState(), snapshot(undated), {}, now=NOW).state
+    state = diff("main", state, {}, {1: Confirmation(Answer.ABSENT)}, now=NOW).state
+    kept = diff("main", state, {}, {}, now=NOW + timedelta(days=89), prune=True)
     assert 1 in kept.state.tombstones
-    pruned = diff("main", state, {}, {}, now=LATER, prune_before=LATER)
-    assert pruned.state.tombstones == {}
-    assert pruned.delta.tombstones == {1}
+    gone = diff("main", state, {}, {}, now=NOW + timedelta(days=91), prune=True)
+    assert gone.state.tombstones == {}
 
 
 # --- property test against a reference model ------------------------------------------------
 
 ANSWERS = ("ended", "live", "expired", "absent", "failed", "none")
 IDS = st.integers(min_value=1, max_value=6)
+
+
+def started_of(cid: int) -> datetime:
+    """Each conference's fixed Canvas started_at, spread over three days."""
+    return NOW + timedelta(hours=13 * (cid - 1))
+
+
+def can_be_live(cid: int, now: datetime) -> bool:
+    """Canvas's rule: live only within a day of started_at (which a restart keeps)."""
+    return started_of(cid) <= now <= started_of(cid) + timedelta(days=1)
 
 
 @dataclass
@@ -211,14 +237,14 @@ class Model:
         return events
 
 
-def confirmation(cid: int, answer: str) -> Confirmation | None:
+def confirmation(cid: int, answer: str, now: datetime) -> Confirmation | None:
     match answer:
         case "ended":
-            return Confirmation(Answer.FOUND, conference(cid, ended_at=NOW))
+            return Confirmation(Answer.FOUND, conference(cid, started_at=now, ended_at=now))
         case "live":
-            return Confirmation(Answer.FOUND, conference(cid))
+            return Confirmation(Answer.FOUND, conference(cid, started_at=now))
         case "expired":
-            return Confirmation(Answer.FOUND, conference(cid, started_at=NOW - timedelta(days=2)))
+            return Confirmation(Answer.FOUND, conference(cid, started_at=now - timedelta(days=2)))
         case "absent":
             return Confirmation(Answer.ABSENT)
         case "failed":
@@ -231,6 +257,7 @@ polls = st.lists(
         st.booleans(),  # did the poll complete? an incomplete poll never reaches the diff
         st.sets(IDS),
         st.dictionaries(IDS, st.sampled_from(ANSWERS)),
+        st.sampled_from([0, 0, 0, 1, 7]),  # hours that pass before this poll
     ),
     max_size=25,
 )
@@ -239,27 +266,32 @@ polls = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(polls=polls, grace=st.integers(1, 3), announce=st.booleans())
 def test_diff_matches_the_reference_model(
-    polls: list[tuple[bool, set[int], dict[int, str]]], grace: int, announce: bool
+    polls: list[tuple[bool, set[int], dict[int, str], int]], grace: int, announce: bool
 ) -> None:
+    """The model never forgets an end; the diff prunes tombstones on every poll. Since Canvas
+    never lists a conference again after its day, the events must be the same."""
     model = Model(grace=grace, announce=announce)
     state = SourceState()
     seen_ids: set[str] = set()
     history: dict[int, list[EventType]] = {}
-    for step, (complete, present, answers) in enumerate(polls):
+    now = NOW
+    for complete, wanted, answers, hours in polls:
+        now += timedelta(hours=hours, seconds=30)
         if not complete:
             continue  # the poller never calls diff: nothing may change
-        now = NOW + timedelta(seconds=30 * step)
+        present = {cid for cid in wanted if can_be_live(cid, now)}
         confirmations = {
-            cid: c for cid, answer in answers.items() if (c := confirmation(cid, answer))
+            cid: c for cid, answer in answers.items() if (c := confirmation(cid, answer, now))
         }
         outcome = diff(
             "main",
             state,
-            snapshot(*(conference(cid) for cid in present)),
+            snapshot(*(conference(cid, started_at=started_of(cid)) for cid in present)),
             confirmations,
             now=now,
             announce_existing=announce,
             grace_polls=grace,
+            prune=True,
         )
         got = [
             (
@@ -267,7 +299,7 @@ def test_diff_matches_the_reference_model(
                 e.conference.id,
                 outcome.state.tracked[e.conference.id].generation
                 if e.type is EventType.STARTED
-                else outcome.state.tombstones[e.conference.id].generation,
+                else state.tracked[e.conference.id].generation,
                 e.restart,
                 None if e.reason is None else e.reason.value,
             )

@@ -108,6 +108,7 @@ class Fault:
     reason: PollFailure
     inject: Callable[[Rig], object]
     heal: Callable[[Rig], object] = lambda rig: rig.sim.faults.clear()
+    settle: float = 0.0  # seconds the next poll must wait first (a throttle Canvas imposed)
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,12 +153,14 @@ FAULTS = [
         PollFailure.THROTTLED,
         on_page_2("status", status=429),
         overrides={"poll_timeout": 0.9},  # the first wait (1-2 s) is already past the budget
+        settle=2.05,  # ... and the next poll honours it
     ),
     Fault(
         "throttled_403",
         PollFailure.THROTTLED,
         on_page_2("status", status=403, body=FORBIDDEN_BODY),
         overrides={"poll_timeout": 0.9},
+        settle=2.05,
     ),
     Fault("forbidden_403", PollFailure.FORBIDDEN, on_page_2("status", status=403)),
     Fault("store_down", PollFailure.STORE, store_down, heal=store_up),
@@ -190,6 +193,7 @@ async def test_failed_poll_changes_nothing_and_never_ends_a_live_conference(
         )
 
         fault.heal(rig)
+        await asyncio.sleep(fault.settle)
         assert await rig.poll()
         [event] = await rig.events()
         assert (event.type, event.conference_id, event.data["reason"]) == (

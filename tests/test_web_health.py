@@ -138,12 +138,14 @@ async def test_readyz_allows_three_intervals_without_a_success(
     async with TestClient(TestServer(create_app(service))) as client:
         source.last_success = time.monotonic() - 2.0
         source.failing = PollFailure.AUTH
+        source.last_error = "/api/v1/conferences: 401 Invalid access token."
         response = await client.get("/readyz")
         assert response.status == 200
         assert check(await response.json(), "source:main") == {
             "name": "source:main",
             "ok": True,
             "failing": "auth",
+            "error": "/api/v1/conferences: 401 Invalid access token.",
         }
         source.last_success = time.monotonic() - 4.0
         response = await client.get("/readyz")
@@ -196,6 +198,7 @@ async def test_readyz_fails_when_canvas_answers_401_for_three_intervals(
     assert found["ok"] is False
     assert found["failing"] == "auth"
     assert "last successful poll" in found["detail"]
+    assert found["error"] == "/api/v1/conferences: 401 Revoked access token."
 
 
 async def test_readyz_names_an_unreachable_store_and_the_service_waits_for_it(

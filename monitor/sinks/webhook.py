@@ -16,14 +16,13 @@ from collections.abc import Callable
 
 import aiohttp
 
-from monitor import __version__
+from monitor import USER_AGENT
 from monitor.config import SinkConfig
 from monitor.http_headers import retry_after
 from monitor.secret import Secret
 from monitor.sinks.base import Attempt
 from monitor.store import OutboxEntry
 
-USER_AGENT = f"canvas-conference-monitor/{__version__}"
 _MAX_RESPONSE = 64 * 1024  # what we read of a receiver's answer
 
 

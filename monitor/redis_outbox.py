@@ -1,0 +1,181 @@
+"""The outbox in Redis: one stream per source, one consumer group per sink.
+
+An entry stays in a group's pending list until the sink acknowledges it. A restarted process
+first reads its own pending entries (same consumer name); entries a silent consumer left idle
+past ``CLAIM_IDLE`` are taken over (``XAUTOCLAIM``), while a live consumer with a long retry
+refreshes its claim (``keep``). A stream Redis lost comes back with its groups, from its start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ResponseError
+
+from monitor import redis_keys as keys
+from monitor.redis_codec import decode_entry
+from monitor.redis_scripts import TRIM
+from monitor.store import OutboxEntry
+
+log = structlog.get_logger("monitor.store")
+
+BLOCK_SLICE: Final = 5.0  # seconds one XREADGROUP may block; the socket timeout is above it
+CLAIM_IDLE: Final = 60.0  # seconds an entry may sit with a silent consumer before another takes it
+CLAIM_EVERY: Final = 15.0  # how often a reader looks for such entries
+
+
+class RedisOutbox:
+    """Redis errors pass through; ``RedisStore`` converts them, naming what failed."""
+
+    def __init__(self, client: aioredis.Redis, consumer: str) -> None:
+        self._redis = client
+        self._consumer = consumer
+        self._trim = client.register_script(TRIM)
+        self.sources: list[str] = []
+        self.sinks: list[str] = []
+        self._replay: dict[str, dict[str, str]] = {}  # sink -> stream -> pending cursor
+        self._claimed_at: dict[str, float] = {}  # sink -> time.monotonic() of the last claim
+        self._claim_cursor: dict[tuple[str, str], str] = {}  # (sink, stream) -> XAUTOCLAIM start
+
+    async def open(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
+        self.sources, self.sinks = list(sources), list(sinks)
+        for sink in sinks:
+            await self._create_groups(sink, "$")
+        self._replay = {sink: {keys.outbox(s): "0" for s in sources} for sink in sinks}
+
+    async def _create_groups(self, sink: str, start: str) -> None:
+        """Make ``sink`` a consumer group of every outbox that lacks it, reading from ``start``."""
+        for source in self.sources:
+            try:
+                await self._redis.xgroup_create(keys.outbox(source), sink, start, mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
+        try:
+            replay = self._replay.get(sink)
+            if replay:
+                pending = await self._read_pending(sink, replay, count)
+                if pending or replay:
+                    return pending
+            if time.monotonic() - self._claimed_at.get(sink, 0.0) >= CLAIM_EVERY:
+                self._claimed_at[sink] = time.monotonic()
+                if claimed := await self._claim(sink, count):
+                    return claimed
+            streams: Any = {keys.outbox(source): ">" for source in self.sources}
+            block = max(1, int(min(wait, BLOCK_SLICE) * 1000))
+            reply: Any = await self._redis.xreadgroup(
+                sink, self._consumer, streams, count=count, block=block
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._recreate_groups(sink)
+            return []
+        found: list[OutboxEntry] = []
+        for stream, items in reply or []:
+            found += await self._usable(sink, stream.decode(), items)
+        return found
+
+    async def _recreate_groups(self, sink: str) -> None:
+        """Redis lost an outbox (a restart without persistence, eviction): read it again from
+        its start, since whatever is in it now was committed after the loss."""
+        log.warning("outbox_group_recreated", sink=sink)
+        self._replay.pop(sink, None)
+        await self._create_groups(sink, "0")
+
+    async def _read_pending(
+        self, sink: str, cursors: dict[str, str], count: int
+    ) -> list[OutboxEntry]:
+        """Entries this consumer read before a restart and never acknowledged, oldest first."""
+        streams: Any = dict(cursors)
+        reply: Any = await self._redis.xreadgroup(sink, self._consumer, streams, count=count)
+        found: list[OutboxEntry] = []
+        answered: set[str] = set()
+        for stream, items in reply or []:
+            name = stream.decode()
+            answered.add(name)
+            if not items:  # nothing more pending on this stream
+                cursors.pop(name, None)
+                continue
+            cursors[name] = items[-1][0].decode()
+            found += await self._usable(sink, name, items)
+        for name in [name for name in cursors if name not in answered]:
+            del cursors[name]
+        return found
+
+    async def _claim(self, sink: str, count: int) -> list[OutboxEntry]:
+        """Take over entries another consumer read and left idle past ``CLAIM_IDLE``; the scan
+        goes on where the last one stopped, so a long pending list is covered in turns."""
+        found: list[OutboxEntry] = []
+        for source in self.sources:
+            stream = keys.outbox(source)
+            start = self._claim_cursor.get((sink, stream), "0-0")
+            reply: Any = await self._redis.xautoclaim(
+                stream, sink, self._consumer, int(CLAIM_IDLE * 1000), start, count=count
+            )
+            self._claim_cursor[(sink, stream)] = reply[0].decode()
+            found += await self._usable(sink, stream, reply[1])
+        if found:
+            log.warning("outbox_entries_reclaimed", sink=sink, count=len(found))
+        return found
+
+    async def _usable(self, sink: str, stream: str, items: Any) -> list[OutboxEntry]:
+        """Decode read entries; acknowledge away the ones with nothing (left) to deliver."""
+        found: list[OutboxEntry] = []
+        for entry_id, fields in items:
+            if not fields:  # trimmed while pending
+                await self._redis.xack(stream, sink, entry_id)
+                continue
+            try:
+                found.append(decode_entry(stream, entry_id, fields))
+            except (KeyError, UnicodeDecodeError):
+                log.warning(
+                    "outbox_entry_dropped",
+                    sink=sink,
+                    entry_id=entry_id.decode(),
+                    why="malformed: not written by this monitor",
+                )
+                await self._redis.xack(stream, sink, entry_id)
+        return found
+
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        by_stream: dict[str, list[Any]] = {}
+        for entry in entries:
+            by_stream.setdefault(keys.outbox(entry.source), []).append(entry.entry_id)
+        for stream, ids in by_stream.items():
+            await self._redis.xclaim(stream, sink, self._consumer, 0, ids, justid=True)
+
+    async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                pipe.xack(keys.outbox(entry.source), sink, entry.entry_id)
+            await pipe.execute()
+
+    async def backlog(self, sink: str) -> int:
+        total = 0
+        for source in self.sources:
+            stream = keys.outbox(source)
+            groups: Any = await self._redis.xinfo_groups(stream)
+            for group in groups:
+                if group["name"].decode() != sink:
+                    continue
+                lag = group.get("lag")
+                if lag is None:  # Redis < 7 does not report lag
+                    start = "(" + group["last-delivered-id"].decode()
+                    behind: Any = await self._redis.xrange(stream, min=start)
+                    lag = len(behind)
+                total += int(group["pending"]) + int(lag)
+        return total
+
+    async def trim(self) -> int:
+        """Drop outbox entries every configured sink has acknowledged; returns how many."""
+        removed = 0
+        for source in self.sources:
+            removed += int(await self._trim(keys=[keys.outbox(source)], args=self.sinks))
+        return removed
