@@ -1,9 +1,9 @@
 """CanvasClient against the simulator: auth, pagination, and every failure mapped to its reason.
 
 A real fake Canvas on loopback answers. What the simulator never says (a ``Link`` or redirect to
-another origin, a malformed ``Link``) comes from ``ScriptedCanvas``, another loopback server;
-aioresponses 0.7.9 cannot build responses for aiohttp 3.14. Retries use the real backoff
-constants with a seeded jitter (``SMALL_DRAWS_SEED``).
+another origin, a malformed ``Link``) comes from ``ScriptedCanvas``, another loopback server
+(aioresponses cannot build responses for aiohttp >= 3.14: pnuckowski/aioresponses#289). Retries
+use the real backoff constants with a seeded jitter (``SMALL_DRAWS_SEED``).
 """
 
 from __future__ import annotations
