@@ -35,10 +35,10 @@ from monitor.simulator import Simulator
 from monitor.sinks import WebhookSink
 from monitor.store_memory import MemoryStore
 from monitor.store_redis import RedisStore
-from tests.conftest import start_redis
 from tests.delivery_helpers import started
 from tests.factories import NOW, raw_conference, snapshot
 from tests.receiver import Receiver
+from tests.redis_server import start_redis
 from tests.service import running, settings_for, source_config, webhook_config
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -77,7 +77,8 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
 
         if send_test:
             for config in settings.sinks:
-                attempt = await make_sink(config, session).send(test_entry(config))
+                sink = make_sink(config, session)
+                attempt = await sink.send(sink.render([test_entry(config)])[0])
                 detail = (
                     f"{config.type} accepted the test event"
                     if attempt.delivered

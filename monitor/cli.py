@@ -16,7 +16,7 @@ from typing import Any
 
 from monitor import __version__, logs
 from monitor.config import Settings, from_environment, load_file
-from monitor.errors import ConfigError, ExitCode, MonitorError
+from monitor.errors import ConfigError, ExitCode, MonitorError, StoreError
 
 Main = Callable[[asyncio.Event], Coroutine[Any, Any, Any]]
 
@@ -68,6 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate config, reach Canvas and the store")
     check.add_argument("--config", metavar="PATH", help="YAML config (default: $MONITOR_CONFIG)")
     check.add_argument("--send-test", action="store_true", help="send a test event to each sink")
+    dlq = commands.add_parser("dlq", help="dead letters: events a sink gave up on")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("list", "show dead letters and why"),
+        ("replay", "send dead letters back for delivery"),
+        ("purge", "forget dead letters"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--config", metavar="PATH", help="YAML config (default: $MONITOR_CONFIG)")
+        sub.add_argument("--sink", help="only this sink (default: all)")
+        if action == "replay":
+            sub.add_argument("--id", dest="event_id", help="only the event with this id")
+        if action == "purge":
+            sub.add_argument("--yes", action="store_true", help="really purge")
+        else:
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -82,6 +98,23 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     except asyncio.CancelledError:  # a second signal: stop now, skipping the graceful part
         print("conference-monitor: stopped at once (second signal)", file=sys.stderr)
+        return ExitCode.FAILURE
+
+
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor import dlq  # noqa: PLC0415
+
+    try:
+        match args.action:
+            case "list":
+                job = dlq.list_dead(settings, args.sink, sys.stdout, as_json=args.json)
+            case "replay":
+                job = dlq.replay(settings, args.sink, args.event_id, sys.stdout, as_json=args.json)
+            case _:
+                job = dlq.purge(settings, args.sink, sys.stdout, confirmed=args.yes)
+        return asyncio.run(job)
+    except StoreError as exc:
+        print(f"conference-monitor: {logs.scrub(str(exc))}", file=sys.stderr)
         return ExitCode.FAILURE
 
 
@@ -110,6 +143,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         passed = asyncio.run(check(settings, sys.stdout, send_test=args.send_test))
         return ExitCode.OK if passed else ExitCode.FAILURE
+    if args.command == "dlq":
+        return _dead_letters(args, settings)
     try:
         asyncio.run(until_signalled(lambda stop: serve(settings, stop)))
     except (MonitorError, OSError) as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -32,18 +31,11 @@ from monitor.config_reader import (
     one_of,
     string,
 )
+from monitor.config_sinks import SinkConfig, SinkType, parse_sink
 from monitor.errors import ConfigError
-from monitor.models import EventType
 from monitor.secret import Secret
 
 __all__ = ["Listen", "Settings", "SinkConfig", "SinkType", "SourceConfig"]
-
-
-class SinkType(StrEnum):
-    WEBHOOK = "webhook"
-    SLACK = "slack"
-    TEAMS = "teams"
-    CONSOLE = "console"  # prints each event; what `demo` uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +50,6 @@ class SourceConfig:
     poll_timeout: float = 30.0  # a whole poll: every page, retry and throttle wait
     rate_limit: float = 20.0  # requests per second on this token, at most
     confirm_grace: int = 3  # polls a transient confirmation failure is retried
-
-
-@dataclass(frozen=True, slots=True)
-class SinkConfig:
-    name: str
-    type: SinkType
-    url: Secret = field(repr=False)  # Slack and Teams URLs are credentials
-    secret: Secret | None = field(default=None, repr=False)  # whsec_<base64>
-    events: frozenset[EventType] = frozenset(EventType)
-    timeout: float = 15.0
-    concurrency: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +93,11 @@ def parse(raw: object) -> Settings:
     interval = top.get("poll_interval", number(0.1), 30.0)
     sources_raw = top.get("sources", non_empty_list)
     sources = tuple(_source(item, f"sources[{i}]", interval) for i, item in enumerate(sources_raw))
-    sinks = tuple(_sink(item, f"sinks[{i}]") for i, item in enumerate(top.get("sinks", a_list, [])))
+    names = frozenset(source.name for source in sources)
+    sinks = tuple(
+        parse_sink(item, f"sinks[{i}]", names)
+        for i, item in enumerate(top.get("sinks", a_list, []))
+    )
     _unique(sources, "sources")
     _unique(sinks, "sinks")
     settings = Settings(
@@ -150,26 +135,6 @@ def _source(raw: object, path: str, interval: float) -> SourceConfig:
     )
     r.finish()
     return source
-
-
-def _sink(raw: object, path: str) -> SinkConfig:
-    r = Reader(raw, path)
-    kind = SinkType(r.get("type", one_of(*SinkType)))
-    sink = SinkConfig(
-        name=r.get("name", fields.name),
-        type=kind,
-        url=r.get("url", fields.url, Secret(""))
-        if kind is SinkType.CONSOLE
-        else r.get("url", fields.url),
-        secret=r.get("secret", fields.signing_secret, None),
-        events=frozenset(r.get("events", list_of(fields.event_type), tuple(EventType))),
-        timeout=r.get("timeout", number(0, exclusive=True), 15.0),
-        concurrency=r.get("concurrency", integer(1), 8),
-    )
-    if sink.secret is not None and kind is not SinkType.WEBHOOK:
-        raise ConfigError(r.field("secret"), f"only webhook sinks are signed, not {kind}")
-    r.finish()
-    return sink
 
 
 def _unique(items: tuple[SourceConfig | SinkConfig, ...], field: str) -> None:

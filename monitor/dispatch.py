@@ -1,41 +1,50 @@
-"""Delivery: feed each sink from the outbox until every event is acknowledged.
+"""Delivery: feed each sink from the outbox until every event is delivered or dead-lettered.
 
-One ``SinkRunner`` per sink reads committed entries from the store and hands them to a fixed set
-of lanes; an entry's lane is chosen by its conference key, so the events of one conference reach
-a sink in order (started before ended) while different conferences go out concurrently. An
-entry is acknowledged, and so leaves the outbox, only after a 2xx (invariant 2); until then it
-is retried with jittered exponential backoff, honouring ``Retry-After``. Acknowledgements are
-batched: one store round trip settles every delivery that finished meanwhile.
+One ``SinkRunner`` per sink. Entries read from the store pass the sink's filter, are rendered
+into messages (one per event for webhooks; for chat sinks, the events of a ``group_wait``
+window, as single messages or a digest) and queued by ordering key. A failed message is retried
+on the sink's schedule, its retry state kept in the store so a restart resumes it; a message
+the receiver rejects, or whose retries run out, goes to the dead-letter queue; an endpoint that
+is gone disables the sink, and everything for it is kept in the dead-letter queue. Entries
+leave the outbox only then (invariant 2); acknowledgements are batched.
 
-On stop the runner reads no more, lets attempts in flight finish under a deadline, abandons
-retries that are waiting, and leaves everything unacknowledged pending for the next start.
+On stop the runner reads no more, lets attempts in flight finish under a deadline, and leaves
+everything else pending for the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 import time
-import zlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Final
 
 import structlog
+from asyncio_throttle import Throttler
 
 from monitor.config import SinkConfig
+from monitor.delivery_queue import KeyedQueue, Work
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
-from monitor.sinks import Attempt, Sink
-from monitor.store import STORE_RETRY, OutboxEntry, Store
+from monitor.retry import next_due
+from monitor.settle import Settler, first
+from monitor.sinks.base import Attempt, Sink, Verdict
+from monitor.store import STORE_RETRY, OutboxEntry, RetryState, SinkDisabled, Store
 
 log = structlog.get_logger("monitor.dispatch")
 
-RETRY_BASE: Final = 1.0
-RETRY_CAP: Final = 60.0
-RETRY_AFTER_CAP: Final = 3600.0  # a receiver's Retry-After is honoured up to an hour
 READ_WAIT: Final = 1.0  # seconds a read blocks; bounds how late a stop is noticed
 KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
 ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
+MAX_WAITING: Final = 10_000  # entries waiting for a retry before reading pauses
+CHAT_KEY: Final = "chat"  # chat sinks keep one order for everything
+CHAT_WINDOW: Final = 1_000  # events a chat sink may hold in one group_wait window
+#: Pace a little under a receiver's limit: a send's start is timed, its arrival is what counts.
+PACING_HEADROOM: Final = 1.05
 
 
 class SinkRunner:
@@ -47,8 +56,7 @@ class SinkRunner:
         metrics: Metrics,
         *,
         rng: random.Random | None = None,
-        retry_base: float = RETRY_BASE,
-        retry_cap: float = RETRY_CAP,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = config.name
         self._sink = sink
@@ -56,187 +64,331 @@ class SinkRunner:
         self._store = store
         self._metrics = metrics
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._retry_base = retry_base
-        self._retry_cap = retry_cap
-        self._lanes: list[asyncio.Queue[OutboxEntry]] = [
-            asyncio.Queue() for _ in range(config.concurrency)
-        ]
-        self._capacity = ENTRIES_PER_LANE * config.concurrency
-        self._inflight: dict[str, OutboxEntry] = {}  # read and not yet settled
-        self._to_ack: list[OutboxEntry] = []
-        self._ack_waiting = asyncio.Event()
+        self._clock = clock
+        self._queue = KeyedQueue(clock)
+        # Chat sinks hold a whole burst in their window, to show it as one digest.
+        self._capacity = CHAT_WINDOW if config.type.chat else ENTRIES_PER_LANE * config.concurrency
+        self._inflight: dict[str, OutboxEntry] = {}  # by ref: read and not yet settled
+        self._detected: dict[str, float] = {}  # entry ref -> when the event was detected
+        self._window: list[OutboxEntry] = []  # chat sinks: events waiting for their digest
+        self._states: dict[str, RetryState] = {}  # retry states of the window's events
+        self._window_open = asyncio.Event()
         self._room = asyncio.Event()  # set whenever an entry is settled
-        self._idle = asyncio.Event()  # set whenever nothing is in flight
+        self._busy: set[str] = set()  # keys with an attempt under way
+        self._idle = asyncio.Event()  # set whenever no attempt is in flight
         self._idle.set()
-        self._stop = asyncio.Event()  # replaced by run()'s
-        self._stopping = asyncio.Event()  # once set, a failed attempt is not retried here
+        self._throttle = (
+            Throttler(rate_limit=1, period=PACING_HEADROOM / config.rate, retry_interval=0.01)
+            if config.rate
+            else None
+        )
+        self._hold_until = 0.0  # the receiver asked us to wait (429 Retry-After)
+        self._stopping = asyncio.Event()  # no new attempt once set
+        self._settler = Settler(self.name, store, asyncio.Event(), self._settle)
+        self.disabled: SinkDisabled | None = None
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
+        self._fingerprint = hashlib.sha256(config.url.reveal().encode()).hexdigest()[:16]
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
 
     async def run(self, stop: asyncio.Event, grace: float) -> None:
-        self._stop = stop
+        self._settler = Settler(self.name, self._store, stop, self._settle)
+        if not await self._settler.persist(
+            "reading the sink state", lambda: self._load_disabled(first=True)
+        ):
+            return
         async with asyncio.TaskGroup() as group:
-            helpers = [group.create_task(self._work(lane)) for lane in self._lanes]
-            helpers.append(group.create_task(self._acknowledge()))
+            helpers = [group.create_task(self._work()) for _ in range(self._config.concurrency)]
+            helpers.append(group.create_task(self._settler.run()))
             helpers.append(group.create_task(self._keep_claimed(stop)))
+            if self._config.type.chat:
+                helpers.append(group.create_task(self._close_windows(stop)))
             await self._feed(stop)
             self._stopping.set()
             await self._drain(grace)
             for task in helpers:
                 task.cancel()
+        self._queue.close()
+
+    # reading
 
     async def _feed(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.heartbeat = time.monotonic()
-            room = self._capacity - len(self._inflight)
-            if room < self._capacity // 2:  # read in batches, not one entry per settlement
+            busy = len(self._inflight) - self._queue.waiting  # waiting retries do not count
+            room = self._capacity - busy
+            if room < self._capacity // 2 or self._queue.waiting >= MAX_WAITING:
                 self._room.clear()
-                await _first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
+                await first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
                 continue
             try:
                 entries = await self._store.read(self.name, room, READ_WAIT)
+                if entries:
+                    await self._accept(entries)
             except StoreError as exc:
                 log.warning("outbox_read_failed", sink=self.name, error=str(exc))
-                await _first(asyncio.sleep(STORE_RETRY), stop.wait())
-                continue
-            for entry in entries:
-                self._accept(entry)
+                await first(asyncio.sleep(STORE_RETRY), stop.wait())
 
-    def _accept(self, entry: OutboxEntry) -> None:
-        if entry.entry_id in self._inflight:  # already on its way (a re-read after a claim)
+    async def _accept(self, entries: Sequence[OutboxEntry]) -> None:
+        fresh = [e for e in entries if e.ref not in self._inflight]  # re-reads after claims
+        wanted = []
+        for entry in fresh:
+            self._inflight[entry.ref] = entry
+            if self._wanted(entry):
+                wanted.append(entry)
+            else:
+                self._ack(entry)  # filtered out: done with, unsent
+        if not wanted:
             return
-        self._inflight[entry.entry_id] = entry
-        self._idle.clear()
-        lane = zlib.crc32(entry.key.encode()) % len(self._lanes)
-        self._lanes[lane].put_nowait(entry)
-
-    def _settle(self, entry: OutboxEntry) -> None:
-        self._inflight.pop(entry.entry_id, None)
-        self._room.set()
-        if not self._inflight:
-            self._idle.set()
-
-    async def _drain(self, grace: float) -> None:
-        if not self._inflight:
+        if self.disabled is not None:
+            await self._load_disabled()  # `dlq replay` may have enabled it a moment ago
+        if self.disabled is not None:
+            await self._bury(wanted, f"sink disabled: {self.disabled.reason}", 0)
             return
-        log.info("delivery_draining", sink=self.name, inflight=len(self._inflight))
         try:
-            async with asyncio.timeout(grace):
-                await self._idle.wait()
-        except TimeoutError:
-            log.warning("delivery_drain_timeout", sink=self.name, left=len(self._inflight))
+            states = await self._store.retry_states(self.name, wanted)
+        except StoreError as exc:  # deliver now rather than hold entries: a retry sooner
+            log.warning("retry_states_unread", sink=self.name, error=str(exc))
+            states = {}
+        if self._config.type.chat:
+            self._window.extend(wanted)
+            self._window_open.set()
+            for entry in wanted:
+                self._carry_over(entry, states)
+        else:
+            for entry in wanted:
+                for message in self._sink.render([entry]):
+                    self._enqueue(entry.key, Work(message), states)
 
-    async def _work(self, lane: asyncio.Queue[OutboxEntry]) -> None:
+    def _wanted(self, entry: OutboxEntry) -> bool:
+        """Does the sink's filter let this event through? Notes its detection time too."""
+        try:
+            envelope = json.loads(entry.body)
+            data = envelope["data"]
+            conference = data["conference"]
+            self._detected[entry.ref] = _unix(envelope["timestamp"])
+            return self._config.wants(
+                entry.type,
+                data["source"],
+                str(conference.get("conference_type")),
+                str(conference.get("context_type")),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return entry.type in self._config.events  # not ours to judge: deliver as it is
+
+    def _carry_over(self, entry: OutboxEntry, states: dict[str, RetryState]) -> None:
+        """Chat entries are rendered when their window closes; keep their retry state."""
+        if entry.event_id in states:
+            self._states[entry.event_id] = states[entry.event_id]
+
+    def _enqueue(self, key: str, work: Work, states: dict[str, RetryState]) -> None:
+        """Queue a message, resuming the retry schedule its events were on before a restart."""
+        known = [states[e.event_id] for e in work.message.entries if e.event_id in states]
+        if known:
+            work.attempts = max(state.attempts for state in known)
+            work.due = max(state.due for state in known)
+        self._queue.push(key, work)
+
+    async def _close_windows(self, stop: asyncio.Event) -> None:
+        """Chat sinks: the first event of a burst waits ``group_wait`` for the others."""
+        while not stop.is_set():
+            await first(self._window_open.wait(), stop.wait())
+            await first(asyncio.sleep(self._config.group_wait), stop.wait())
+            if stop.is_set():
+                return  # the window's events stay pending in the store
+            entries, self._window = self._window, []
+            self._window_open.clear()
+            states, self._states = self._states, {}
+            for message in self._sink.render(entries):
+                self._enqueue(CHAT_KEY, Work(message), states)
+
+    # sending
+
+    async def _work(self) -> None:
         while True:
-            entry = await lane.get()
-            await self._deliver(entry)
+            key = await self._queue.next_ready()
+            if self._stopping.is_set():
+                return
+            await self._attempt(key, self._queue.head(key))
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
-        if entry.type not in self._config.events:  # filtered out: done with, unsent
-            self._ack(entry)
+    async def _attempt(self, key: str, work: Work) -> None:
+        await self._pace()
+        if not self._queue.holds(key, work):  # the sink was disabled meanwhile: buried
             return
-        failures = 0
-        while True:
+        self._busy.add(key)
+        self._idle.clear()
+        try:
             started = time.perf_counter()
-            attempt = await self._sink.send(entry)
+            attempt = await self._sink.send(work.message)
             self._metrics.delivery_duration.labels(self.name).observe(time.perf_counter() - started)
-            if attempt.delivered:
-                self._metrics.deliveries.labels(self.name).inc()
-                self._recovered()
-                self._ack(entry)
-                return
-            failures += 1
-            self._failed(entry, attempt)
-            await _first(asyncio.sleep(self._delay(failures, attempt)), self._stopping.wait())
-            if self._stopping.is_set():  # stays pending in the store: retried after restart
-                self._settle(entry)
-                return
+            await self._settle_attempt(key, work, attempt)
+        finally:
+            self._busy.discard(key)
+            if not self._busy:
+                self._idle.set()
 
-    def _delay(self, failures: int, attempt: Attempt) -> float:
-        """Jittered exponential backoff, or longer when the receiver asked for it."""
-        ceiling = min(self._retry_cap, self._retry_base * 2.0 ** (failures - 1))
-        asked = min(attempt.retry_after or 0.0, RETRY_AFTER_CAP)
-        return max(self._rng.uniform(0.5, 1.0) * ceiling, asked)
+    async def _pace(self) -> None:
+        """Keep to the sink's rate, then wait as long as the receiver last asked (a 429 may have
+        come while this attempt waited for its turn)."""
+        if self._throttle is not None:
+            await self._throttle.acquire()
+        while (wait := self._hold_until - self._clock()) > 0 and not self._stopping.is_set():
+            await first(asyncio.sleep(wait), self._stopping.wait())
 
-    def _failed(self, entry: OutboxEntry, attempt: Attempt) -> None:
+    async def _settle_attempt(self, key: str, work: Work, attempt: Attempt) -> None:
+        entries = work.message.entries
+        if attempt.delivered:
+            self._delivered(entries)
+            self._queue.done(key)
+            return
+        self._failed(work, attempt)
+        if self.disabled is not None and attempt.verdict is not Verdict.DISABLED:
+            # Another attempt found the endpoint gone while this one was under way.
+            await self._bury(entries, f"sink disabled: {self.disabled.reason}", work.attempts + 1)
+            self._queue.done(key)
+            return
+        match attempt.verdict:
+            case Verdict.RETRY:
+                await self._retry_later(key, work, attempt)
+            case Verdict.REJECTED:
+                await self._bury(entries, f"rejected: {attempt.detail}", work.attempts + 1)
+                self._queue.done(key)
+            case Verdict.DISABLED:  # this message first: dead letters keep the events' order
+                await self._bury(entries, f"sink disabled: {attempt.detail}", work.attempts + 1)
+                self._queue.done(key)
+                self._busy.discard(key)  # what follows it in this key is drained too
+                await self._disable(attempt)
+
+    def _delivered(self, entries: Sequence[OutboxEntry]) -> None:
+        now = self._clock()
+        lag = self._metrics.delivery_lag.labels(self.name)
+        for entry in entries:
+            if (detected := self._detected.get(entry.ref)) is not None:
+                lag.observe(max(0.0, now - detected))
+            self._ack(entry)
+        self._metrics.deliveries.labels(self.name).inc(len(entries))
+        self._metrics.sink_up.labels(self.name).set(1)
+        if self.failing is not None:
+            log.info("delivery_recovered", sink=self.name)
+        self.failing = None
+
+    def _failed(self, work: Work, attempt: Attempt) -> None:
         reason = attempt.failure or "rejected"
         self._metrics.delivery_failures.labels(self.name, reason).inc()
+        self._metrics.sink_up.labels(self.name).set(0)
         if self.failing != reason:  # log transitions, not every retry
             log.warning(
                 "delivery_failing",
                 sink=self.name,
                 reason=reason,
                 detail=attempt.detail,
-                event_id=entry.event_id,
+                event_id=work.message.id,
             )
         self.failing = reason
 
-    def _recovered(self) -> None:
-        if self.failing is not None:
-            log.info("delivery_recovered", sink=self.name)
-        self.failing = None
+    async def _retry_later(self, key: str, work: Work, attempt: Attempt) -> None:
+        now = self._clock()
+        work.attempts += 1
+        if attempt.failure == "throttled" and attempt.retry_after:  # the endpoint, not the event
+            self._hold_until = max(self._hold_until, now + attempt.retry_after)
+        due = next_due(
+            self._config.retry_schedule, work.attempts, now, self._rng, attempt.retry_after
+        )
+        if due is None:
+            reason = f"retries exhausted after {work.attempts} attempts: {attempt.detail}"
+            await self._bury(work.message.entries, reason, work.attempts)
+            self._queue.done(key)
+            return
+        work.due = due
+        state = RetryState(work.attempts, due, attempt.detail)
+        await self._settler.save_retry(work.message.entries, state)
+        self._queue.later(key)
+
+    # giving up
+
+    async def _bury(self, entries: Sequence[OutboxEntry], reason: str, attempts: int) -> None:
+        await self._settler.bury(entries, reason, attempts)
+
+    async def _disable(self, attempt: Attempt) -> None:
+        if self.disabled is not None:
+            return
+        why = SinkDisabled(attempt.detail, self._clock(), self._fingerprint)
+        self.disabled = why
+        self._metrics.sink_disabled.labels(self.name).set(1)
+        self._metrics.sink_up.labels(self.name).set(0)
+        log.error(
+            "sink_disabled",
+            sink=self.name,
+            reason=attempt.detail,
+            hint="its events are kept in its dead-letter queue; fix the endpoint, then "
+            f"`conference-monitor dlq replay --sink {self.name}`",
+        )
+        await self._settler.disable(why)
+        drained = self._queue.drain(self._busy)
+        queued = [entry for work in drained for entry in work.message.entries]
+        window, self._window = self._window, []
+        if queued or window:
+            await self._bury([*queued, *window], f"sink disabled: {attempt.detail}", 0)
+
+    async def _load_disabled(self, *, first: bool = False) -> None:
+        """Read whether the sink is disabled (a changed URL enables it); log changes only."""
+        stored = await self._store.sink_disabled(self.name)
+        if stored is not None and stored.fingerprint != self._fingerprint:
+            await self._store.enable_sink(self.name)
+            log.info("sink_enabled", sink=self.name, why="its endpoint changed")
+            stored = None
+        if first or (stored is None) != (self.disabled is None):
+            if stored is not None:
+                log.warning("sink_disabled_still", sink=self.name, reason=stored.reason)
+            elif self.disabled is not None:
+                log.info("sink_enabled", sink=self.name, why="enabled in the store (dlq replay)")
+        self.disabled = stored
+        self._metrics.sink_disabled.labels(self.name).set(1 if stored else 0)
+        self._metrics.sink_up.labels(self.name).set(0 if stored else 1)
 
     def _ack(self, entry: OutboxEntry) -> None:
-        self._to_ack.append(entry)
-        self._ack_waiting.set()
+        self._settler.ack(entry)
 
-    async def _acknowledge(self) -> None:
-        """Acknowledge finished deliveries in batches, retrying while the store is away.
+    def _settle(self, entry: OutboxEntry) -> None:
+        self._inflight.pop(entry.ref, None)
+        self._detected.pop(entry.ref, None)
+        self._room.set()
 
-        A lost acknowledgement only means a duplicate later; after stop, one the store refuses
-        is left undone (the entry stays pending) rather than holding up the stop.
-        """
-        failed = False
-        while True:
-            await self._ack_waiting.wait()
-            batch, self._to_ack = self._to_ack, []
-            self._ack_waiting.clear()
-            try:
-                await self._store.ack(self.name, batch)
-            except StoreError as exc:
-                if not failed:
-                    log.warning("outbox_ack_failed", sink=self.name, error=str(exc))
-                failed = True
-                if not self._stop.is_set():
-                    self._to_ack[:0] = batch
-                    self._ack_waiting.set()
-                    await _first(asyncio.sleep(STORE_RETRY), self._stop.wait())
-                    continue
-                log.warning("outbox_ack_abandoned", sink=self.name, entries=len(batch))
-            else:
-                if failed:
-                    log.info("outbox_ack_recovered", sink=self.name)
-                failed = False
-            for entry in batch:
-                self._settle(entry)
+    async def _drain(self, grace: float) -> None:
+        """Let attempts in flight finish, and their acknowledgements go out, within ``grace``."""
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+                await self._settler.flushed()
+        except TimeoutError:
+            log.warning("delivery_drain_timeout", sink=self.name, sending=len(self._busy))
 
     async def _keep_claimed(self, stop: asyncio.Event) -> None:
-        """Tell the store, now and then, that the entries in flight here are still ours, so that
-        a long retry is not mistaken for a dead replica's leftovers and delivered twice."""
+        """Now and then: tell the store the entries held here are still ours (so a long retry
+        is not taken for a dead replica's leftovers), and, while disabled, whether someone
+        enabled the sink again (``dlq replay``)."""
         while not stop.is_set():
-            await _first(asyncio.sleep(KEEP_EVERY), stop.wait())
-            if self._inflight and not stop.is_set():
-                try:
+            await first(asyncio.sleep(KEEP_EVERY), stop.wait())
+            if stop.is_set():
+                return
+            try:
+                if self._inflight:
                     await self._store.keep(self.name, list(self._inflight.values()))
-                except StoreError as exc:
-                    log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
+                if self.disabled is not None:
+                    await self._load_disabled()
+            except StoreError as exc:
+                log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
 
 
-async def _first(*waits: Awaitable[object]) -> None:
-    """Wait until the first of several awaitables finishes; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+def _unix(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
 
 
 async def update_backlogs(runners: Sequence[SinkRunner], store: Store, metrics: Metrics) -> None:
-    """Refresh ``outbox_pending`` for every sink."""
+    """Refresh ``outbox_pending`` and ``dead_letters`` for every sink."""
     for runner in runners:
         metrics.outbox_pending.labels(runner.name).set(await store.backlog(runner.name))
+        metrics.dead_letters.labels(runner.name).set(await store.count_dead(runner.name))

@@ -38,6 +38,24 @@ DELIVERY_FAILURES: Final = (
     "rejected",
 )
 _DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+#: Conferences last from minutes (a quick check-in) to a day (Canvas's live window).
+_CONFERENCE_BUCKETS: Final = (
+    60,
+    300,
+    600,
+    900,
+    1800,
+    2700,
+    3600,
+    5400,
+    7200,
+    10800,
+    14400,
+    28800,
+    86400,
+)
+#: Delivery lag spans a second (a healthy webhook) to days (a receiver down, then retries).
+_LAG_BUCKETS: Final = (0.5, 1, 2, 5, 10, 15, 30, 60, 300, 1800, 7200, 36000, 86400, 259200)
 
 
 class Metrics:
@@ -62,6 +80,14 @@ class Metrics:
             f"{PREFIX}_conference_ends",
             "conference.ended events by the confirmed reason.",
             ["source", "reason"],
+            registry=r,
+        )
+        self.conference_duration = Histogram(
+            f"{PREFIX}_conference_duration_seconds",
+            "How long conferences ran: Canvas's ended_at minus started_at, observed when an end "
+            "is confirmed (reason ended).",
+            ["source", "conference_type"],
+            buckets=_CONFERENCE_BUCKETS,
             registry=r,
         )
         self.polls = Counter(f"{PREFIX}_polls", "Polls attempted.", ["source"], registry=r)
@@ -121,6 +147,25 @@ class Metrics:
             buckets=_DURATION_BUCKETS,
             registry=r,
         )
+        self.delivery_lag = Histogram(
+            f"{PREFIX}_delivery_lag_seconds",
+            "From detecting a change to the sink acknowledging its event.",
+            ["sink"],
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.sink_up = Gauge(
+            f"{PREFIX}_sink_up",
+            "1 while the sink delivers; 0 while its deliveries fail or it is disabled.",
+            ["sink"],
+            registry=r,
+        )
+        self.sink_disabled = Gauge(
+            f"{PREFIX}_sink_disabled",
+            "1 when the sink's endpoint is gone and it stopped sending (see its dead letters).",
+            ["sink"],
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             f"{PREFIX}_outbox_pending",
             "Events committed for a sink and not yet acknowledged.",
@@ -152,6 +197,8 @@ class Metrics:
             self.events.labels(source, event.value)
         for reason in EndReason:
             self.ends.labels(source, reason.value)
+        for conference_type in KNOWN_CONFERENCE_TYPES:
+            self.conference_duration.labels(source, conference_type)
         for failure in PollFailure:
             self.poll_failures.labels(source, failure.value)
         self.polls.labels(source)
@@ -166,6 +213,9 @@ class Metrics:
         for reason in DELIVERY_FAILURES:
             self.delivery_failures.labels(sink, reason)
         self.delivery_duration.labels(sink)
+        self.delivery_lag.labels(sink)
+        self.sink_up.labels(sink).set(1)
+        self.sink_disabled.labels(sink).set(0)
         self.outbox_pending.labels(sink).set(0)
         self.dead_letters.labels(sink).set(0)
 

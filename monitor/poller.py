@@ -23,7 +23,7 @@ from monitor.diff import Outcome, diff, vanished
 from monitor.errors import CanvasError, PollFailure, StaleStateError, StoreError
 from monitor.lane import Deadline
 from monitor.metrics import Metrics
-from monitor.models import Event, EventType, SourceState
+from monitor.models import EndReason, Event, EventType, SourceState, parse_time
 from monitor.snapshot import confirm, take_snapshot
 from monitor.store import Store
 
@@ -35,6 +35,16 @@ LOAD_RETRY: Final = 1.0
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _ran_for(event: Event) -> float | None:
+    """Seconds a conference ran, when Canvas confirmed its end (``reason: ended``)."""
+    if event.reason is not EndReason.ENDED:
+        return None
+    started, ended = parse_time(event.started_at), parse_time(event.ended_at)
+    if started is None or ended is None or ended < started:
+        return None
+    return (ended - started).total_seconds()
 
 
 async def ticker(interval: float, stop: asyncio.Event) -> AsyncIterator[None]:
@@ -149,6 +159,10 @@ class Poller:
         self._metrics.events.labels(self.name, event.type.value).inc()
         if event.type is EventType.ENDED and event.reason is not None:
             self._metrics.ends.labels(self.name, event.reason.value).inc()
+            ran = _ran_for(event)
+            if ran is not None:
+                duration = self._metrics.conference_duration
+                duration.labels(self.name, event.conference.conference_type).observe(ran)
         log.info(
             event.type.value,
             source=self.name,

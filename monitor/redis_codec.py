@@ -78,12 +78,15 @@ def decode_tombstone(blob: bytes) -> Tombstone:
 
 
 def decode_entry(stream: str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> OutboxEntry:
-    """An outbox stream entry; ``KeyError`` or ``UnicodeDecodeError`` when it is not ours."""
+    """An entry of an outbox (or of a sink's replay stream, which names its source);
+    ``KeyError`` or ``UnicodeDecodeError`` when it is not ours."""
+    source = fields[b"source"].decode() if b"source" in fields else keys.source_of_outbox(stream)
     return OutboxEntry(
         entry_id=entry_id.decode(),
-        source=keys.source_of_outbox(stream),
+        source=source,
         event_id=fields[b"id"].decode(),
         type=fields[b"type"].decode(),
         key=fields[b"key"].decode(),
         body=fields[b"body"],
+        stream=stream,
     )

@@ -34,3 +34,30 @@ def outbox(source: str) -> str:
 
 def source_of_outbox(key: str) -> str:
     return key[key.index("{") + 1 : key.index("}")]
+
+
+def is_replay(key: str) -> bool:
+    return key.endswith(":replay")
+
+
+# Per sink, under the hash tag {sink:<name>}: what its deliveries have been through.
+
+
+def sink_retries(sink: str) -> str:
+    """Hash: event id -> the retry state of a delivery that failed."""
+    return f"{PREFIX}:{{sink:{sink}}}:retry"
+
+
+def sink_dead(sink: str) -> str:
+    """Hash: event id -> a dead letter (the entry, why, when)."""
+    return f"{PREFIX}:{{sink:{sink}}}:dead"
+
+
+def sink_replay(sink: str) -> str:
+    """Stream of dead letters sent back for delivery; the sink reads it like an outbox."""
+    return f"{PREFIX}:{{sink:{sink}}}:replay"
+
+
+def sink_disabled(sink: str) -> str:
+    """String: why the sink is disabled (absent while it is enabled)."""
+    return f"{PREFIX}:{{sink:{sink}}}:disabled"

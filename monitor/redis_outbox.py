@@ -41,17 +41,23 @@ class RedisOutbox:
         self._claimed_at: dict[str, float] = {}  # sink -> time.monotonic() of the last claim
         self._claim_cursor: dict[tuple[str, str], str] = {}  # (sink, stream) -> XAUTOCLAIM start
 
+    def streams(self, sink: str) -> list[str]:
+        """What ``sink`` reads: every source's outbox, and its own replay stream."""
+        return [*(keys.outbox(source) for source in self.sources), keys.sink_replay(sink)]
+
     async def open(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         self.sources, self.sinks = list(sources), list(sinks)
         for sink in sinks:
             await self._create_groups(sink, "$")
-        self._replay = {sink: {keys.outbox(s): "0" for s in sources} for sink in sinks}
+        self._replay = {sink: dict.fromkeys(self.streams(sink), "0") for sink in sinks}
 
     async def _create_groups(self, sink: str, start: str) -> None:
-        """Make ``sink`` a consumer group of every outbox that lacks it, reading from ``start``."""
-        for source in self.sources:
+        """Make ``sink`` a consumer group of every stream it reads that lacks it: outboxes from
+        ``start``, its replay stream from its beginning (what is in it was put there for it)."""
+        for stream in self.streams(sink):
+            begin = "0" if keys.is_replay(stream) else start
             try:
-                await self._redis.xgroup_create(keys.outbox(source), sink, start, mkstream=True)
+                await self._redis.xgroup_create(stream, sink, begin, mkstream=True)
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
@@ -67,7 +73,7 @@ class RedisOutbox:
                 self._claimed_at[sink] = time.monotonic()
                 if claimed := await self._claim(sink, count):
                     return claimed
-            streams: Any = {keys.outbox(source): ">" for source in self.sources}
+            streams: Any = dict.fromkeys(self.streams(sink), ">")
             block = max(1, int(min(wait, BLOCK_SLICE) * 1000))
             reply: Any = await self._redis.xreadgroup(
                 sink, self._consumer, streams, count=count, block=block
@@ -113,8 +119,7 @@ class RedisOutbox:
         """Take over entries another consumer read and left idle past ``CLAIM_IDLE``; the scan
         goes on where the last one stopped, so a long pending list is covered in turns."""
         found: list[OutboxEntry] = []
-        for source in self.sources:
-            stream = keys.outbox(source)
+        for stream in self.streams(sink):
             start = self._claim_cursor.get((sink, stream), "0-0")
             reply: Any = await self._redis.xautoclaim(
                 stream, sink, self._consumer, int(CLAIM_IDLE * 1000), start, count=count
@@ -145,22 +150,24 @@ class RedisOutbox:
         return found
 
     async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
-        by_stream: dict[str, list[Any]] = {}
-        for entry in entries:
-            by_stream.setdefault(keys.outbox(entry.source), []).append(entry.entry_id)
-        for stream, ids in by_stream.items():
+        for stream, ids in _by_stream(entries).items():
             await self._redis.xclaim(stream, sink, self._consumer, 0, ids, justid=True)
 
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        """Acknowledge, drop replayed entries for good, and forget any retry state."""
+        if not entries:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for entry in entries:
-                pipe.xack(keys.outbox(entry.source), sink, entry.entry_id)
+            for stream, ids in _by_stream(entries).items():
+                pipe.xack(stream, sink, *ids)
+                if keys.is_replay(stream):
+                    pipe.xdel(stream, *ids)
+            pipe.hdel(keys.sink_retries(sink), *(entry.event_id for entry in entries))
             await pipe.execute()
 
     async def backlog(self, sink: str) -> int:
         total = 0
-        for source in self.sources:
-            stream = keys.outbox(source)
+        for stream in self.streams(sink):
             groups: Any = await self._redis.xinfo_groups(stream)
             for group in groups:
                 if group["name"].decode() != sink:
@@ -179,3 +186,11 @@ class RedisOutbox:
         for source in self.sources:
             removed += int(await self._trim(keys=[keys.outbox(source)], args=self.sinks))
         return removed
+
+
+def _by_stream(entries: Sequence[OutboxEntry]) -> dict[str, list[Any]]:
+    """Entry ids grouped by the stream that holds them."""
+    grouped: dict[str, list[Any]] = {}
+    for entry in entries:
+        grouped.setdefault(entry.stream or keys.outbox(entry.source), []).append(entry.entry_id)
+    return grouped

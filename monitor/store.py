@@ -8,8 +8,8 @@ events it implies in one atomic step, and refuses to write over a version it did
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
@@ -40,6 +40,42 @@ class OutboxEntry:
     type: str
     key: str  # ordering key: events with one key are delivered in order
     body: bytes  # the exact bytes to POST, the same on every attempt
+    stream: str = field(default="", compare=False)  # where the store keeps it, if it says
+
+    @property
+    def ref(self) -> str:
+        """Unique among everything a sink reads (entry ids are unique per stream only)."""
+        return f"{self.stream or self.source}/{self.entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """A delivery that failed and waits for its next attempt; kept so a restart resumes it."""
+
+    attempts: int  # failed attempts so far
+    due: float  # unix time of the next attempt
+    error: str  # the last failure, for people
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event a sink gave up on, kept until a person replays or purges it."""
+
+    sink: str
+    entry: OutboxEntry
+    reason: str
+    attempts: int
+    dead_at: float  # unix time
+
+
+@dataclass(frozen=True, slots=True)
+class SinkDisabled:
+    """Why a sink stopped sending. ``fingerprint`` identifies the endpoint it was about, so a
+    corrected URL in the configuration enables the sink again."""
+
+    reason: str
+    at: float  # unix time
+    fingerprint: str
 
 
 class Store(Protocol):
@@ -67,7 +103,7 @@ class Store(Protocol):
         """Up to ``count`` entries for ``sink``, waiting at most ``wait`` seconds for one."""
 
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
-        """The sink has them (or gave up on them): remove them from its outbox."""
+        """The sink has them: remove them from its outbox, with any retry state."""
 
     async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
         """These entries are still being delivered here: do not hand them to another replica.
@@ -81,6 +117,42 @@ class Store(Protocol):
 
     async def trim(self) -> int:
         """Forget outbox entries that every sink has acknowledged; returns how many."""
+
+    # What a sink's deliveries have been through: retries, dead letters, being disabled.
+
+    async def retry_states(
+        self, sink: str, entries: Sequence[OutboxEntry]
+    ) -> dict[str, RetryState]:
+        """The retry state of those ``entries`` that have one, by event id."""
+
+    async def schedule_retry(
+        self, sink: str, entries: Sequence[OutboxEntry], state: RetryState
+    ) -> None:
+        """Remember that these entries failed and when to try again (survives restarts)."""
+
+    async def dead_letter(
+        self, sink: str, entries: Sequence[OutboxEntry], reason: str, attempts: int
+    ) -> None:
+        """Move entries to the sink's dead-letter queue and out of its outbox."""
+
+    async def dead_letters(self, sink: str) -> list[DeadLetter]:
+        """The sink's dead-letter queue, oldest first."""
+
+    async def count_dead(self, sink: str) -> int:
+        """How many dead letters the sink has (cheaper than listing them)."""
+
+    async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        """Deliver dead letters again (all, or those with ``event_ids``); returns how many."""
+
+    async def purge_dead(self, sink: str) -> int:
+        """Forget the sink's dead letters; returns how many."""
+
+    async def sink_disabled(self, sink: str) -> SinkDisabled | None:
+        """Why the sink is disabled, or None while it is enabled."""
+
+    async def disable_sink(self, sink: str, why: SinkDisabled) -> None: ...
+
+    async def enable_sink(self, sink: str) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import deque
-from collections.abc import Sequence
+import time
+from collections import defaultdict, deque
+from collections.abc import Collection, Sequence
 
 from monitor.diff import Outcome
 from monitor.errors import StaleStateError
 from monitor.models import SourceState
-from monitor.store import Loaded, OutboxEntry
+from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled
 
 
 class MemoryStore:
@@ -26,6 +27,9 @@ class MemoryStore:
         self._replay: dict[str, deque[OutboxEntry]] = {}
         self._ids = itertools.count(1)
         self._arrived = asyncio.Condition()
+        self._retries: dict[str, dict[str, RetryState]] = defaultdict(dict)  # sink -> event id
+        self._dead: dict[str, dict[str, DeadLetter]] = defaultdict(dict)  # sink -> event id
+        self._disabled: dict[str, SinkDisabled] = {}
 
     async def ping(self) -> None:
         return None
@@ -77,6 +81,7 @@ class MemoryStore:
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
             self._unacked[sink].pop(entry.entry_id, None)
+            self._retries[sink].pop(entry.event_id, None)
 
     async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
         return None  # one process: nobody else could take them
@@ -86,6 +91,59 @@ class MemoryStore:
 
     async def trim(self) -> int:
         return 0  # acknowledged entries are dropped at once
+
+    async def retry_states(
+        self, sink: str, entries: Sequence[OutboxEntry]
+    ) -> dict[str, RetryState]:
+        known = self._retries[sink]
+        return {e.event_id: known[e.event_id] for e in entries if e.event_id in known}
+
+    async def schedule_retry(
+        self, sink: str, entries: Sequence[OutboxEntry], state: RetryState
+    ) -> None:
+        self._retries[sink].update((entry.event_id, state) for entry in entries)
+
+    async def dead_letter(
+        self, sink: str, entries: Sequence[OutboxEntry], reason: str, attempts: int
+    ) -> None:
+        now = time.time()
+        for i, entry in enumerate(entries):  # a microsecond apart: listed in their order
+            dead = DeadLetter(sink, entry, reason, attempts, now + i * 1e-6)
+            self._dead[sink][entry.event_id] = dead
+        await self.ack(sink, entries)
+
+    async def dead_letters(self, sink: str) -> list[DeadLetter]:
+        return sorted(self._dead[sink].values(), key=lambda d: d.dead_at)
+
+    async def count_dead(self, sink: str) -> int:
+        return len(self._dead[sink])
+
+    async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        chosen = [
+            d
+            for d in await self.dead_letters(sink)
+            if event_ids is None or d.entry.event_id in event_ids
+        ]
+        async with self._arrived:
+            for dead in chosen:
+                del self._dead[sink][dead.entry.event_id]
+                self._queued.setdefault(sink, deque()).append(dead.entry)
+            self._arrived.notify_all()
+        return len(chosen)
+
+    async def purge_dead(self, sink: str) -> int:
+        count = len(self._dead[sink])
+        self._dead[sink].clear()
+        return count
+
+    async def sink_disabled(self, sink: str) -> SinkDisabled | None:
+        return self._disabled.get(sink)
+
+    async def disable_sink(self, sink: str, why: SinkDisabled) -> None:
+        self._disabled[sink] = why
+
+    async def enable_sink(self, sink: str) -> None:
+        self._disabled.pop(sink, None)
 
     async def close(self) -> None:
         return None

@@ -3,12 +3,13 @@
 Per source: a ``meta`` hash (version, baseline flag), a ``tracked`` hash, a ``tombstones`` hash
 and an ``outbox`` stream, all under one hash tag (``redis_keys``). ``commit`` is one Lua script
 (``redis_scripts.COMMIT``): version check, outbox append and state delta in one atomic step and
-one round trip. The outbox side (consumer groups, replay, reclaim, trim) is ``RedisOutbox``.
+one round trip. The outbox side (consumer groups, replay, reclaim, trim) is ``RedisOutbox``; what
+each sink's deliveries went through (retries, dead letters, disabling) is ``RedisLedger``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -19,10 +20,11 @@ from monitor.diff import Outcome
 from monitor.errors import StaleStateError, StoreError
 from monitor.models import SourceState
 from monitor.redis_codec import commit_args, decode_tombstone, decode_tracked
+from monitor.redis_ledger import RedisLedger
 from monitor.redis_outbox import BLOCK_SLICE, RedisOutbox
 from monitor.redis_scripts import COMMIT
 from monitor.secret import Secret, redact_url
-from monitor.store import Loaded, OutboxEntry
+from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled
 
 T = TypeVar("T")
 
@@ -33,6 +35,7 @@ class RedisStore:
         self._where = where  # the URL without credentials, for messages
         self._commit = client.register_script(COMMIT)
         self._outbox = RedisOutbox(client, consumer)
+        self._ledger = RedisLedger(client)
 
     @classmethod
     def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
@@ -114,6 +117,50 @@ class RedisStore:
 
     async def trim(self) -> int:
         return await self._call("trimming the outbox", self._outbox.trim())
+
+    async def retry_states(
+        self, sink: str, entries: Sequence[OutboxEntry]
+    ) -> dict[str, RetryState]:
+        return await self._call(
+            f"reading retry states of sink {sink}", self._ledger.retry_states(sink, entries)
+        )
+
+    async def schedule_retry(
+        self, sink: str, entries: Sequence[OutboxEntry], state: RetryState
+    ) -> None:
+        await self._call(
+            f"scheduling a retry for sink {sink}", self._ledger.schedule_retry(sink, entries, state)
+        )
+
+    async def dead_letter(
+        self, sink: str, entries: Sequence[OutboxEntry], reason: str, attempts: int
+    ) -> None:
+        action = f"dead-lettering for sink {sink}"
+        await self._call(action, self._ledger.bury(sink, entries, reason, attempts))
+        await self._call(action, self._outbox.ack(sink, entries))
+
+    async def dead_letters(self, sink: str) -> list[DeadLetter]:
+        return await self._call(f"reading dead letters of {sink}", self._ledger.dead_letters(sink))
+
+    async def count_dead(self, sink: str) -> int:
+        return await self._call(f"counting dead letters of {sink}", self._ledger.count(sink))
+
+    async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        return await self._call(
+            f"replaying dead letters of {sink}", self._ledger.replay(sink, event_ids)
+        )
+
+    async def purge_dead(self, sink: str) -> int:
+        return await self._call(f"purging dead letters of {sink}", self._ledger.purge(sink))
+
+    async def sink_disabled(self, sink: str) -> SinkDisabled | None:
+        return await self._call(f"reading the state of sink {sink}", self._ledger.disabled(sink))
+
+    async def disable_sink(self, sink: str, why: SinkDisabled) -> None:
+        await self._call(f"disabling sink {sink}", self._ledger.disable(sink, why))
+
+    async def enable_sink(self, sink: str) -> None:
+        await self._call(f"enabling sink {sink}", self._ledger.enable(sink))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -79,6 +79,20 @@ def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
     return checks
 
 
+def sink_checks(runners: Sequence[SinkRunner]) -> list[dict[str, Any]]:
+    """Sinks never make the service unready (it must stay scraped and alerting), but a
+    disabled or failing sink is named here."""
+    checks = []
+    for runner in runners:
+        check: dict[str, Any] = {"name": f"sink:{runner.name}", "ok": True}
+        if runner.disabled is not None:
+            check["disabled"] = runner.disabled.reason
+        if runner.failing is not None:
+            check["failing"] = runner.failing
+        checks.append(check)
+    return checks
+
+
 async def readyz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     store: dict[str, Any] = {"name": "store", "ok": True}
@@ -87,7 +101,7 @@ async def readyz(request: web.Request) -> web.Response:
             await service.store.ping()
     except (StoreError, TimeoutError) as exc:
         store = {"name": "store", "ok": False, "detail": str(exc) or "timed out"}
-    checks = [store, *source_checks(service.pollers)]
+    checks = [store, *source_checks(service.pollers), *sink_checks(service.runners)]
     ready = all(check["ok"] for check in checks)
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

@@ -11,7 +11,7 @@ import json
 import random
 import socket
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,8 +30,9 @@ from monitor.lane import Lane
 from monitor.metrics import Metrics
 from monitor.poller import Poller
 from monitor.simulator import Simulator, World
-from monitor.store import Loaded, OutboxEntry, Store
+from monitor.store import Store
 from tests.service import source_config
+from tests.store_wrappers import PassThroughStore
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 LIVE = "/api/v1/conferences"
@@ -176,46 +177,19 @@ def start_live(sim: Simulator, count: int, **kwargs: Any) -> list[int]:
     return ids
 
 
-class FlakyStore:
+class FlakyStore(PassThroughStore):
     """Passes everything to a real store; while ``down``, ``commit`` fails like a lost link."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.down = False
         self.commits = 0
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def load(self, source: str) -> Loaded:
-        return await self.inner.load(source)
 
     async def commit(self, source: str, version: int, outcome: Outcome) -> int:
         if self.down:
             raise StoreError("store unreachable (injected by the test)")
         self.commits += 1
         return await self.inner.commit(source, version, outcome)
-
-    async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
-        await self.inner.open_outbox(sinks, sources)
-
-    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
-        return await self.inner.read(sink, count, wait)
-
-    async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
-        await self.inner.ack(sink, entries)
-
-    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
-        await self.inner.keep(sink, entries)
-
-    async def backlog(self, sink: str) -> int:
-        return await self.inner.backlog(sink)
-
-    async def trim(self) -> int:
-        return await self.inner.trim()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 @dataclass(frozen=True)

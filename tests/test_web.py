@@ -32,6 +32,9 @@ CONTRACT: dict[str, tuple[str, set[str]]] = {
     "conference_monitor_deliveries_total": ("counter", {"sink"}),
     "conference_monitor_delivery_failures_total": ("counter", {"sink", "reason"}),
     "conference_monitor_delivery_duration_seconds": ("histogram", {"sink"}),
+    "conference_monitor_delivery_lag_seconds": ("histogram", {"sink"}),
+    "conference_monitor_sink_up": ("gauge", {"sink"}),
+    "conference_monitor_sink_disabled": ("gauge", {"sink"}),
     "conference_monitor_outbox_pending": ("gauge", {"sink"}),
     "conference_monitor_dead_letters": ("gauge", {"sink"}),
     "conference_monitor_build_info": ("gauge", {"version"}),
@@ -82,12 +85,6 @@ async def sim() -> AsyncIterator[Simulator]:
 async def hook() -> AsyncIterator[Receiver]:
     async with Receiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def fetch(http: aiohttp.ClientSession, url: str) -> tuple[int, str, str]:
@@ -147,12 +144,16 @@ async def test_metrics_exist_up_front_with_zeros(
     )
     value(found, "conference_monitor_canvas_rate_limit_remaining", source="main")  # NaN: unknown
     assert value(found, "conference_monitor_deliveries_total", sink="ops") == 0
-    for reason in ("timeout", "connection", "throttled", "http_3xx", "http_4xx", "http_5xx"):
+    reasons = ("timeout", "connection", "throttled", "http_3xx", "http_4xx", "http_5xx", "rejected")
+    for reason in reasons:
         assert (
             value(found, "conference_monitor_delivery_failures_total", sink="ops", reason=reason)
             == 0
         )
     assert value(found, "conference_monitor_delivery_duration_seconds_count", sink="ops") == 0
+    assert value(found, "conference_monitor_delivery_lag_seconds_count", sink="ops") == 0
+    assert value(found, "conference_monitor_sink_up", sink="ops") == 1
+    assert value(found, "conference_monitor_sink_disabled", sink="ops") == 0
     assert value(found, "conference_monitor_outbox_pending", sink="ops") == 0
     assert value(found, "conference_monitor_dead_letters", sink="ops") == 0
     assert value(found, "conference_monitor_build_info", version=__version__) == 1

@@ -27,9 +27,9 @@ from monitor.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store_memory import MemoryStore
 from monitor.web import create_app
-from tests.conftest import free_port
 from tests.delivery_helpers import SECRET, GatedStore, redis_on_port
 from tests.receiver import Receiver
+from tests.redis_server import free_port
 from tests.service import get_json, running, settings_for, source_config, until, webhook_config
 
 ENDPOINTS = ("/metrics", "/healthz", "/readyz", "/api/v1/live", "/")
@@ -49,12 +49,6 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 async def sim() -> AsyncIterator[Simulator]:
     async with Simulator() as simulator:
         yield simulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def answer(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import aiohttp
 
 from monitor.config import SinkConfig, SinkType
-from monitor.errors import ConfigError
-from monitor.sinks.base import Attempt, Sink
+from monitor.sinks.base import Attempt, Message, Sink, Verdict
+from monitor.sinks.chat import ChatSink
 from monitor.sinks.console import ConsoleSink
 from monitor.sinks.webhook import WebhookSink, sign
 
-__all__ = ["Attempt", "ConsoleSink", "Sink", "WebhookSink", "make_sink", "sign"]
+__all__ = [
+    "Attempt",
+    "ChatSink",
+    "ConsoleSink",
+    "Message",
+    "Sink",
+    "Verdict",
+    "WebhookSink",
+    "make_sink",
+    "sign",
+]
 
 
 def make_sink(config: SinkConfig, session: aiohttp.ClientSession) -> Sink:
@@ -20,4 +30,4 @@ def make_sink(config: SinkConfig, session: aiohttp.ClientSession) -> Sink:
         case SinkType.CONSOLE:
             return ConsoleSink(config.name)
         case SinkType.SLACK | SinkType.TEAMS:
-            raise ConfigError(f"sinks[{config.name}].type", f"{config.type} is not available yet")
+            return ChatSink(config, session)

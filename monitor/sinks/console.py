@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import IO, Any
 
-from monitor.sinks.base import Attempt
+from monitor.sinks.base import Attempt, Message
 from monitor.store import OutboxEntry
 
 
@@ -32,7 +33,11 @@ class ConsoleSink:
         self.name = name
         self._stream = stream
 
-    async def send(self, entry: OutboxEntry) -> Attempt:
+    def render(self, entries: Sequence[OutboxEntry]) -> list[Message]:
+        return [Message((entry,), entry.body) for entry in entries]
+
+    async def send(self, message: Message) -> Attempt:
         stream = self._stream if self._stream is not None else sys.stdout
-        print(describe(json.loads(entry.body)), file=stream, flush=True)
+        for entry in message.entries:
+            print(describe(json.loads(entry.body)), file=stream, flush=True)
         return Attempt.ok()

@@ -1,9 +1,10 @@
 """Generic webhooks, signed the Standard Webhooks way.
 
-Each attempt POSTs the event's stored body unchanged with ``webhook-id`` (the stable event id,
-the receiver's de-duplication key), ``webhook-timestamp`` (this attempt) and, when the sink has a
-secret, ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. Only a 2xx is
-success; ``Retry-After`` on 429 / 503 is passed on to the dispatcher.
+Each event is one POST of its stored body, unchanged, with ``webhook-id`` (the stable event id,
+the receiver's de-duplication key), ``webhook-timestamp`` (this attempt) and, when the sink has
+a secret, ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. Only a 2xx is
+success. 410 means the endpoint is gone (the sink is disabled); 408, 429 and 5xx are retried;
+other 4xx mean this event will never be taken (it goes to the dead-letter queue).
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from monitor import USER_AGENT
 from monitor.config import SinkConfig
-from monitor.http_headers import retry_after
 from monitor.secret import Secret
-from monitor.sinks.base import Attempt
+from monitor.sinks.base import Attempt, Message, Verdict
+from monitor.sinks.http import Answer, post
 from monitor.store import OutboxEntry
-
-_MAX_RESPONSE = 64 * 1024  # what we read of a receiver's answer
 
 
 def sign(secret: Secret, event_id: str, timestamp: int, body: bytes) -> str:
@@ -34,17 +32,22 @@ def sign(secret: Secret, event_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def classify(status: int) -> str | None:
-    """The failure reason of a status, or None for success."""
+def verdict(answer: Answer) -> Attempt:
+    """What a receiver's answer means (delivery-facts.md: Standard Webhooks, Svix)."""
+    status = answer.status
+    detail = f"HTTP {status}"
     if 200 <= status < 300:
-        return None
+        return Attempt.ok(status)
     if status == 429:
-        return "throttled"
-    if status >= 500:
-        return "http_5xx"
+        return Attempt(Verdict.RETRY, status, "throttled", answer.retry_after, detail)
+    if status >= 500 or status == 408:
+        failure = "http_5xx" if status >= 500 else "http_4xx"
+        return Attempt(Verdict.RETRY, status, failure, answer.retry_after, detail)
+    if status == 410:
+        return Attempt(Verdict.DISABLED, status, "http_4xx", None, f"{detail}: endpoint gone")
     if status >= 400:
-        return "http_4xx"
-    return "http_3xx"
+        return Attempt(Verdict.REJECTED, status, "http_4xx", None, detail)
+    return Attempt(Verdict.RETRY, status, "http_3xx", None, detail)
 
 
 class WebhookSink:
@@ -59,37 +62,22 @@ class WebhookSink:
         self._session = session
         self._clock = clock
 
-    def headers(self, entry: OutboxEntry) -> dict[str, str]:
+    def render(self, entries: Sequence[OutboxEntry]) -> list[Message]:
+        return [Message((entry,), entry.body) for entry in entries]
+
+    def headers(self, message: Message) -> dict[str, str]:
         timestamp = int(self._clock())
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "webhook-id": entry.event_id,
-            "webhook-timestamp": str(timestamp),
-        }
+        headers = {name: value.reveal() for name, value in self._config.headers}
+        headers["webhook-id"] = message.id
+        headers["webhook-timestamp"] = str(timestamp)
         if self._config.secret is not None:
-            headers["webhook-signature"] = sign(
-                self._config.secret, entry.event_id, timestamp, entry.body
-            )
+            signature = sign(self._config.secret, message.id, timestamp, message.body)
+            headers["webhook-signature"] = signature
         return headers
 
-    async def send(self, entry: OutboxEntry) -> Attempt:
-        try:
-            async with self._session.post(
-                self._config.url.reveal(),
-                data=entry.body,
-                headers=self.headers(entry),
-                timeout=aiohttp.ClientTimeout(total=self._config.timeout),
-                allow_redirects=False,
-            ) as response:
-                await response.content.read(_MAX_RESPONSE)
-                status = response.status
-                wait = retry_after(response.headers.get("Retry-After"))
-        except TimeoutError:
-            return Attempt(False, failure="timeout", detail="timed out")
-        except aiohttp.ClientError as exc:
-            return Attempt(False, failure="connection", detail=type(exc).__name__)
-        failure = classify(status)
-        if failure is None:
-            return Attempt.ok(status)
-        return Attempt(False, status, failure, wait, detail=f"HTTP {status}")
+    async def send(self, message: Message) -> Attempt:
+        answer = await post(
+            self._session, self._config.url, message.body, self.headers(message),
+            self._config.timeout,
+        )  # fmt: skip
+        return answer if isinstance(answer, Attempt) else verdict(answer)

@@ -1,0 +1,128 @@
+"""`conference-monitor dlq`: the dead-letter queues, for a person (or a script with --json).
+
+``list`` shows what each sink gave up on and why; ``replay`` sends dead letters back for
+delivery (and enables a disabled sink: replaying says the endpoint is fixed); ``purge``
+forgets them. It talks to the service's store, so it needs a persistent ``state_url``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from monitor.app import replica_name
+from monitor.config import Settings
+from monitor.errors import ConfigError
+from monitor.store import DeadLetter, Store, open_store
+
+
+def _open(settings: Settings, sink: str | None) -> tuple[Store, list[str]]:
+    if settings.state_url.reveal().startswith("memory:"):
+        raise ConfigError(
+            "state_url",
+            "memory:// lives inside the running service; dead letters need a shared store "
+            "(redis://...)",
+        )
+    names = [s.name for s in settings.sinks]
+    if sink is not None and sink not in names:
+        raise ConfigError("--sink", f"no sink named {sink!r} (configured: {', '.join(names)})")
+    return open_store(settings.state_url, consumer=replica_name()), [sink] if sink else names
+
+
+def _describe(dead: DeadLetter) -> dict[str, Any]:
+    try:
+        event = json.loads(dead.entry.body)
+        conference = event["data"]["conference"]
+    except (ValueError, KeyError, TypeError):
+        event, conference = None, {}
+    return {
+        "sink": dead.sink,
+        "event_id": dead.entry.event_id,
+        "type": dead.entry.type,
+        "source": dead.entry.source,
+        "conference_id": conference.get("id"),
+        "title": conference.get("title"),
+        "reason": dead.reason,
+        "attempts": dead.attempts,
+        "dead_at": datetime.fromtimestamp(dead.dead_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "event": event,
+    }
+
+
+async def list_dead(settings: Settings, sink: str | None, out: TextIO, *, as_json: bool) -> int:
+    store, sinks = _open(settings, sink)
+    try:
+        rows = [_describe(dead) for name in sinks for dead in await store.dead_letters(name)]
+        disabled = {name: await store.sink_disabled(name) for name in sinks}
+    finally:
+        await store.close()
+    if as_json:
+        print(json.dumps(rows, indent=2), file=out)
+        return 0
+    for name, why in disabled.items():
+        if why is not None:
+            print(f"sink {name} is DISABLED: {why.reason}", file=out)
+    if not rows:
+        print("no dead letters", file=out)
+        return 0
+    _table(rows, out)
+    return 0
+
+
+def _table(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    columns = ("sink", "dead_at", "type", "conference", "attempts", "event_id", "reason")
+    cells = [
+        {
+            **row,
+            "type": str(row["type"]).removeprefix("conference."),
+            "conference": f"{row['conference_id']} {row['title'] or ''}".strip()[:40],
+        }
+        for row in rows
+    ]
+    widths = {c: max(len(c), *(len(str(cell[c])) for cell in cells)) for c in columns[:-1]}
+    print("  ".join(c.upper().ljust(widths.get(c, 0)) for c in columns), file=out)
+    for cell in cells:
+        print("  ".join(str(cell[c]).ljust(widths.get(c, 0)) for c in columns), file=out)
+
+
+async def replay(
+    settings: Settings, sink: str | None, event_id: str | None, out: TextIO, *, as_json: bool
+) -> int:
+    store, sinks = _open(settings, sink)
+    counts: dict[str, int] = {}
+    try:
+        for name in sinks:
+            letters = await store.dead_letters(name)
+            if event_id is not None and all(d.entry.event_id != event_id for d in letters):
+                counts[name] = 0
+                continue
+            # Replaying says the endpoint is fixed: enable the sink first, or a running service
+            # would bury the replayed events again at once.
+            await store.enable_sink(name)
+            counts[name] = await store.replay_dead(name, None if event_id is None else {event_id})
+    finally:
+        await store.close()
+    if as_json:
+        print(json.dumps({"replayed": counts}), file=out)
+    else:
+        for name, count in counts.items():
+            print(f"sink {name}: {count} dead letter(s) sent back for delivery", file=out)
+    if event_id is not None and not any(counts.values()):
+        print(f"no dead letter has event id {event_id}", file=out)
+        return 1
+    return 0
+
+
+async def purge(settings: Settings, sink: str | None, out: TextIO, *, confirmed: bool) -> int:
+    if not confirmed:
+        print("purging forgets these events for good; add --yes to do it", file=out)
+        return 1
+    store, sinks = _open(settings, sink)
+    try:
+        for name in sinks:
+            print(f"sink {name}: {await store.purge_dead(name)} dead letter(s) purged", file=out)
+    finally:
+        await store.close()
+    return 0

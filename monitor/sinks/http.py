@@ -1,0 +1,51 @@
+"""One POST to a receiver, with the failures that are not an answer turned into an ``Attempt``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from monitor import USER_AGENT
+from monitor.http_headers import retry_after
+from monitor.secret import Secret
+from monitor.sinks.base import Attempt, Verdict
+
+MAX_RESPONSE = 64 * 1024  # what we read of a receiver's answer
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    retry_after: float | None
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: Secret,
+    body: bytes,
+    headers: dict[str, str],
+    within: float,
+) -> Answer | Attempt:
+    """The receiver's answer, or a retryable ``Attempt`` when there was none.
+
+    Redirects are not followed: a receiver that moved must be reconfigured (and a redirect must
+    not carry a signed event somewhere else).
+    """
+    try:
+        async with session.post(
+            url.reveal(),
+            data=body,
+            headers={"content-type": "application/json", "user-agent": USER_AGENT, **headers},
+            timeout=aiohttp.ClientTimeout(total=within),
+            allow_redirects=False,
+        ) as response:
+            content = await response.content.read(MAX_RESPONSE)
+            return Answer(
+                response.status, content, retry_after(response.headers.get("Retry-After"))
+            )
+    except TimeoutError:
+        return Attempt(Verdict.RETRY, failure="timeout", detail="timed out")
+    except aiohttp.ClientError as exc:
+        return Attempt(Verdict.RETRY, failure="connection", detail=type(exc).__name__)

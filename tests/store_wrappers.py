@@ -1,0 +1,80 @@
+"""A store that passes everything to a real one: the base of the test doubles that inject
+faults into one method and leave the rest real."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from monitor.diff import Outcome
+from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled, Store
+
+
+class PassThroughStore:
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def load(self, source: str) -> Loaded:
+        return await self.inner.load(source)
+
+    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
+        return await self.inner.commit(source, version, outcome)
+
+    async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
+        await self.inner.open_outbox(sinks, sources)
+
+    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
+        return await self.inner.read(sink, count, wait)
+
+    async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        await self.inner.ack(sink, entries)
+
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        await self.inner.keep(sink, entries)
+
+    async def backlog(self, sink: str) -> int:
+        return await self.inner.backlog(sink)
+
+    async def trim(self) -> int:
+        return await self.inner.trim()
+
+    async def retry_states(
+        self, sink: str, entries: Sequence[OutboxEntry]
+    ) -> dict[str, RetryState]:
+        return await self.inner.retry_states(sink, entries)
+
+    async def schedule_retry(
+        self, sink: str, entries: Sequence[OutboxEntry], state: RetryState
+    ) -> None:
+        await self.inner.schedule_retry(sink, entries, state)
+
+    async def dead_letter(
+        self, sink: str, entries: Sequence[OutboxEntry], reason: str, attempts: int
+    ) -> None:
+        await self.inner.dead_letter(sink, entries, reason, attempts)
+
+    async def dead_letters(self, sink: str) -> list[DeadLetter]:
+        return await self.inner.dead_letters(sink)
+
+    async def count_dead(self, sink: str) -> int:
+        return await self.inner.count_dead(sink)
+
+    async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        return await self.inner.replay_dead(sink, event_ids)
+
+    async def purge_dead(self, sink: str) -> int:
+        return await self.inner.purge_dead(sink)
+
+    async def sink_disabled(self, sink: str) -> SinkDisabled | None:
+        return await self.inner.sink_disabled(sink)
+
+    async def disable_sink(self, sink: str, why: SinkDisabled) -> None:
+        await self.inner.disable_sink(sink, why)
+
+    async def enable_sink(self, sink: str) -> None:
+        await self.inner.enable_sink(sink)
+
+    async def close(self) -> None:
+        await self.inner.close()
