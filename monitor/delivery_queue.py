@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.sinks.base import Message
+from monitor.store import OutboxEntry, RetryState
 
 
 @dataclass(slots=True)
@@ -114,3 +115,23 @@ class KeyedQueue:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+
+
+class Window:
+    """Chat sinks: the events of a burst, gathered from the first one for ``group_wait``."""
+
+    def __init__(self) -> None:
+        self.entries: list[OutboxEntry] = []
+        self.states: dict[str, RetryState] = {}  # retry states the events had before a restart
+        self.opened = asyncio.Event()
+
+    def add(self, entries: Sequence[OutboxEntry], states: Mapping[str, RetryState]) -> None:
+        self.entries.extend(entries)
+        self.states.update(states)
+        self.opened.set()
+
+    def take(self) -> tuple[list[OutboxEntry], dict[str, RetryState]]:
+        taken = self.entries, self.states
+        self.entries, self.states = [], {}
+        self.opened.clear()
+        return taken

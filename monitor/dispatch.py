@@ -15,23 +15,22 @@ everything else pending for the next start.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import random
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 import structlog
-from asyncio_throttle import Throttler
 
 from monitor.config import SinkConfig
-from monitor.delivery_queue import KeyedQueue, Work
+from monitor.delivery_queue import KeyedQueue, Window, Work
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
+from monitor.models import envelope_facts
+from monitor.pacing import Pacer
 from monitor.retry import next_due
 from monitor.settle import Settler, first
+from monitor.sink_switch import SinkSwitch
 from monitor.sinks.base import Attempt, Sink, Verdict
 from monitor.store import STORE_RETRY, OutboxEntry, RetryState, SinkDisabled, Store
 
@@ -43,8 +42,6 @@ ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
 MAX_WAITING: Final = 10_000  # entries waiting for a retry before reading pauses
 CHAT_KEY: Final = "chat"  # chat sinks keep one order for everything
 CHAT_WINDOW: Final = 1_000  # events a chat sink may hold in one group_wait window
-#: Pace a little under a receiver's limit: a send's start is timed, its arrival is what counts.
-PACING_HEADROOM: Final = 1.05
 
 
 class SinkRunner:
@@ -70,34 +67,30 @@ class SinkRunner:
         self._capacity = CHAT_WINDOW if config.type.chat else ENTRIES_PER_LANE * config.concurrency
         self._inflight: dict[str, OutboxEntry] = {}  # by ref: read and not yet settled
         self._detected: dict[str, float] = {}  # entry ref -> when the event was detected
-        self._window: list[OutboxEntry] = []  # chat sinks: events waiting for their digest
-        self._states: dict[str, RetryState] = {}  # retry states of the window's events
-        self._window_open = asyncio.Event()
+        self._window = Window()  # chat sinks: the events waiting for their message
         self._room = asyncio.Event()  # set whenever an entry is settled
         self._busy: set[str] = set()  # keys with an attempt under way
         self._idle = asyncio.Event()  # set whenever no attempt is in flight
         self._idle.set()
-        self._throttle = (
-            Throttler(rate_limit=1, period=PACING_HEADROOM / config.rate, retry_interval=0.01)
-            if config.rate
-            else None
-        )
-        self._hold_until = 0.0  # the receiver asked us to wait (429 Retry-After)
+        self._pacer = Pacer(config.rate, clock)
         self._stopping = asyncio.Event()  # no new attempt once set
         self._settler = Settler(self.name, store, asyncio.Event(), self._settle)
-        self.disabled: SinkDisabled | None = None
+        self._switch = SinkSwitch(self.name, config.url, store, metrics, clock)
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
-        self._fingerprint = hashlib.sha256(config.url.reveal().encode()).hexdigest()[:16]
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def disabled(self) -> SinkDisabled | None:
+        return self._switch.disabled
+
     async def run(self, stop: asyncio.Event, grace: float) -> None:
         self._settler = Settler(self.name, self._store, stop, self._settle)
         if not await self._settler.persist(
-            "reading the sink state", lambda: self._load_disabled(first=True)
+            "reading the sink state", lambda: self._switch.load(first=True)
         ):
             return
         async with asyncio.TaskGroup() as group:
@@ -144,7 +137,7 @@ class SinkRunner:
         if not wanted:
             return
         if self.disabled is not None:
-            await self._load_disabled()  # `dlq replay` may have enabled it a moment ago
+            await self._switch.load()  # `dlq replay` may have enabled it a moment ago
         if self.disabled is not None:
             await self._bury(wanted, f"sink disabled: {self.disabled.reason}", 0)
             return
@@ -154,10 +147,7 @@ class SinkRunner:
             log.warning("retry_states_unread", sink=self.name, error=str(exc))
             states = {}
         if self._config.type.chat:
-            self._window.extend(wanted)
-            self._window_open.set()
-            for entry in wanted:
-                self._carry_over(entry, states)
+            self._window.add(wanted, states)
         else:
             for entry in wanted:
                 for message in self._sink.render([entry]):
@@ -165,24 +155,13 @@ class SinkRunner:
 
     def _wanted(self, entry: OutboxEntry) -> bool:
         """Does the sink's filter let this event through? Notes its detection time too."""
-        try:
-            envelope = json.loads(entry.body)
-            data = envelope["data"]
-            conference = data["conference"]
-            self._detected[entry.ref] = _unix(envelope["timestamp"])
-            return self._config.wants(
-                entry.type,
-                data["source"],
-                str(conference.get("conference_type")),
-                str(conference.get("context_type")),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
+        facts = envelope_facts(entry.body)
+        if facts is None:
             return entry.type in self._config.events  # not ours to judge: deliver as it is
-
-    def _carry_over(self, entry: OutboxEntry, states: dict[str, RetryState]) -> None:
-        """Chat entries are rendered when their window closes; keep their retry state."""
-        if entry.event_id in states:
-            self._states[entry.event_id] = states[entry.event_id]
+        self._detected[entry.ref] = facts.detected
+        return self._config.wants(
+            entry.type, facts.source, facts.conference_type, facts.context_type
+        )
 
     def _enqueue(self, key: str, work: Work, states: dict[str, RetryState]) -> None:
         """Queue a message, resuming the retry schedule its events were on before a restart."""
@@ -195,13 +174,11 @@ class SinkRunner:
     async def _close_windows(self, stop: asyncio.Event) -> None:
         """Chat sinks: the first event of a burst waits ``group_wait`` for the others."""
         while not stop.is_set():
-            await first(self._window_open.wait(), stop.wait())
+            await first(self._window.opened.wait(), stop.wait())
             await first(asyncio.sleep(self._config.group_wait), stop.wait())
             if stop.is_set():
                 return  # the window's events stay pending in the store
-            entries, self._window = self._window, []
-            self._window_open.clear()
-            states, self._states = self._states, {}
+            entries, states = self._window.take()
             for message in self._sink.render(entries):
                 self._enqueue(CHAT_KEY, Work(message), states)
 
@@ -215,7 +192,7 @@ class SinkRunner:
             await self._attempt(key, self._queue.head(key))
 
     async def _attempt(self, key: str, work: Work) -> None:
-        await self._pace()
+        await self._pacer.turn(self._stopping)
         if not self._queue.holds(key, work):  # the sink was disabled meanwhile: buried
             return
         self._busy.add(key)
@@ -229,14 +206,6 @@ class SinkRunner:
             self._busy.discard(key)
             if not self._busy:
                 self._idle.set()
-
-    async def _pace(self) -> None:
-        """Keep to the sink's rate, then wait as long as the receiver last asked (a 429 may have
-        come while this attempt waited for its turn)."""
-        if self._throttle is not None:
-            await self._throttle.acquire()
-        while (wait := self._hold_until - self._clock()) > 0 and not self._stopping.is_set():
-            await first(asyncio.sleep(wait), self._stopping.wait())
 
     async def _settle_attempt(self, key: str, work: Work, attempt: Attempt) -> None:
         entries = work.message.entries
@@ -293,7 +262,7 @@ class SinkRunner:
         now = self._clock()
         work.attempts += 1
         if attempt.failure == "throttled" and attempt.retry_after:  # the endpoint, not the event
-            self._hold_until = max(self._hold_until, now + attempt.retry_after)
+            self._pacer.hold(attempt.retry_after)
         due = next_due(
             self._config.retry_schedule, work.attempts, now, self._rng, attempt.retry_after
         )
@@ -313,41 +282,18 @@ class SinkRunner:
         await self._settler.bury(entries, reason, attempts)
 
     async def _disable(self, attempt: Attempt) -> None:
-        if self.disabled is not None:
+        if not await self._switch.disable(attempt.detail, self._store_write("disabling")):
             return
-        why = SinkDisabled(attempt.detail, self._clock(), self._fingerprint)
-        self.disabled = why
-        self._metrics.sink_disabled.labels(self.name).set(1)
-        self._metrics.sink_up.labels(self.name).set(0)
-        log.error(
-            "sink_disabled",
-            sink=self.name,
-            reason=attempt.detail,
-            hint="its events are kept in its dead-letter queue; fix the endpoint, then "
-            f"`conference-monitor dlq replay --sink {self.name}`",
-        )
-        await self._settler.disable(why)
         drained = self._queue.drain(self._busy)
         queued = [entry for work in drained for entry in work.message.entries]
-        window, self._window = self._window, []
+        window, _ = self._window.take()
         if queued or window:
             await self._bury([*queued, *window], f"sink disabled: {attempt.detail}", 0)
 
-    async def _load_disabled(self, *, first: bool = False) -> None:
-        """Read whether the sink is disabled (a changed URL enables it); log changes only."""
-        stored = await self._store.sink_disabled(self.name)
-        if stored is not None and stored.fingerprint != self._fingerprint:
-            await self._store.enable_sink(self.name)
-            log.info("sink_enabled", sink=self.name, why="its endpoint changed")
-            stored = None
-        if first or (stored is None) != (self.disabled is None):
-            if stored is not None:
-                log.warning("sink_disabled_still", sink=self.name, reason=stored.reason)
-            elif self.disabled is not None:
-                log.info("sink_enabled", sink=self.name, why="enabled in the store (dlq replay)")
-        self.disabled = stored
-        self._metrics.sink_disabled.labels(self.name).set(1 if stored else 0)
-        self._metrics.sink_up.labels(self.name).set(0 if stored else 1)
+    def _store_write(
+        self, action: str
+    ) -> Callable[[Callable[[], Awaitable[object]]], Awaitable[bool]]:
+        return lambda write: self._settler.persist(action, write)
 
     def _ack(self, entry: OutboxEntry) -> None:
         self._settler.ack(entry)
@@ -378,13 +324,9 @@ class SinkRunner:
                 if self._inflight:
                     await self._store.keep(self.name, list(self._inflight.values()))
                 if self.disabled is not None:
-                    await self._load_disabled()
+                    await self._switch.load()
             except StoreError as exc:
                 log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
-
-
-def _unix(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp).timestamp()
 
 
 async def update_backlogs(runners: Sequence[SinkRunner], store: Store, metrics: Metrics) -> None:

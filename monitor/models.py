@@ -221,3 +221,30 @@ class Event:
     def body(self) -> bytes:
         """The exact bytes POSTed on every attempt (signatures cover them byte for byte)."""
         return json.dumps(self.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeFacts:
+    """What a sink's filter and its lag metric need from a committed event's body."""
+
+    source: str
+    conference_type: str
+    context_type: str
+    detected: float  # unix time of detection
+
+
+def envelope_facts(body: bytes) -> EnvelopeFacts | None:
+    """Read those facts back from an event body; None if it is not an event of ours."""
+    try:
+        envelope = json.loads(body)
+        data = envelope["data"]
+        conference = data["conference"]
+        detected = datetime.fromisoformat(envelope["timestamp"]).timestamp()
+        return EnvelopeFacts(
+            str(data["source"]),
+            str(conference.get("conference_type")),
+            str(conference.get("context_type")),
+            detected,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
