@@ -50,6 +50,7 @@ class SourceConfig:
     poll_timeout: float = 30.0  # a whole poll: every page, retry and throttle wait
     rate_limit: float = 20.0  # requests per second on this token, at most
     confirm_grace: int = 3  # polls a transient confirmation failure is retried
+    ca_file: str | None = None  # trust these CAs instead of the system's (TLS is always verified)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "auto"
     shutdown_timeout: float = 10.0  # how long in-flight deliveries may finish on stop
+    lease_ttl: float = 15.0  # replicas: how long a source or sink stays with a silent replica
+    api_token: Secret | None = field(default=None, repr=False)  # protects /api/v1 and /
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -109,6 +112,8 @@ def parse(raw: object) -> Settings:
         log_level=top.get("log_level", one_of("debug", "info", "warning", "error"), "info"),
         log_format=top.get("log_format", one_of("auto", "json", "console"), "auto"),
         shutdown_timeout=top.get("shutdown_timeout", number(0, exclusive=True), 10.0),
+        lease_ttl=top.get("lease_ttl", number(1), 15.0),
+        api_token=top.get("api_token", fields.secret, None),
         warnings=_warnings(interval, sources),
     )
     top.finish()
@@ -132,6 +137,7 @@ def _source(raw: object, path: str, interval: float) -> SourceConfig:
         poll_timeout=r.get("poll_timeout", number(0, exclusive=True), max(10.0, interval)),
         rate_limit=r.get("rate_limit", number(0, exclusive=True), 20.0),
         confirm_grace=r.get("confirm_grace", integer(1), 3),
+        ca_file=r.get("ca_file", fields.ca_file, None),
     )
     r.finish()
     return source

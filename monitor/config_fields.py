@@ -121,3 +121,16 @@ def listen(value: object, field: str) -> Listen:
 
 
 DEFAULT_LISTEN: Final = Listen("127.0.0.1", 9464)
+
+
+def ca_file(value: object, field: str) -> str:
+    """A PEM bundle of certificate authorities to trust instead of the system's."""
+    path = string(value, field)
+    try:
+        with open(path, "rb") as bundle:
+            head = bundle.read(64 * 1024)
+    except OSError as exc:
+        raise ConfigError(field, f"cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise ConfigError(field, f"{path} holds no PEM certificate")
+    return path

@@ -71,6 +71,7 @@ class SinkConfig:
     retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     group_wait: float = 10.0  # chat only: how long the first event of a burst waits for others
     digest_threshold: int = 3  # chat only: more events than this in one group_wait: a digest
+    ca_file: str | None = None  # trust these CAs instead of the system's (always verified)
 
     def wants(self, event_type: str, source: str, conference_type: str, context_type: str) -> bool:
         """Does this sink's filter let an event through?"""
@@ -103,6 +104,7 @@ def parse_sink(raw: object, path: str, source_names: frozenset[str]) -> SinkConf
         retry_schedule=r.get("retry_schedule", _schedule, DEFAULT_SCHEDULE),
         group_wait=r.get("group_wait", number(0), 10.0),
         digest_threshold=r.get("digest_threshold", integer(1), 3),
+        ca_file=r.get("ca_file", fields.ca_file, None),
     )
     r.finish()
     return sink

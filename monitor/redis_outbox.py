@@ -17,13 +17,13 @@ import structlog
 from redis.exceptions import ResponseError
 
 from monitor import redis_keys as keys
+from monitor.redis_client import BLOCK_SLICE
 from monitor.redis_codec import decode_entry
 from monitor.redis_scripts import TRIM
 from monitor.store import OutboxEntry
 
 log = structlog.get_logger("monitor.store")
 
-BLOCK_SLICE: Final = 5.0  # seconds one XREADGROUP may block; the socket timeout is above it
 CLAIM_IDLE: Final = 60.0  # seconds an entry may sit with a silent consumer before another takes it
 CLAIM_EVERY: Final = 15.0  # how often a reader looks for such entries
 

@@ -19,9 +19,10 @@ from monitor import redis_keys as keys
 from monitor.diff import Outcome
 from monitor.errors import StaleStateError, StoreError
 from monitor.models import SourceState
+from monitor.redis_client import connect
 from monitor.redis_codec import commit_args, decode_tombstone, decode_tracked
 from monitor.redis_ledger import RedisLedger
-from monitor.redis_outbox import BLOCK_SLICE, RedisOutbox
+from monitor.redis_outbox import RedisOutbox
 from monitor.redis_scripts import COMMIT
 from monitor.secret import Secret, redact_url
 from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled
@@ -39,13 +40,7 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
-        client = aioredis.Redis.from_url(
-            url.reveal(),
-            socket_timeout=BLOCK_SLICE + 5,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-        )
-        return cls(client, consumer=consumer, where=redact_url(url.reveal()))
+        return cls(connect(url), consumer=consumer, where=redact_url(url.reveal()))
 
     def _error(self, action: str, exc: RedisError) -> StoreError:
         return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")
