@@ -1,9 +1,11 @@
 """Lifecycle in one place: build the service from settings, run it, stop it gracefully.
 
 Start-up order matters: the outbox's consumer groups exist before any poller can commit, so no
-event is committed before a sink listens. Stop order matters too: pollers stop first (a poll cut
-short commits nothing), deliveries in flight get ``shutdown_timeout`` to finish, then sessions
-and pools close. Anything left unacknowledged is delivered after the next start.
+event is committed before a sink listens. Leases decide what this replica works on (a source
+is polled, a sink delivered to, by one replica at a time). Stop order matters too: pollers stop
+first (a poll cut short commits nothing), deliveries in flight get ``shutdown_timeout`` to
+finish, then the leases are handed back (the other replicas take over at once) and sessions and
+pools close. Anything left unacknowledged is delivered after the next start, here or elsewhere.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from aiohttp import web
 
 from monitor import USER_AGENT, __version__
 from monitor.canvas import CanvasClient
-from monitor.config import Settings, SourceConfig
+from monitor.config import Settings, SinkConfig, SourceConfig
 from monitor.dispatch import SinkRunner, update_backlogs
 from monitor.errors import StoreError
 from monitor.lane import Lane
+from monitor.leases import LeaseKeeper
 from monitor.metrics import Metrics
 from monitor.poller import Poller
 from monitor.sinks import Sink, make_sink
 from monitor.store import STORE_RETRY, Store, open_store
+from monitor.supervise import deliver_while_held, sink_lease
 from monitor.web import create_app
 
 log = structlog.get_logger("monitor.app")
@@ -40,9 +44,12 @@ RUNNER_SILENCE: Final = 60.0  # a sink's read loop silent this long is stuck
 
 
 def replica_name() -> str:
-    """This process's name among replicas (the Redis consumer name): stable across restarts
-    of the same pod or host, so a restarted process picks up its own unfinished deliveries."""
-    return os.environ.get("HOSTNAME") or socket.gethostname()
+    """This process's name among replicas (lease holder, Redis consumer): stable across
+    restarts of the same pod or host, so a restarted process takes its leases back at once.
+    Two processes on one host need ``MONITOR_REPLICA_ID`` to tell them apart."""
+    return (
+        os.environ.get("MONITOR_REPLICA_ID") or os.environ.get("HOSTNAME") or socket.gethostname()
+    )
 
 
 class Service:
@@ -54,14 +61,21 @@ class Service:
         store: Store,
         metrics: Metrics,
         pollers: Sequence[Poller],
-        runners: Sequence[SinkRunner],
+        leases: LeaseKeeper,
     ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.pollers = pollers
-        self.runners = runners
+        self.leases = leases
+        self.running: list[SinkRunner] = []  # the sinks this replica delivers for, now
+        self.runners: Sequence[SinkRunner] = self.running  # the same, as the web reads it
+        self.sinks: dict[str, Sink] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def runner_factory(self, config: SinkConfig) -> Callable[[], SinkRunner]:
+        sink = self.sinks[config.name]
+        return lambda: SinkRunner(sink, config, self.store, self.metrics)
 
     def dead_loops(self) -> list[str]:
         """Loops that ended, or whose heartbeat is older than their longest legitimate wait."""
@@ -84,8 +98,11 @@ async def serve(
     sinks: Mapping[str, Sink] | None = None,
     on_listening: Callable[[str], None] | None = None,
     store: Store | None = None,
+    replica: str | None = None,
 ) -> None:
-    """Run until ``stop`` is set. ``sinks`` replaces configured sinks by name (demo, tests)."""
+    """Run until ``stop`` is set. ``sinks`` replaces configured sinks by name (demo, tests);
+    ``replica`` names this process among replicas (default: ``replica_name()``)."""
+    replica = replica or replica_name()
     source_names = [s.name for s in settings.sources]
     sink_names = [s.name for s in settings.sinks]
     metrics = Metrics(source_names, sink_names)
@@ -94,7 +111,7 @@ async def serve(
         log.warning("config_warning", message=warning)
     async with AsyncExitStack() as stack:
         if store is None:
-            store = open_store(settings.state_url, consumer=replica_name())
+            store = open_store(settings.state_url, consumer=replica)
             stack.push_async_callback(store.close)
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
@@ -102,16 +119,21 @@ async def serve(
         )
         stack.push_async_callback(session.close)
 
+        names = [*source_names, *(sink_lease(name) for name in sink_names)]
+        leases = LeaseKeeper(store, replica, names, settings.lease_ttl, metrics)
         lanes = token_lanes(settings)
         pollers = []
         for source in settings.sources:
             client = CanvasClient(session, source, lanes[_token_of(source)], metrics)
-            pollers.append(Poller(source, client, store, metrics, interval=settings.poll_interval))
-        runners = [
-            SinkRunner((sinks or {}).get(c.name) or make_sink(c, session), c, store, metrics)
-            for c in settings.sinks
-        ]
-        service = Service(settings, store, metrics, pollers, runners)
+            pollers.append(
+                Poller(
+                    source, client, store, metrics, interval=settings.poll_interval, leases=leases
+                )
+            )
+        service = Service(settings, store, metrics, pollers, leases)
+        service.sinks = {
+            c.name: (sinks or {}).get(c.name) or make_sink(c, session) for c in settings.sinks
+        }
 
         url = await _listen(service, stack)
         log.info("listening", url=url, version=__version__, sources=source_names, sinks=sink_names)
@@ -137,7 +159,8 @@ def token_lanes(settings: Settings) -> dict[tuple[str, str], Lane]:
 
 
 async def _listen(service: Service, stack: AsyncExitStack) -> str:
-    runner = web.AppRunner(create_app(service), access_log=None, handle_signals=False)
+    app = create_app(service, api_token=service.settings.api_token)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     listen = service.settings.listen
@@ -172,17 +195,32 @@ async def _open_outbox(
 
 async def _run(service: Service, stop: asyncio.Event) -> None:
     grace = service.settings.shutdown_timeout
+    handed_back = asyncio.Event()  # leases are given up last, after the work under them
     async with asyncio.TaskGroup() as group:
+        service.tasks["leases"] = group.create_task(service.leases.run(handed_back))
         for poller in service.pollers:
             service.tasks[f"poller:{poller.name}"] = group.create_task(poller.run(stop))
-        for runner in service.runners:
-            service.tasks[f"sink:{runner.name}"] = group.create_task(runner.run(stop, grace))
+        for config in service.settings.sinks:
+            service.tasks[f"sink:{config.name}"] = group.create_task(
+                deliver_while_held(
+                    config.name,
+                    leases=service.leases,
+                    store=service.store,
+                    make_runner=service.runner_factory(config),
+                    running=service.running,
+                    stop=stop,
+                    grace=grace,
+                )
+            )
         service.tasks["housekeeping"] = group.create_task(_housekeeping(service, stop))
         await stop.wait()
         log.info("stopping", grace=grace)
         for name, task in service.tasks.items():
             if name.startswith("poller:"):  # a poll cut short commits nothing
                 task.cancel()
+        work = [task for name, task in service.tasks.items() if name.startswith("sink:")]
+        await asyncio.gather(*work, return_exceptions=True)
+        handed_back.set()
 
 
 async def _housekeeping(service: Service, stop: asyncio.Event) -> None:
@@ -190,7 +228,8 @@ async def _housekeeping(service: Service, stop: asyncio.Event) -> None:
     last_trim = time.monotonic()
     while not stop.is_set():
         try:
-            await update_backlogs(service.runners, service.store, service.metrics)
+            sinks = [config.name for config in service.settings.sinks]
+            await update_backlogs(sinks, service.store, service.metrics)
             if time.monotonic() - last_trim >= TRIM_EVERY:
                 last_trim = time.monotonic()
                 await service.store.trim()

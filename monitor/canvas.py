@@ -4,8 +4,13 @@ Every request goes through the token's ``Lane``. Pages are followed through ``Li
 exactly as Canvas wrote them (bookmarks are opaque). A page that is not ``{"conferences": [...]}``
 fails the whole listing, so the poll fails and nothing changes (invariant 1); a single record
 without a usable id is skipped and counted. Transient failures (timeouts, connection errors,
-5xx) are retried with jittered backoff; throttling waits as long as Canvas asks; all of it inside
-the poll's ``Deadline``.
+5xx) are retried with jittered backoff; throttling waits as long as Canvas asks (up to
+``MAX_THROTTLE_WAIT``); all of it inside the poll's ``Deadline``.
+
+Bad input never escapes as anything but a ``CanvasError``: bodies are read up to ``MAX_BODY``
+and decoded strictly (``canvas_json``), so garbage fails the poll as ``invalid_response``. TLS
+is always verified (``tls``); a certificate that is not accepted fails the poll as
+``connection`` at once, since retrying cannot fix it.
 """
 
 from __future__ import annotations
@@ -19,18 +24,24 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
+from monitor import canvas_json
 from monitor.config import SourceConfig
 from monitor.errors import CanvasError, PollFailure
 from monitor.http_headers import next_link, retry_after
 from monitor.lane import Deadline, Lane
 from monitor.metrics import Metrics
 from monitor.models import Conference
+from monitor.tls import client_tls, tls_failure
 
 PER_PAGE: Final = 100
 MAX_PAGES: Final = 10_000
 ATTEMPTS: Final = 3  # per request, for transient failures
 BACKOFF_BASE: Final = 0.5
 BACKOFF_CAP: Final = 10.0
+#: Longest a ``Retry-After`` is honoured: a garbled one (``1e12``) must not silence the token.
+MAX_THROTTLE_WAIT: Final = 900.0
+#: Largest answer read (a page of 100 conferences is a few hundred kB).
+MAX_BODY: Final = 16 * 1024 * 1024
 _RATE_LIMITED: Final = b"Rate Limit Exceeded"
 CONTEXT_PATHS: Final = {"Course": "courses", "Group": "groups"}
 
@@ -54,6 +65,7 @@ class CanvasClient:
         }
         self._lane = lane
         self._metrics = metrics
+        self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     async def live(self, deadline: Deadline) -> list[Conference]:
@@ -133,6 +145,7 @@ class CanvasClient:
                 # Honour Retry-After; without one (or when "now" keeps being throttled) back off.
                 floor = self._throttle_wait(throttled - 1) if throttled > 1 else 0.0
                 wait = self._throttle_wait(throttled) if exc.wait is None else max(exc.wait, floor)
+                wait = min(wait, MAX_THROTTLE_WAIT)
                 self._lane.pause(wait)  # also when this poll gives up: the next one must wait too
                 if wait >= deadline.remaining():
                     raise CanvasError(
@@ -173,19 +186,27 @@ class CanvasClient:
                     headers=self._headers,
                     timeout=aiohttp.ClientTimeout(total=timeout),
                     allow_redirects=False,
+                    ssl=self._tls,
                 ) as response:
-                    body = await response.read()
                     status, headers = response.status, response.headers
+                    body = await _read(response)
             except TimeoutError:
                 self._metrics.canvas_requests.labels(name, "timeout").inc()
                 raise _Transient(
                     CanvasError(PollFailure.TIMEOUT, f"{url.path}: timed out")
                 ) from None
+            except aiohttp.ClientConnectorCertificateError as exc:  # retrying cannot fix it
+                self._metrics.canvas_requests.labels(name, "connection").inc()
+                message = f"{url.path}: {tls_failure(exc)}"
+                raise CanvasError(PollFailure.CONNECTION, message) from None
             except aiohttp.ClientError as exc:
                 self._metrics.canvas_requests.labels(name, "connection").inc()
-                message = f"{url.path}: {type(exc).__name__}"
+                message = f"{url.path}: {tls_failure(exc) or type(exc).__name__}"
                 raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
         self._metrics.canvas_requests.labels(name, str(status)).inc()
+        if body is None:
+            message = f"{url.path}: answer larger than {MAX_BODY} bytes"
+            raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
         result = _interpret(url, status, headers, body)  # raises for throttling and errors
         self._observe_remaining(headers)
         return result
@@ -200,6 +221,16 @@ class CanvasClient:
         if remaining is not None:
             self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
             self._lane.observe_remaining(remaining)
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body, or None once it passes ``MAX_BODY``."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
 
 
 class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error
@@ -221,9 +252,10 @@ def _interpret(
     where = url.path
     if status == 200:
         try:
-            return json.loads(body), headers
-        except (UnicodeDecodeError, ValueError):
-            raise CanvasError(PollFailure.INVALID_RESPONSE, f"{where}: body is not JSON") from None
+            return canvas_json.decode(body), headers
+        except ValueError as exc:  # UnicodeDecodeError included
+            message = f"{where}: body is not valid JSON ({_why(exc)})"
+            raise CanvasError(PollFailure.INVALID_RESPONSE, message) from None
     if status == 429 or (status == 403 and _RATE_LIMITED in body):
         raise _Throttled(status, retry_after(headers.get("Retry-After")), _remaining(headers))
     if status == 401:
@@ -248,11 +280,19 @@ def _remaining(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+def _why(exc: ValueError) -> str:
+    """What was wrong with a body, in a few words that quote none of it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    text = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+    return text.split(":")[0][:80]
+
+
 def _canvas_message(body: bytes) -> str:
     """The first message of a Canvas error body, if it has one (bounded, never the raw body)."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        payload = canvas_json.decode(body)
+    except ValueError:
         return ""
     if isinstance(payload, dict):
         errors = payload.get("errors")

@@ -15,13 +15,21 @@ from urllib.parse import urlsplit
 
 from redis.connection import parse_url
 
+from monitor import redis_client
 from monitor.config_reader import string
 from monitor.errors import ConfigError
 from monitor.models import EventType
 from monitor.secret import Secret
 
 NAME: Final = re.compile(r"[a-z0-9_-]+")
-STATE_SCHEMES: Final = ("memory", "redis", "rediss", "unix")
+STATE_SCHEMES: Final = (
+    "memory",
+    "redis",
+    "rediss",
+    "unix",
+    *redis_client.SENTINEL_SCHEMES,
+    *redis_client.CLUSTER_SCHEMES,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +100,17 @@ def event_type(value: object, field: str) -> EventType:
 
 
 def state_url(value: object, field: str) -> Secret:
+    """``memory://``, or Redis: one server, a Sentinel group or a Cluster (``redis_client``)."""
     text = string(value, field)
-    scheme = urlsplit(text).scheme
+    scheme = redis_client.scheme_of(text)
     if scheme not in STATE_SCHEMES:
         raise ConfigError(field, f"scheme must be one of {', '.join(STATE_SCHEMES)}")
-    if scheme != "memory":
+    if redis_client.is_high_availability(text):
+        try:
+            redis_client.parse(text)
+        except ValueError as exc:  # its messages never quote the URL
+            raise ConfigError(field, f"not a valid {scheme}:// URL: {exc}") from None
+    elif scheme != "memory":
         try:
             parsed = parse_url(text)  # type: ignore[no-untyped-call]  # redis-py's own parser
         except ValueError:  # its message may quote the URL: say what to check instead

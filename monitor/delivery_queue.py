@@ -38,9 +38,6 @@ class KeyedQueue:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self.waiting = 0  # entries whose message waits for a retry
 
-    def __len__(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
-
     def push(self, key: str, work: Work) -> None:
         queue = self._queues.get(key)
         if queue is not None:

@@ -54,6 +54,11 @@ class Delta:
     def __bool__(self) -> bool:
         return bool(self.tracked or self.tombstones or self.baselined)
 
+    @classmethod
+    def everything(cls, state: SourceState) -> Delta:
+        """Every part of ``state``: what writing it into an empty store takes."""
+        return cls(frozenset(state.tracked), frozenset(state.tombstones), True)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

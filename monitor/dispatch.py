@@ -22,6 +22,7 @@ from typing import Final
 
 import structlog
 
+from monitor.aio import first
 from monitor.config import SinkConfig
 from monitor.delivery_queue import KeyedQueue, Window, Work
 from monitor.errors import StoreError
@@ -29,7 +30,7 @@ from monitor.metrics import Metrics
 from monitor.models import envelope_facts
 from monitor.pacing import Pacer
 from monitor.retry import next_due
-from monitor.settle import Settler, first
+from monitor.settle import Settler
 from monitor.sink_switch import SinkSwitch
 from monitor.sinks.base import Attempt, Sink, Verdict
 from monitor.store import STORE_RETRY, OutboxEntry, RetryState, SinkDisabled, Store
@@ -74,7 +75,7 @@ class SinkRunner:
         self._idle.set()
         self._pacer = Pacer(config.rate, clock)
         self._stopping = asyncio.Event()  # no new attempt once set
-        self._settler = Settler(self.name, store, asyncio.Event(), self._settle)
+        self._settler = Settler(self.name, store, self._settle, self._beat)
         self._switch = SinkSwitch(self.name, config.url, store, metrics, clock)
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
@@ -87,8 +88,11 @@ class SinkRunner:
     def disabled(self) -> SinkDisabled | None:
         return self._switch.disabled
 
+    def _beat(self) -> None:
+        self.heartbeat = time.monotonic()
+
     async def run(self, stop: asyncio.Event, grace: float) -> None:
-        self._settler = Settler(self.name, self._store, stop, self._settle)
+        self._settler.stop = stop
         if not await self._settler.persist(
             "reading the sink state", lambda: self._switch.load(first=True)
         ):
@@ -193,7 +197,11 @@ class SinkRunner:
 
     async def _attempt(self, key: str, work: Work) -> None:
         await self._pacer.turn(self._stopping)
-        if not self._queue.holds(key, work):  # the sink was disabled meanwhile: buried
+        if self._stopping.is_set() or not self._queue.holds(key, work):
+            return  # stopping: it stays pending; or the sink was disabled and it was buried
+        if self.disabled is not None:  # queued after the disabling (a window, a late read)
+            await self._bury(work.message.entries, f"sink disabled: {self.disabled.reason}", 0)
+            self._queue.done(key)
             return
         self._busy.add(key)
         self._idle.clear()
@@ -329,8 +337,8 @@ class SinkRunner:
                 log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
 
 
-async def update_backlogs(runners: Sequence[SinkRunner], store: Store, metrics: Metrics) -> None:
+async def update_backlogs(sinks: Sequence[str], store: Store, metrics: Metrics) -> None:
     """Refresh ``outbox_pending`` and ``dead_letters`` for every sink."""
-    for runner in runners:
-        metrics.outbox_pending.labels(runner.name).set(await store.backlog(runner.name))
-        metrics.dead_letters.labels(runner.name).set(await store.count_dead(runner.name))
+    for sink in sinks:
+        metrics.outbox_pending.labels(sink).set(await store.backlog(sink))
+        metrics.dead_letters.labels(sink).set(await store.count_dead(sink))

@@ -37,6 +37,8 @@ DELIVERY_FAILURES: Final = (
     "http_5xx",
     "rejected",
 )
+LEASE_CHANGES: Final = ("acquired", "lost", "released")
+STATE_RESETS: Final = ("from_memory", "rebaselined")
 _DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 #: Conferences last from minutes (a quick check-in) to a day (Canvas's live window).
 _CONFERENCE_BUCKETS: Final = (
@@ -175,6 +177,33 @@ class Metrics:
         self.dead_letters = Gauge(
             f"{PREFIX}_dead_letters", "Events in a sink's dead-letter queue.", ["sink"], registry=r
         )
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 where this replica holds the source's lease (and so polls it).",
+            ["source"],
+            registry=r,
+        )
+        self.sink_leader = Gauge(
+            f"{PREFIX}_sink_leader",
+            "1 where this replica holds the sink's lease (and so delivers to it).",
+            ["sink"],
+            registry=r,
+        )
+        self.replicas = Gauge(
+            f"{PREFIX}_replicas", "Live replicas, as this one last saw them.", registry=r
+        )
+        self.lease_transitions = Counter(
+            f"{PREFIX}_lease_transitions",
+            "Leases this replica took, lost, or handed back.",
+            ["lease", "change"],
+            registry=r,
+        )
+        self.state_resets = Counter(
+            f"{PREFIX}_state_resets",
+            "A source's state was missing from the store and was rebuilt (see docs/scaling.md).",
+            ["source", "how"],
+            registry=r,
+        )
         self.build_info = Gauge(
             f"{PREFIX}_build_info",
             "Always 1; the version label says which build runs.",
@@ -207,6 +236,11 @@ class Metrics:
         self.invalid_records.labels(source)
         self.canvas_requests.labels(source, "200")
         self.rate_limit_remaining.labels(source).set(math.nan)
+        self.leader.labels(source).set(0)
+        for change in LEASE_CHANGES:
+            self.lease_transitions.labels(source, change)
+        for how in STATE_RESETS:
+            self.state_resets.labels(source, how)
 
     def _prime_sink(self, sink: str) -> None:
         self.deliveries.labels(sink)
@@ -218,6 +252,16 @@ class Metrics:
         self.sink_disabled.labels(sink).set(0)
         self.outbox_pending.labels(sink).set(0)
         self.dead_letters.labels(sink).set(0)
+        self.sink_leader.labels(sink).set(0)
+        for change in LEASE_CHANGES:
+            self.lease_transitions.labels(f"sink:{sink}", change)
+
+    def set_leader(self, lease: str, held: bool) -> None:
+        """``lease`` is a source's name, or ``sink:<name>``."""
+        if lease.startswith("sink:"):
+            self.sink_leader.labels(lease.removeprefix("sink:")).set(int(held))
+        else:
+            self.leader.labels(lease).set(int(held))
 
     def set_live(self, source: str, live: Iterable[Conference]) -> None:
         """Set the live gauge of ``source``; combinations that emptied drop to zero."""

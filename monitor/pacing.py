@@ -9,7 +9,8 @@ from typing import Final
 
 from asyncio_throttle import Throttler
 
-from monitor.settle import first
+from monitor.aio import first
+from monitor.retry import RETRY_AFTER_CAP
 
 #: Pace a little under a receiver's limit: a send's start is timed, its arrival is what counts.
 HEADROOM: Final = 1.05
@@ -24,8 +25,9 @@ class Pacer:
         self._hold_until = 0.0
 
     def hold(self, seconds: float) -> None:
-        """The receiver asked for a pause: nothing goes out for ``seconds`` (never shortened)."""
-        self._hold_until = max(self._hold_until, self._clock() + seconds)
+        """The receiver asked for a pause: nothing goes out for ``seconds`` (never shortened;
+        at most ``RETRY_AFTER_CAP``, so one answer cannot stop a sink for days)."""
+        self._hold_until = max(self._hold_until, self._clock() + min(seconds, RETRY_AFTER_CAP))
 
     async def turn(self, stopping: asyncio.Event) -> None:
         """Wait until a message may go out (or ``stopping`` is set)."""

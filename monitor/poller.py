@@ -19,13 +19,14 @@ import structlog
 
 from monitor.canvas import CanvasClient
 from monitor.config import SourceConfig
-from monitor.diff import Outcome, diff, vanished
+from monitor.diff import Delta, Outcome, diff, vanished
 from monitor.errors import CanvasError, PollFailure, StaleStateError, StoreError
 from monitor.lane import Deadline
+from monitor.leases import LeaseKeeper
 from monitor.metrics import Metrics
 from monitor.models import EndReason, Event, EventType, SourceState, parse_time
 from monitor.snapshot import confirm, take_snapshot
-from monitor.store import Store
+from monitor.store import Fence, Store
 
 log = structlog.get_logger("monitor.poller")
 
@@ -71,8 +72,10 @@ class Poller:
         *,
         interval: float,
         clock: Callable[[], datetime] = utcnow,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.source = source
+        self._leases = leases  # None: this process is the only one that polls
         self.interval = interval
         self._client = client
         self._store = store
@@ -80,6 +83,8 @@ class Poller:
         self._clock = clock
         self.state = SourceState()
         self._version: int | None = None  # None: not loaded from the store (yet, or again)
+        self._fence: Fence | None = None  # the lease this state was loaded under
+        self._quiet_baseline = False  # the store lost a source it had: do not announce again
         self._last_prune: datetime | None = None
         self.failing: PollFailure | None = None
         self.last_error: str | None = None  # what the last failed poll said (no secrets)
@@ -90,9 +95,25 @@ class Poller:
     def name(self) -> str:
         return self.source.name
 
+    @property
+    def holds(self) -> bool:
+        """Does this replica poll the source now (holds its lease)?"""
+        return self._leases is None or self._leases.holds(self.name)
+
+    @property
+    def elsewhere(self) -> bool:
+        """Is the source another replica's to poll (and to answer for in readiness)?"""
+        return self._leases is not None and self._leases.elsewhere(self.name)
+
     async def run(self, stop: asyncio.Event) -> None:
         async for _ in ticker(self.interval, stop):
-            await self.poll_once()
+            if self.holds:
+                await self.poll_once()
+            else:  # another replica polls it; load afresh should the lease come back here
+                self.heartbeat = time.monotonic()
+                if self._version is not None:
+                    self._version = None
+                    self._metrics.set_live(self.name, [])  # the holder reports it
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
@@ -115,10 +136,11 @@ class Poller:
         return True
 
     async def _poll(self) -> Outcome:
-        if self._version is None:
-            loaded = await self._store.load(self.name)
-            self.state, self._version = loaded.state, loaded.version
-            self._metrics.set_live(self.name, self.state.live())
+        fence = None if self._leases is None else self._leases.fence(self.name)
+        if fence != self._fence:  # a new lease: another replica may have committed meanwhile
+            self._fence, self._version = fence, None
+        version = self._version if self._version is not None else await self._load(fence)
+        self._version = version
         now = self._clock()
         deadline = Deadline(self.source.poll_timeout)
         snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
@@ -131,15 +153,42 @@ class Poller:
             snapshot,
             confirmations,
             now=now,
-            announce_existing=self.source.announce_existing,
+            announce_existing=self.source.announce_existing and not self._quiet_baseline,
             grace_polls=self.source.confirm_grace,
             prune=prune,
         )
         if outcome.delta:
-            self._version = await self._store.commit(self.name, self._version, outcome)
+            self._version = await self._store.commit(self.name, version, outcome, fence)
         if prune:
             self._last_prune = now
+        self._quiet_baseline = False
         return outcome
+
+    async def _load(self, fence: Fence | None) -> int:
+        """Load the committed state; if the store lost it, rebuild it without false alarms.
+
+        With a state in memory (the store was wiped under a running process), that state is
+        written back and the polls go on from it, so no transition is missed. Without one (the
+        process restarted too) but with signs the source was known, the next poll is a baseline
+        that announces nothing, even with ``announce_existing``.
+        """
+        loaded = await self._store.load(self.name)
+        lost = loaded.version == 0 and not loaded.state.baselined
+        if lost and self.state.baselined:
+            restore = Outcome(self.state, (), Delta.everything(self.state))
+            version = await self._store.commit(self.name, 0, restore, fence)
+            self._reset("from_memory", tracked=len(self.state.tracked))
+            return version
+        if lost and loaded.known:
+            self._quiet_baseline = True
+            self._reset("rebaselined")
+        self.state = loaded.state
+        self._metrics.set_live(self.name, self.state.live())
+        return loaded.version
+
+    def _reset(self, how: str, **details: object) -> None:
+        self._metrics.state_resets.labels(self.name, how).inc()
+        log.warning("state_lost", source=self.name, how=how, **details)
 
     def _succeeded(self, outcome: Outcome) -> None:
         changed = outcome.state is not self.state

@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 from monitor import redis_keys as keys
 from monitor.diff import Outcome
 from monitor.models import Conference, Phase, Tombstone, Tracked
-from monitor.store import OutboxEntry
+from monitor.store import Fence, OutboxEntry
 
 V = TypeVar("V")
 
 
-def commit_args(version: int, outcome: Outcome, sinks: list[str]) -> list[Any]:
-    """ARGV for ``redis_scripts.COMMIT``: the delta of ``outcome`` and its events."""
+def commit_args(version: int, outcome: Outcome, sinks: list[str], fence: Fence | None) -> list[Any]:
+    """ARGV for ``redis_scripts.COMMIT``: the delta of ``outcome``, its events, the fence."""
     state, delta = outcome.state, outcome.delta
     args: list[Any] = [version, "1" if state.baselined else "0"]
     _section(args, delta.tracked, state.tracked, encode_tracked)
@@ -30,6 +30,7 @@ def commit_args(version: int, outcome: Outcome, sinks: list[str]) -> list[Any]:
         args.extend((event.id, event.type.value, event.key, event.body()))
     args.append(len(sinks))
     args.extend(sinks)
+    args.extend(("", "") if fence is None else (fence.replica, fence.token))
     return args
 
 

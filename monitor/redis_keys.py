@@ -32,6 +32,23 @@ def outbox(source: str) -> str:
     return f"{PREFIX}:{{{source}}}:outbox"
 
 
+def lease(name: str) -> str:
+    """String: the replica working on a source (``main``) or sink (``sink:ops``), with a TTL.
+
+    A source's lease shares its hash tag with its state, so the commit can check it."""
+    return f"{PREFIX}:{{{name}}}:lease"
+
+
+def fence(name: str) -> str:
+    """Counter: the fencing token, raised by every acquisition of the lease."""
+    return f"{PREFIX}:{{{name}}}:fence"
+
+
+def replicas() -> str:
+    """Sorted set: live replicas, scored by when their heartbeat expires."""
+    return f"{PREFIX}:replicas"
+
+
 def source_of_outbox(key: str) -> str:
     return key[key.index("{") + 1 : key.index("}")]
 

@@ -4,6 +4,8 @@ An entry stays in a group's pending list until the sink acknowledges it. A resta
 first reads its own pending entries (same consumer name); entries a silent consumer left idle
 past ``CLAIM_IDLE`` are taken over (``XAUTOCLAIM``), while a live consumer with a long retry
 refreshes its claim (``keep``). A stream Redis lost comes back with its groups, from its start.
+Every command names one stream or one sink's keys, so each stays in one Redis Cluster slot;
+reading several streams at once is ``StreamReads``' business (one XREADGROUP, or one each).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import structlog
 from redis.exceptions import ResponseError
 
 from monitor import redis_keys as keys
-from monitor.redis_client import BLOCK_SLICE
 from monitor.redis_codec import decode_entry
 from monitor.redis_scripts import TRIM
+from monitor.redis_stream_reads import StreamReads
 from monitor.store import OutboxEntry
 
 log = structlog.get_logger("monitor.store")
@@ -40,6 +42,7 @@ class RedisOutbox:
         self._replay: dict[str, dict[str, str]] = {}  # sink -> stream -> pending cursor
         self._claimed_at: dict[str, float] = {}  # sink -> time.monotonic() of the last claim
         self._claim_cursor: dict[tuple[str, str], str] = {}  # (sink, stream) -> XAUTOCLAIM start
+        self._reads = StreamReads(client, consumer)
 
     def streams(self, sink: str) -> list[str]:
         """What ``sink`` reads: every source's outbox, and its own replay stream."""
@@ -49,7 +52,13 @@ class RedisOutbox:
         self.sources, self.sinks = list(sources), list(sinks)
         for sink in sinks:
             await self._create_groups(sink, "$")
+            self._reads.drop(sink)
         self._replay = {sink: dict.fromkeys(self.streams(sink), "0") for sink in sinks}
+
+    def reopen(self, sink: str) -> None:
+        """Read the sink's pending entries first again (after adopting others' entries)."""
+        self._replay[sink] = dict.fromkeys(self.streams(sink), "0")
+        self._reads.drop(sink)
 
     async def _create_groups(self, sink: str, start: str) -> None:
         """Make ``sink`` a consumer group of every stream it reads that lacks it: outboxes from
@@ -73,38 +82,37 @@ class RedisOutbox:
                 self._claimed_at[sink] = time.monotonic()
                 if claimed := await self._claim(sink, count):
                     return claimed
-            streams: Any = dict.fromkeys(self.streams(sink), ">")
-            block = max(1, int(min(wait, BLOCK_SLICE) * 1000))
-            reply: Any = await self._redis.xreadgroup(
-                sink, self._consumer, streams, count=count, block=block
-            )
+            reply = await self._reads.read_new(sink, self.streams(sink), count, wait)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self._recreate_groups(sink)
             return []
         found: list[OutboxEntry] = []
-        for stream, items in reply or []:
-            found += await self._usable(sink, stream.decode(), items)
+        for stream, items in reply:
+            found += await self._usable(sink, stream, items)
         return found
+
+    async def close(self) -> None:
+        """Stop reads still waiting (Redis Cluster); what they got stays pending."""
+        await self._reads.close()
 
     async def _recreate_groups(self, sink: str) -> None:
         """Redis lost an outbox (a restart without persistence, eviction): read it again from
         its start, since whatever is in it now was committed after the loss."""
         log.warning("outbox_group_recreated", sink=sink)
         self._replay.pop(sink, None)
+        self._reads.drop(sink)
         await self._create_groups(sink, "0")
 
     async def _read_pending(
         self, sink: str, cursors: dict[str, str], count: int
     ) -> list[OutboxEntry]:
         """Entries this consumer read before a restart and never acknowledged, oldest first."""
-        streams: Any = dict(cursors)
-        reply: Any = await self._redis.xreadgroup(sink, self._consumer, streams, count=count)
+        reply = await self._reads.read_at(sink, cursors, count)
         found: list[OutboxEntry] = []
         answered: set[str] = set()
-        for stream, items in reply or []:
-            name = stream.decode()
+        for name, items in reply:
             answered.add(name)
             if not items:  # nothing more pending on this stream
                 cursors.pop(name, None)
@@ -150,7 +158,10 @@ class RedisOutbox:
         return found
 
     async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
-        for stream, ids in _by_stream(entries).items():
+        held = _by_stream(entries)
+        for stream, ids in self._reads.held(sink).items():  # read, and not yet handed out
+            held.setdefault(stream, []).extend(ids)
+        for stream, ids in held.items():
             await self._redis.xclaim(stream, sink, self._consumer, 0, ids, justid=True)
 
     async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:

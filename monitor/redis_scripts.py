@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from typing import Final
 
-# KEYS: meta, tracked, tombstones, outbox
+# KEYS: meta, tracked, tombstones, outbox, lease, fence
 # ARGV: version, baselined, then six sections, each led by its item count:
 #   tracked sets (id, json), tracked deletes (id),
 #   tombstone sets (id, json), tombstone deletes (id),
-#   events (event id, type, key, body), sinks (name)
+#   events (event id, type, key, body), sinks (name),
+# then the writer's replica and fencing token ("" and "" when no lease is involved).
+#
+# Fencing (invariant 8): a replica may commit only while the source's lease is its own and no
+# later acquisition has taken a newer token; a replica that was paused or cut off past its lease
+# is refused here, whatever it believes.
 #
 # Each sink's consumer group is created, from the start of the stream, if it is missing: a
 # stream that Redis lost (restart without persistence, eviction) comes back with the first XADD,
@@ -43,6 +48,12 @@ for s = 1, 6 do
   local width = (s == 1 or s == 3) and 2 or ((s == 5) and 4 or 1)
   sections[s] = {i + 1, tonumber(ARGV[i]), width}
   i = i + 1 + tonumber(ARGV[i]) * width
+end
+local replica, token = ARGV[i], ARGV[i + 1]
+if replica ~= '' then
+  if redis.call('GET', KEYS[5]) ~= replica or (redis.call('GET', KEYS[6]) or '0') ~= token then
+    return redis.error_reply('STALE fenced: the lease is not ' .. replica .. "'s any more")
+  end
 end
 local function each(s, apply)
   local first, n, width = sections[s][1], sections[s][2], sections[s][3]
@@ -120,4 +131,43 @@ if floor == nil then
   return 0
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+"""
+
+
+# KEYS: lease, fence; ARGV: replica, ttl in ms. Takes the lease when it is free (or already
+# ours: a restarted replica keeps its name) and returns a new fencing token; else 0.
+ACQUIRE: Final = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
+# KEYS: lease, fence; ARGV: replica, token, ttl in ms. 1 if the lease is still ours (extended).
+RENEW: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease; ARGV: replica. Hands the lease back (only if it is ours).
+RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: the replicas sorted set; ARGV: replica, ttl in ms. Registers the replica until now + ttl
+# (on Redis's clock, the same for every replica), forgets silent ones, returns the live ones.
+HEARTBEAT: Final = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 """

@@ -13,20 +13,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from monitor.aio import first
 from monitor.errors import StoreError
-from monitor.store import STORE_RETRY, OutboxEntry, RetryState, SinkDisabled, Store
+from monitor.store import STORE_RETRY, OutboxEntry, RetryState, Store
 
 log = structlog.get_logger("monitor.dispatch")
-
-
-async def first(*waits: Awaitable[object]) -> None:
-    """Wait until the first of several awaitables finishes; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 class Settler:
@@ -34,12 +25,13 @@ class Settler:
         self,
         sink: str,
         store: Store,
-        stop: asyncio.Event,
         settled: Callable[[OutboxEntry], None],
+        beat: Callable[[], None],
     ) -> None:
         self._sink = sink
         self._store = store
-        self._stop = stop
+        self.stop = asyncio.Event()  # the runner's stop: writes are given up only then
+        self._beat = beat  # the runner is alive while it waits for the store
         self._settled = settled  # told once an entry is acknowledged or dead-lettered
         self._to_ack: list[OutboxEntry] = []
         self._waiting = asyncio.Event()  # acknowledgements are waiting
@@ -87,9 +79,6 @@ class Settler:
         except StoreError as exc:
             log.warning("retry_state_not_saved", sink=self._sink, error=str(exc))
 
-    async def disable(self, why: SinkDisabled) -> None:
-        await self.persist("disabling the sink", lambda: self._store.disable_sink(self._sink, why))
-
     async def persist(self, action: str, write: Callable[[], Awaitable[object]]) -> bool:
         """Retry a store write while the store is away; give up (False) only at stop."""
         failed = False
@@ -102,9 +91,10 @@ class Settler:
                         "store_write_failed", sink=self._sink, action=action, error=str(exc)
                     )
                 failed = True
-                if self._stop.is_set():
+                if self.stop.is_set():
                     return False
-                await first(asyncio.sleep(STORE_RETRY), self._stop.wait())
+                self._beat()
+                await first(asyncio.sleep(STORE_RETRY), self.stop.wait())
             else:
                 if failed:
                     log.info("store_write_recovered", sink=self._sink, action=action)

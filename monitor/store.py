@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
-from urllib.parse import urlsplit
 
 from monitor.diff import Outcome
 from monitor.errors import ConfigError
@@ -28,6 +27,16 @@ class Loaded:
 
     state: SourceState
     version: int
+    # The store had events of this source once (its outbox says so), even if its state is gone.
+    known: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """Who commits: the replica holding the source's lease, with its fencing token."""
+
+    replica: str
+    token: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +94,13 @@ class Store(Protocol):
     async def load(self, source: str) -> Loaded:
         """The committed state of ``source`` (empty, version 0, when there is none)."""
 
-    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
         """Write the changed parts of ``outcome.state`` and append its events, atomically.
 
-        Raises ``StaleStateError`` (writing nothing) when the stored version is not ``version``;
-        returns the new version.
+        Raises ``StaleStateError`` (writing nothing) when the stored version is not ``version``,
+        or when ``fence`` no longer holds the source's lease; returns the new version.
         """
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
@@ -147,6 +158,27 @@ class Store(Protocol):
     async def purge_dead(self, sink: str) -> int:
         """Forget the sink's dead letters; returns how many."""
 
+    async def adopt(self, sink: str) -> int:
+        """Take over every entry of ``sink`` still pending with another consumer (this replica
+        just took the sink's lease, so nobody else delivers for it); returns how many."""
+
+    # Leases: which replica works on which source or sink (invariant 8).
+
+    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
+        """Say ``replica`` is alive for ``ttl`` seconds; returns the live replicas, sorted."""
+
+    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
+        """Take the lease ``name`` if it is free (or ours): a new fencing token, else None."""
+
+    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
+        """Extend these leases (name -> token); returns the names that are no longer ours."""
+
+    async def release(self, name: str, replica: str) -> None:
+        """Hand a lease back, so another replica can take it at once."""
+
+    async def leave(self, replica: str) -> None:
+        """``replica`` stops: drop it from the live replicas, so its share moves at once."""
+
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         """Why the sink is disabled, or None while it is enabled."""
 
@@ -159,13 +191,22 @@ class Store(Protocol):
 
 def open_store(url: Secret, *, consumer: str) -> Store:
     """The store a ``state_url`` names. ``consumer`` names this process among replicas."""
-    scheme = urlsplit(url.reveal()).scheme
+    scheme = url.reveal().partition(":")[0].lower()  # urlsplit rejects some lists of hosts
     if scheme == "memory":
         from monitor.store_memory import MemoryStore  # noqa: PLC0415 - only what is used
 
         return MemoryStore()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in REDIS_SCHEMES:
+        from monitor import redis_client  # noqa: PLC0415 - only what is used
         from monitor.store_redis import RedisStore  # noqa: PLC0415 - only what is used
 
-        return RedisStore.from_url(url, consumer=consumer)
+        where = redis_client.where(url.reveal())  # names every host of a Sentinel or Cluster
+        return RedisStore(redis_client.connect(url), consumer=consumer, where=where)
     raise ConfigError("state_url", f"unsupported scheme {scheme!r}")
+
+
+#: One server, a Sentinel group or a Cluster; ``rediss`` for TLS (``redis_client``).
+REDIS_SCHEMES: Final = (
+    *("redis", "rediss", "unix"),
+    *("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"),
+)

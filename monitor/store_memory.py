@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from monitor.diff import Outcome
 from monitor.errors import StaleStateError
 from monitor.models import SourceState
-from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled
+from monitor.store import DeadLetter, Fence, Loaded, OutboxEntry, RetryState, SinkDisabled
 
 
 class MemoryStore:
@@ -30,6 +30,10 @@ class MemoryStore:
         self._retries: dict[str, dict[str, RetryState]] = defaultdict(dict)  # sink -> event id
         self._dead: dict[str, dict[str, DeadLetter]] = defaultdict(dict)  # sink -> event id
         self._disabled: dict[str, SinkDisabled] = {}
+        # Leases in one process: name -> (replica, token, expiry on the monotonic clock).
+        self._leases: dict[str, tuple[str, int, float]] = {}
+        self._fences: dict[str, int] = defaultdict(int)
+        self._replicas: dict[str, float] = {}
 
     async def ping(self) -> None:
         return None
@@ -37,10 +41,17 @@ class MemoryStore:
     async def load(self, source: str) -> Loaded:
         return self._states.get(source, Loaded(SourceState(), 0))
 
-    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
         current = self._states.get(source, Loaded(SourceState(), 0))
         if current.version != version:
             raise StaleStateError(f"source {source}: version {version} is not current")
+        if fence is not None:
+            holder = self._leases.get(source)
+            mine = (fence.replica, fence.token)
+            if holder is None or holder[:2] != mine or holder[2] <= time.monotonic():
+                raise StaleStateError(f"source {source}: fenced, not {fence.replica}'s lease")
         self._states[source] = Loaded(outcome.state, version + 1)
         if outcome.events:
             async with self._arrived:
@@ -135,6 +146,44 @@ class MemoryStore:
         count = len(self._dead[sink])
         self._dead[sink].clear()
         return count
+
+    async def adopt(self, sink: str) -> int:
+        self._replay[sink] = deque(self._unacked.get(sink, {}).values())
+        return len(self._replay[sink])
+
+    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
+        now = time.monotonic()
+        self._replicas[replica] = now + ttl
+        self._replicas = {r: until for r, until in self._replicas.items() if until > now}
+        return sorted(self._replicas)
+
+    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
+        now = time.monotonic()
+        holder = self._leases.get(name)
+        if holder is not None and holder[0] != replica and holder[2] > now:
+            return None
+        self._fences[name] += 1
+        self._leases[name] = (replica, self._fences[name], now + ttl)
+        return self._fences[name]
+
+    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
+        now = time.monotonic()
+        lost = set()
+        for name, token in held.items():
+            holder = self._leases.get(name)
+            if holder is None or holder[:2] != (replica, token) or holder[2] <= now:
+                lost.add(name)
+            else:
+                self._leases[name] = (replica, token, now + ttl)
+        return lost
+
+    async def leave(self, replica: str) -> None:
+        self._replicas.pop(replica, None)
+
+    async def release(self, name: str, replica: str) -> None:
+        holder = self._leases.get(name)
+        if holder is not None and holder[0] == replica:
+            del self._leases[name]
 
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         return self._disabled.get(sink)

@@ -21,11 +21,12 @@ from monitor.errors import StaleStateError, StoreError
 from monitor.models import SourceState
 from monitor.redis_client import connect
 from monitor.redis_codec import commit_args, decode_tombstone, decode_tracked
+from monitor.redis_leases import RedisLeases
 from monitor.redis_ledger import RedisLedger
 from monitor.redis_outbox import RedisOutbox
 from monitor.redis_scripts import COMMIT
 from monitor.secret import Secret, redact_url
-from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled
+from monitor.store import DeadLetter, Fence, Loaded, OutboxEntry, RetryState, SinkDisabled
 
 T = TypeVar("T")
 
@@ -35,8 +36,10 @@ class RedisStore:
         self._redis = client
         self._where = where  # the URL without credentials, for messages
         self._commit = client.register_script(COMMIT)
+        self._consumer = consumer
         self._outbox = RedisOutbox(client, consumer)
         self._ledger = RedisLedger(client)
+        self._leases = RedisLeases(client)
 
     @classmethod
     def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
@@ -56,14 +59,21 @@ class RedisStore:
         await self._call("ping", self._redis.ping())
 
     async def load(self, source: str) -> Loaded:
-        meta, tracked, tombs = await self._call(f"loading source {source}", self._fetch(source))
+        meta, tracked, tombs, outbox = await self._call(
+            f"loading source {source}", self._fetch(source)
+        )
+        for part in (meta, tracked, tombs):
+            if isinstance(part, Exception):
+                raise StoreError(f"redis {self._where}: loading source {source} failed: {part}")
+        # The outbox remembers its last id even when trimmed empty: events were committed here.
+        known = isinstance(outbox, dict) and _decode(outbox.get("last-generated-id")) != "0-0"
         try:
             state = SourceState(
                 baselined=meta.get(b"baselined") == b"1",
                 tracked={int(k): decode_tracked(v) for k, v in tracked.items()},
                 tombstones={int(k): decode_tombstone(v) for k, v in tombs.items()},
             )
-            return Loaded(state, int(meta.get(b"version", 0)))
+            return Loaded(state, int(meta.get(b"version", 0)), known)
         except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
             message = f"redis {self._where}: stored state of source {source} is corrupt"
             raise StoreError(f"{message}: {type(exc).__name__}") from exc
@@ -73,17 +83,22 @@ class RedisStore:
             pipe.hgetall(keys.meta(source))
             pipe.hgetall(keys.tracked(source))
             pipe.hgetall(keys.tombstones(source))
-            result: list[Any] = await pipe.execute()
+            pipe.xinfo_stream(keys.outbox(source))
+            result: list[Any] = await pipe.execute(raise_on_error=False)
             return result
 
-    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
         script_keys = [
             keys.meta(source),
             keys.tracked(source),
             keys.tombstones(source),
             keys.outbox(source),
+            keys.lease(source),
+            keys.fence(source),
         ]
-        args = commit_args(version, outcome, self._outbox.sinks)
+        args = commit_args(version, outcome, self._outbox.sinks, fence)
         try:
             return int(await self._commit(script_keys, args))
         except ResponseError as exc:
@@ -148,6 +163,41 @@ class RedisStore:
     async def purge_dead(self, sink: str) -> int:
         return await self._call(f"purging dead letters of {sink}", self._ledger.purge(sink))
 
+    async def adopt(self, sink: str) -> int:
+        return await self._call(f"adopting the entries of sink {sink}", self._adopt(sink))
+
+    async def _adopt(self, sink: str) -> int:
+        taken = 0
+        for stream in self._outbox.streams(sink):
+            start = "0-0"
+            while True:
+                reply: Any = await self._redis.xautoclaim(  # (redis-py's justid drops the cursor)
+                    stream, sink, self._consumer, 0, start, count=500
+                )
+                taken += len(reply[1])
+                start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+                if start == "0-0":
+                    break
+        self._outbox.reopen(sink)
+        return taken
+
+    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
+        return await self._call("registering this replica", self._leases.heartbeat(replica, ttl))
+
+    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
+        return await self._call(
+            f"taking the lease of {name}", self._leases.acquire(name, replica, ttl)
+        )
+
+    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
+        return await self._call("renewing leases", self._leases.renew(held, replica, ttl))
+
+    async def release(self, name: str, replica: str) -> None:
+        await self._call(f"handing back the lease of {name}", self._leases.release(name, replica))
+
+    async def leave(self, replica: str) -> None:
+        await self._call("leaving the replicas", self._leases.leave(replica))
+
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         return await self._call(f"reading the state of sink {sink}", self._ledger.disabled(sink))
 
@@ -159,3 +209,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _decode(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -3,29 +3,44 @@
 ``create_app`` takes a read-only view of the running service, so the handlers can be tested
 against any object that has pollers, runners, a store and metrics. Nothing here ever shows
 configuration: conference objects as Canvas sent them, names, counts and times only.
+
+Access. The server listens on 127.0.0.1 unless ``listen`` says otherwise. With ``api_token`` set,
+every path except ``/metrics``, ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer
+<token>`` (compared in constant time; otherwise 401 with ``WWW-Authenticate: Bearer``): the
+status page and ``/api/v1/live`` show conference titles and links, which are for people with
+access. The three open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
+carry no token, and they show only names of sources and sinks, counts, times and failure
+reasons, never a title, a conference id or a secret. Unknown paths are protected too (deny by
+default), so a route added later is never open by accident.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import html
 import time
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from monitor import __version__
 from monitor.dispatch import SinkRunner
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
-from monitor.models import Conference
+from monitor.models import Conference, SourceState
 from monitor.poller import Poller
+from monitor.secret import Secret
 from monitor.store import Store
 
 STORE_PING_TIMEOUT: Final = 2.0
 STALE_INTERVALS: Final = 3  # a source is unready after this many intervals without success
+#: Paths that stay open when ``api_token`` is set: probes and scrapes (see the module docstring).
+OPEN_PATHS: Final = frozenset({"/metrics", "/healthz", "/readyz"})
+REALM: Final = 'Bearer realm="conference-monitor"'
 
 
 class ServiceView(Protocol):
@@ -41,8 +56,9 @@ class ServiceView(Protocol):
 SERVICE: Final = web.AppKey("service", ServiceView)
 
 
-def create_app(service: ServiceView) -> web.Application:
-    app = web.Application()
+def create_app(service: ServiceView, *, api_token: Secret | None = None) -> web.Application:
+    middlewares = [] if api_token is None else [bearer_auth(api_token)]
+    app = web.Application(middlewares=middlewares)
     app[SERVICE] = service
     app.router.add_get("/", status_page)
     app.router.add_get("/metrics", make_aiohttp_handler(service.metrics.registry))
@@ -50,6 +66,28 @@ def create_app(service: ServiceView) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/live", live)
     return app
+
+
+def bearer_auth(token: Secret) -> Middleware:
+    """Demand ``Authorization: Bearer <token>`` everywhere but ``OPEN_PATHS``."""
+    expected = token.reveal().encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        presented = given.strip().encode("utf-8", "surrogateescape")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented, expected):
+            return await handler(request)
+        challenge = f'{REALM}, error="invalid_token"' if given else REALM
+        return web.json_response(
+            {"error": "unauthorized", "detail": "send Authorization: Bearer <api_token>"},
+            status=401,
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    return middleware
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -62,6 +100,9 @@ def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
     checks = []
     now = time.monotonic()
     for poller in pollers:
+        if poller.elsewhere:  # several replicas: another one polls it (and answers for it)
+            checks.append({"name": f"source:{poller.name}", "ok": True, "polled_here": False})
+            continue
         limit = max(STALE_INTERVALS * poller.interval, 1.0)
         age = None if poller.last_success is None else now - poller.last_success
         check: dict[str, Any] = {
@@ -113,14 +154,26 @@ def _iso(monotonic: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
 
 
+async def live_state(service: ServiceView, poller: Poller) -> SourceState:
+    """What the source's poller knows; for a source another replica polls, what it committed."""
+    if not poller.elsewhere:
+        return poller.state
+    try:
+        return (await service.store.load(poller.name)).state
+    except StoreError:
+        return SourceState()
+
+
 async def live(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
     sources = []
-    for poller in request.app[SERVICE].pollers:
-        conferences = sorted(poller.state.live(), key=lambda c: c.id)
+    for poller in service.pollers:
+        conferences = sorted((await live_state(service, poller)).live(), key=lambda c: c.id)
         sources.append(
             {
                 "name": poller.name,
                 "count": len(conferences),
+                "polled_here": not poller.elsewhere,
                 "last_successful_poll": _iso(poller.last_success),
                 "failing": None if poller.failing is None else poller.failing.value,
                 "conferences": [dict(c.raw) for c in conferences],
@@ -143,6 +196,11 @@ def _row(conference: Conference) -> str:
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
+def _started_key(conference: Conference) -> tuple[str, int]:
+    """Oldest first; ``started_at`` may be anything Canvas sent, so compare it as text."""
+    return (str(conference.raw.get("started_at") or ""), conference.id)
+
+
 async def status_page(request: web.Request) -> web.Response:
     parts = [
         "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>",
@@ -150,8 +208,9 @@ async def status_page(request: web.Request) -> web.Response:
         '<a href="/api/v1/live">JSON</a> · <a href="/metrics">metrics</a> · '
         '<a href="/readyz">readiness</a></p>',
     ]
-    for poller in request.app[SERVICE].pollers:
-        conferences = sorted(poller.state.live(), key=lambda c: c.raw.get("started_at") or "")
+    service = request.app[SERVICE]
+    for poller in service.pollers:
+        conferences = sorted((await live_state(service, poller)).live(), key=_started_key)
         state = "ok" if poller.failing is None else f"failing: {poller.failing.value}"
         parts.append(
             f"<h2>{html.escape(poller.name)} — {len(conferences)} live ({html.escape(state)})</h2>"

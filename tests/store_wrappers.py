@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from monitor.diff import Outcome
-from monitor.store import DeadLetter, Loaded, OutboxEntry, RetryState, SinkDisabled, Store
+from monitor.store import (
+    DeadLetter,
+    Fence,
+    Loaded,
+    OutboxEntry,
+    RetryState,
+    SinkDisabled,
+    Store,
+)
 
 
 class PassThroughStore:
@@ -19,8 +27,10 @@ class PassThroughStore:
     async def load(self, source: str) -> Loaded:
         return await self.inner.load(source)
 
-    async def commit(self, source: str, version: int, outcome: Outcome) -> int:
-        return await self.inner.commit(source, version, outcome)
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
+        return await self.inner.commit(source, version, outcome, fence)
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self.inner.open_outbox(sinks, sources)
@@ -75,6 +85,24 @@ class PassThroughStore:
 
     async def enable_sink(self, sink: str) -> None:
         await self.inner.enable_sink(sink)
+
+    async def adopt(self, sink: str) -> int:
+        return await self.inner.adopt(sink)
+
+    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
+        return await self.inner.heartbeat(replica, ttl)
+
+    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
+        return await self.inner.acquire(name, replica, ttl)
+
+    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
+        return await self.inner.renew(held, replica, ttl)
+
+    async def release(self, name: str, replica: str) -> None:
+        await self.inner.release(name, replica)
+
+    async def leave(self, replica: str) -> None:
+        await self.inner.leave(replica)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.models import Conference, EndReason, Event, EventType, event_id, format_time
-from monitor.sinks.base import Verdict
+from monitor.sinks.base import Attempt, Verdict
 from monitor.sinks.examples import examples
 from monitor.sinks.notice import (
     DIGEST_MAX_NOTICES,
@@ -497,6 +498,7 @@ def test_slack_answers(status: int, body: bytes, verdict: Verdict, failure: str 
     [
         (202, b"", Verdict.DELIVERED, None),
         (200, b"1", Verdict.DELIVERED, None),
+        (202, b'{"echo":"room 429"}', Verdict.DELIVERED, None),  # a 429 that is no error
         (429, b"", Verdict.RETRY, "throttled"),
         (200, b"Microsoft Teams endpoint returned HTTP error 429", Verdict.RETRY, "throttled"),
         (400, b'{"error":"Request throttled"}', Verdict.RETRY, "throttled"),
@@ -523,6 +525,18 @@ def test_answer_details_never_carry_urls_or_signatures() -> None:
         assert "sekrit" not in detail
         assert "abc123" not in detail
         assert len(detail) <= len("HTTP 400 ") + 100
+
+
+@pytest.mark.parametrize("verdict", [slack_verdict, teams_verdict])
+def test_answer_details_blank_the_parts_of_the_sinks_own_url(
+    verdict: Callable[..., Attempt],
+) -> None:
+    url = "https://hooks.example/services/T0AAAA/B0BBBB/PathSecret77?sig=QuerySig88&v=1"
+    body = b"Cannot POST /services/T0AAAA/B0BBBB/PathSecret77 (also PathSecret77, QuerySig88)"
+    detail = verdict(404, body, None, url).detail
+    assert "PathSecret77" not in detail
+    assert "QuerySig88" not in detail
+    assert detail.startswith("HTTP 404 Cannot POST <redacted>")
 
 
 # --- docs ----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from monitor import dispatch, dlq
 from monitor.app import Service
+from monitor.leases import LeaseKeeper
 from monitor.web import create_app
 from tests.delivery_helpers import (
     StoreFactory,
@@ -109,7 +110,9 @@ async def test_a_gone_endpoint_disables_the_sink_and_keeps_everything(
             assert run.sample("conference_monitor_sink_disabled") == 1
             assert run.sample("conference_monitor_sink_up") == 0
             settings = settings_for((source_config("http://127.0.0.1:9"),), (config,))
-            service = Service(settings, store, run.metrics, [], [run.runner])
+            leases = LeaseKeeper(store, "test-replica", ["sink:ops"], 15.0, run.metrics)
+            service = Service(settings, store, run.metrics, [], leases)
+            service.running.append(run.runner)
             body = await readyz(service)
             await run.finish()
 

@@ -68,7 +68,7 @@ async def test_backlog_gauges_count_pending_and_dead_letters(
     async with running_sink(fast_config(hook.url), store, http) as run:
         await hook.wait_for(1)
         await backlog_is(store, 0)
-        await update_backlogs([run.runner], store, run.metrics)
+        await update_backlogs([run.runner.name], store, run.metrics)
         assert run.sample("conference_monitor_dead_letters") == 2
         assert run.sample("conference_monitor_outbox_pending") == 0
 
@@ -76,10 +76,10 @@ async def test_backlog_gauges_count_pending_and_dead_letters(
         hook.script.clear()
         await hook.wait_for(2)
         await backlog_is(store, 0)
-        await update_backlogs([run.runner], store, run.metrics)
+        await update_backlogs([run.runner.name], store, run.metrics)
         assert run.sample("conference_monitor_dead_letters") == 1
         await store.purge_dead("ops")
-        await update_backlogs([run.runner], store, run.metrics)
+        await update_backlogs([run.runner.name], store, run.metrics)
         assert run.sample("conference_monitor_dead_letters") == 0
         await run.finish()
 

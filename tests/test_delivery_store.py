@@ -111,14 +111,14 @@ async def test_update_backlogs_sets_outbox_pending(make_store: StoreFactory) -> 
         )
 
     assert (pending("ops"), pending("chat")) == (0, 0)
-    await update_backlogs(runners, store, metrics)
+    await update_backlogs([r.name for r in runners], store, metrics)
     assert (pending("ops"), pending("chat")) == (3, 3)
 
     entries = await store.read("ops", 10, 0.1)
-    await update_backlogs(runners, store, metrics)
+    await update_backlogs([r.name for r in runners], store, metrics)
     assert pending("ops") == 3  # read is not acknowledged
     await store.ack("ops", entries[:2])
-    await update_backlogs(runners, store, metrics)
+    await update_backlogs([r.name for r in runners], store, metrics)
     assert (pending("ops"), pending("chat")) == (1, 3)
 
 

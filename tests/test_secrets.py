@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -42,8 +41,9 @@ from monitor.secret import Secret, redact_url, registered_secrets
 from monitor.simulator import Simulator
 from monitor.sinks import WebhookSink
 from monitor.store_redis import RedisStore
+from tests.log_capture import captured_logs as capture_logs
 from tests.receiver import Receiver
-from tests.redis_server import free_port, redis_server_binary
+from tests.redis_server import free_port, password_redis
 from tests.service import get_json, running, settings_for, source_config, until, webhook_config
 
 TOKEN = "canvas-token-7f3a9c2e1b"
@@ -71,34 +71,8 @@ def redis_url(port: int, password: str = REDIS_PASS) -> str:
 @pytest.fixture(scope="module")
 def secured_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A ``redis-server`` of our own that demands ``REDIS_PASS``; yields its port."""
-    binary = redis_server_binary()
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own test server
-        [
-            binary,
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--dir", str(tmp_path_factory.mktemp("secured-redis"))),
-            *("--requirepass", REDIS_PASS),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, password=REDIS_PASS, socket_connect_timeout=0.2)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.02)
+    with password_redis(tmp_path_factory.mktemp("secured-redis"), REDIS_PASS) as port:
         yield port
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -111,21 +85,9 @@ def secured_redis_url(secured_redis: int) -> str:
 
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    """Every log line of the service (structlog and stdlib), at debug, as JSON."""
-    was_configured = structlog.is_configured()
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    logs.configure("debug", "json", stream=stream)
-    try:
+    """Every log line of the service, at debug."""
+    with capture_logs("debug") as stream:
         yield stream
-    finally:
-        if was_configured:
-            structlog.configure(**saved)
-        else:
-            structlog.reset_defaults()
-        root.handlers, root.level = handlers, level
 
 
 async def fetch_pages(http: aiohttp.ClientSession, base: str) -> list[str]:

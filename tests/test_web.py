@@ -236,7 +236,15 @@ async def test_live_api_lists_the_canvas_objects(
         )
 
     (source,) = body["sources"]
-    assert set(source) == {"name", "count", "last_successful_poll", "failing", "conferences"}
+    assert set(source) == {
+        "name",
+        "count",
+        "polled_here",
+        "last_successful_poll",
+        "failing",
+        "conferences",
+    }
+    assert source["polled_here"] is True
     assert source["name"] == "main"
     assert source["failing"] is None
     assert [c["id"] for c in source["conferences"]] == sorted([course.id, group.id])

@@ -21,6 +21,7 @@ from monitor.app import Service
 from monitor.canvas import CanvasClient
 from monitor.errors import PollFailure
 from monitor.lane import Lane
+from monitor.leases import LeaseKeeper
 from monitor.metrics import Metrics
 from monitor.poller import Poller
 from monitor.secret import Secret
@@ -68,7 +69,9 @@ def check(body: Any, name: str) -> dict[str, Any]:
 def service_with(pollers: list[Poller], tasks: dict[str, asyncio.Task[None]]) -> Service:
     sources = [p.source for p in pollers]
     settings = settings_for(tuple(sources) or (source_config("http://127.0.0.1:9"),))
-    service = Service(settings, MemoryStore(), Metrics([s.name for s in sources], []), pollers, [])
+    store, metrics = MemoryStore(), Metrics([s.name for s in sources], [])
+    leases = LeaseKeeper(store, "test-replica", [s.name for s in sources], 15.0, metrics)
+    service = Service(settings, store, metrics, pollers, leases)
     service.tasks.update(tasks)
     return service
 

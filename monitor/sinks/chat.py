@@ -22,13 +22,14 @@ from monitor.sinks.notice import Chunk, Notice, encode, merge, notice_of
 from monitor.sinks.slack_format import escape, slack_digest, slack_message, slack_verdict
 from monitor.sinks.teams_format import message_of, teams_digest, teams_message, teams_verdict
 from monitor.store import OutboxEntry
+from monitor.tls import client_tls
 
 
 @dataclass(frozen=True, slots=True)
 class ChatFormat:
     message: Callable[[Notice], dict[str, Any]]
     digest: Callable[[Sequence[Notice]], list[Chunk]]
-    verdict: Callable[[int, bytes, float | None], Attempt]
+    verdict: Callable[[int, bytes, float | None, str], Attempt]
     plain: Callable[[str], dict[str, Any]]  # for an event that is not about a conference
 
 
@@ -51,39 +52,48 @@ class ChatSink:
         self._config = config
         self._session = session
         self._format = FORMATS[config.type]
+        self._tls = client_tls(config.ca_file, f"ca_file of sink {config.name!r}")
 
     def render(self, entries: Sequence[OutboxEntry]) -> list[Message]:
-        by_id = {entry.event_id: entry for entry in entries}
+        # One event can be in the outbox twice (at least once: a commit that failed halfway is
+        # repeated, a dead letter replayed while still pending); both copies ride in the
+        # message that shows it, and are settled with it.
+        by_id: dict[str, list[OutboxEntry]] = {}
+        for entry in entries:
+            by_id.setdefault(entry.event_id, []).append(entry)
         notices: list[Notice] = []
         others: list[Message] = []
-        for entry in entries:
+        for event_id, copies in by_id.items():
             try:
-                notices.append(notice_of(entry.event_id, json.loads(entry.body)))
+                notices.append(notice_of(event_id, json.loads(copies[0].body)))
             except (ValueError, TypeError):  # a test event, or nothing we know how to show
-                others.append(Message((entry,), encode(self._format.plain(_plain(entry)))))
+                plain = self._format.plain(_plain(copies[0]))
+                others.append(Message(tuple(copies), encode(plain)))
         notices = merge(notices)
-        if len(entries) > self._config.digest_threshold:
+
+        def covered(shown: Sequence[Notice]) -> tuple[OutboxEntry, ...]:
+            return tuple(e for notice in shown for i in notice.event_ids for e in by_id[i])
+
+        if len(by_id) > self._config.digest_threshold:
             messages = [
-                Message(
-                    tuple(by_id[i] for notice in chunk.notices for i in notice.event_ids),
-                    encode(chunk.payload),
-                )
+                Message(covered(chunk.notices), encode(chunk.payload))
                 for chunk in self._format.digest(notices)
             ]
         else:
             messages = [
-                Message(
-                    tuple(by_id[i] for i in notice.event_ids), encode(self._format.message(notice))
-                )
+                Message(covered([notice]), encode(self._format.message(notice)))
                 for notice in notices
             ]
         return messages + others
 
     async def send(self, message: Message) -> Attempt:
-        answer = await post(self._session, self._config.url, message.body, {}, self._config.timeout)
+        answer = await post(
+            self._session, self._config.url, message.body, {}, self._config.timeout, tls=self._tls
+        )
         if isinstance(answer, Attempt):
             return answer
-        return self._format.verdict(answer.status, answer.body, answer.retry_after)
+        url = self._config.url.reveal() if self._config.url else ""
+        return self._format.verdict(answer.status, answer.body, answer.retry_after, url)
 
 
 def _plain(entry: OutboxEntry) -> str:

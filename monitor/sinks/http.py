@@ -1,4 +1,9 @@
-"""One POST to a receiver, with the failures that are not an answer turned into an ``Attempt``."""
+"""One POST to a receiver, with the failures that are not an answer turned into an ``Attempt``.
+
+TLS is always verified: ``tls`` is the sink's setting from ``monitor.tls`` (the system's CAs, or
+its own ``ca_file``). A certificate that is not accepted is a retryable ``connection`` failure
+(the receiver may be fixed before the retry schedule runs out), described without the URL.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from monitor import USER_AGENT
 from monitor.http_headers import retry_after
 from monitor.secret import Secret
 from monitor.sinks.base import Attempt, Verdict
+from monitor.tls import TlsSetting, tls_failure
 
 MAX_RESPONSE = 64 * 1024  # what we read of a receiver's answer
 
@@ -27,6 +33,8 @@ async def post(
     body: bytes,
     headers: dict[str, str],
     within: float,
+    *,
+    tls: TlsSetting = True,
 ) -> Answer | Attempt:
     """The receiver's answer, or a retryable ``Attempt`` when there was none.
 
@@ -40,6 +48,7 @@ async def post(
             headers={"content-type": "application/json", "user-agent": USER_AGENT, **headers},
             timeout=aiohttp.ClientTimeout(total=within),
             allow_redirects=False,
+            ssl=tls,
         ) as response:
             content = await response.content.read(MAX_RESPONSE)
             return Answer(
@@ -48,4 +57,5 @@ async def post(
     except TimeoutError:
         return Attempt(Verdict.RETRY, failure="timeout", detail="timed out")
     except aiohttp.ClientError as exc:
-        return Attempt(Verdict.RETRY, failure="connection", detail=type(exc).__name__)
+        detail = tls_failure(exc) or type(exc).__name__
+        return Attempt(Verdict.RETRY, failure="connection", detail=detail)

@@ -240,12 +240,29 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def answer_detail(status: int, body: bytes) -> str:
+def answer_detail(status: int, body: bytes, url: str = "") -> str:
     """``HTTP 404 channel_not_found``: the receiver's answer, safe to log.
 
     Chat webhook URLs are secrets (Slack's path, Workflows' ``sig=``), and error bodies may echo
-    them, so anything URL-like or ``sig=``-like is blanked before the 100-character cut.
+    them — whole, or as a bare path (``Cannot POST /services/T0/B0/<secret>``) — so anything
+    URL-like or ``sig=``-like, and every long part of ``url``, is blanked before the
+    100-character cut.
     """
-    text = _SECRETS.sub("<redacted>", " ".join(body.decode("utf-8", "replace").split()))
+    text = " ".join(body.decode("utf-8", "replace").split())
+    for part in sorted(_url_parts(url), key=len, reverse=True):
+        text = text.replace(part, "<redacted>")
+    text = _SECRETS.sub("<redacted>", text)
     code = truncate(text, 100)
     return f"HTTP {status} {code}" if code else f"HTTP {status}"
+
+
+def _url_parts(url: str) -> set[str]:
+    """The parts of ``url`` that may be its secret: path segments and query values of 8+ chars."""
+    if not url:
+        return set()
+    split = urlsplit(url)
+    pieces = split.path.split("/") + [
+        value for pair in split.query.split("&") for value in pair.split("=")[1:]
+    ]
+    parts = {piece for piece in pieces if len(piece) >= 8}
+    return parts | ({split.path} if len(split.path) > 1 else set())

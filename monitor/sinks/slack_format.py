@@ -186,10 +186,10 @@ def slack_digest(notices: Sequence[Notice]) -> list[Chunk]:
     return chunks
 
 
-def slack_verdict(status: int, body: bytes, retry_after: float | None) -> Attempt:
+def slack_verdict(status: int, body: bytes, retry_after: float | None, url: str = "") -> Attempt:
     """What an incoming webhook's answer means; only ``200 ok`` is a delivery."""
     code = body.decode("utf-8", "replace").strip()
-    detail = answer_detail(status, body)
+    detail = answer_detail(status, body, url)
     if 200 <= status < 300 and code == "ok":
         return Attempt.ok(status)
     if status == 429:

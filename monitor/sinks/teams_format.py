@@ -10,6 +10,7 @@ clients disagree on backslash escapes, so text that Canvas users wrote (titles) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -191,15 +192,18 @@ def _size(rows: list[dict[str, Any]]) -> int:
     return sum(len(encode(row)) + 1 for row in rows)
 
 
-def teams_verdict(status: int, body: bytes, retry_after: float | None) -> Attempt:
+def teams_verdict(status: int, body: bytes, retry_after: float | None, url: str = "") -> Attempt:
     """What a Workflows (or legacy connector) answer means; any 2xx is a delivery.
 
     Legacy connectors report throttling as a 200 or 4xx whose body mentions 429, so the body is
     read before the status.
     """
     text = body.decode("utf-8", "replace").lower()
-    detail = answer_detail(status, body)
-    if status == 429 or "429" in text or "throttl" in text:
+    detail = answer_detail(status, body, url)
+    # A connector's "HTTP error 429" (or "throttled") in the body, not just any "429" in it:
+    # a delivered card whose echo happens to contain 429 must not be posted twice.
+    throttled = "throttl" in text or re.search(r"\b(?:error|status|code)\D{0,3}429\b", text)
+    if status == 429 or throttled:
         return Attempt(Verdict.RETRY, status, "throttled", retry_after, detail)
     if 200 <= status < 300:
         return Attempt.ok(status)

@@ -22,6 +22,7 @@ from monitor.secret import Secret
 from monitor.sinks.base import Attempt, Message, Verdict
 from monitor.sinks.http import Answer, post
 from monitor.store import OutboxEntry
+from monitor.tls import client_tls
 
 
 def sign(secret: Secret, event_id: str, timestamp: int, body: bytes) -> str:
@@ -61,6 +62,7 @@ class WebhookSink:
         self._config = config
         self._session = session
         self._clock = clock
+        self._tls = client_tls(config.ca_file, f"ca_file of sink {config.name!r}")
 
     def render(self, entries: Sequence[OutboxEntry]) -> list[Message]:
         return [Message((entry,), entry.body) for entry in entries]
@@ -78,6 +80,6 @@ class WebhookSink:
     async def send(self, message: Message) -> Attempt:
         answer = await post(
             self._session, self._config.url, message.body, self.headers(message),
-            self._config.timeout,
+            self._config.timeout, tls=self._tls,
         )  # fmt: skip
         return answer if isinstance(answer, Attempt) else verdict(answer)

@@ -1,0 +1,79 @@
+"""Deliver for a sink only while this replica holds the sink's lease.
+
+With several replicas, one of them delivers for each sink at a time, so the events of one
+conference keep their order and the sink's pace holds across replicas (invariant 8). When this
+replica takes the lease, it first adopts every entry of the sink still pending with another
+consumer (a replica that died, or handed the sink over), then runs a fresh ``SinkRunner`` until
+the lease moves away or the service stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from monitor.aio import first
+from monitor.dispatch import SinkRunner
+from monitor.errors import StoreError
+from monitor.leases import LeaseKeeper
+from monitor.store import STORE_RETRY, Store
+
+log = structlog.get_logger("monitor.supervise")
+
+WATCH_EVERY = 1.0  # how soon a runner notices its lease went away
+
+
+def sink_lease(sink: str) -> str:
+    return f"sink:{sink}"
+
+
+async def deliver_while_held(
+    sink: str,
+    *,
+    leases: LeaseKeeper,
+    store: Store,
+    make_runner: Callable[[], SinkRunner],
+    running: list[SinkRunner],
+    stop: asyncio.Event,
+    grace: float,
+) -> None:
+    """Run ``sink``'s deliveries on every turn this replica holds its lease, until ``stop``."""
+    lease = sink_lease(sink)
+    while await leases.wait_for(lease, stop):
+        if not await _adopt(sink, store, stop):
+            return
+        runner = make_runner()
+        running.append(runner)
+        lost = asyncio.Event()  # the lease went away, or the service stops
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_watch(lease, leases, stop, lost))
+                await runner.run(lost, grace)
+                lost.set()
+        finally:
+            running.remove(runner)
+
+
+async def _adopt(sink: str, store: Store, stop: asyncio.Event) -> bool:
+    """Take over the sink's pending entries, retrying while the store is away."""
+    while not stop.is_set():
+        try:
+            adopted = await store.adopt(sink)
+        except StoreError as exc:
+            log.warning("sink_adopt_failed", sink=sink, error=str(exc))
+            await first(asyncio.sleep(STORE_RETRY), stop.wait())
+        else:
+            if adopted:
+                log.info("sink_entries_adopted", sink=sink, entries=adopted)
+            return True
+    return False
+
+
+async def _watch(lease: str, leases: LeaseKeeper, stop: asyncio.Event, lost: asyncio.Event) -> None:
+    while not lost.is_set():
+        if stop.is_set() or not leases.holds(lease):
+            lost.set()
+            return
+        await first(asyncio.sleep(WATCH_EVERY), stop.wait(), lost.wait())
