@@ -171,3 +171,23 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
+
+# KEYS: a stream; ARGV: a consumer group, the consumer to keep. Deletes the group's other
+# consumers that hold nothing pending: a replica that took a sink over has adopted every entry,
+# and replicas named after their pod would otherwise pile up in the group with each rollout.
+# Checked and deleted in one step, so an entry a waking consumer reads meanwhile is never lost.
+FORGET_IDLE_CONSUMERS: Final = """
+local forgotten = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, pending
+  for i = 1, #consumer, 2 do
+    if consumer[i] == 'name' then name = consumer[i + 1] end
+    if consumer[i] == 'pending' then pending = consumer[i + 1] end
+  end
+  if name ~= ARGV[2] and pending == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+"""

@@ -24,7 +24,7 @@ from monitor.redis_codec import commit_args, decode_tombstone, decode_tracked
 from monitor.redis_leases import RedisLeases
 from monitor.redis_ledger import RedisLedger
 from monitor.redis_outbox import RedisOutbox
-from monitor.redis_scripts import COMMIT
+from monitor.redis_scripts import COMMIT, FORGET_IDLE_CONSUMERS
 from monitor.secret import Secret, redact_url
 from monitor.store import DeadLetter, Fence, Loaded, OutboxEntry, RetryState, SinkDisabled
 
@@ -36,6 +36,7 @@ class RedisStore:
         self._redis = client
         self._where = where  # the URL without credentials, for messages
         self._commit = client.register_script(COMMIT)
+        self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
         self._consumer = consumer
         self._outbox = RedisOutbox(client, consumer)
         self._ledger = RedisLedger(client)
@@ -178,6 +179,7 @@ class RedisStore:
                 start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
                 if start == "0-0":
                     break
+            await self._forget_idle(keys=[stream], args=[sink, self._consumer])
         self._outbox.reopen(sink)
         return taken
 

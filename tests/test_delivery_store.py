@@ -239,6 +239,34 @@ async def test_a_replaced_replicas_pending_entries_are_reclaimed(
         await successor.close()
 
 
+async def test_adopting_a_sink_takes_every_pending_entry_and_forgets_idle_consumers(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    """A replica that takes a sink's lease over owns its in-flight entries at once (no idle
+    wait), and the consumers of replicas gone before it do not pile up in the group."""
+    stream = keys.outbox("main")
+    old = [RedisStore.from_url(Secret(redis_url), consumer=f"pod-{n}") for n in ("a", "b")]
+    heir = RedisStore.from_url(Secret(redis_url), consumer="pod-heir")
+    try:
+        for store in (*old, heir):
+            await store.open_outbox(["ops"], ["main"])
+        batch = started("main", 1, 2, 3)
+        await old[0].commit("main", 0, batch)
+        assert len(await old[0].read("ops", 2, 0.1)) == 2  # pod-a dies with two entries read,
+        assert len(await old[1].read("ops", 10, 0.1)) == 1  # pod-b with the third
+
+        assert await heir.adopt("ops") == 3
+        pending: Any = await raw_redis.xpending_range(stream, "ops", "-", "+", 10)
+        assert {p["consumer"] for p in pending} == {b"pod-heir"}
+        consumers: Any = await raw_redis.xinfo_consumers(stream, "ops")
+        assert [c["name"] for c in consumers] == [b"pod-heir"]
+        redelivered = await heir.read("ops", 10, 0.1)
+        assert sorted(e.event_id for e in redelivered) == sorted(e.id for e in batch.events)
+    finally:
+        for store in (*old, heir):
+            await store.close()
+
+
 async def test_entries_kept_by_a_live_consumer_are_not_reclaimed(
     redis_url: str, raw_redis: aioredis.Redis
 ) -> None:
