@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
 
+from monitor import redis_keys as keys
 from monitor.config import Settings
 from monitor.simulator import Simulator
 from tests.receiver import Receiver
@@ -126,3 +128,68 @@ async def test_a_wiped_store_is_rebuilt_from_memory_without_false_events(redis_u
         ("conference.ended", "live through the wipe"),  # its end was not missed
     ]
     assert 'conference_monitor_state_resets_total{how="from_memory",source="north"} 1.0' in metrics
+
+
+async def test_state_lost_while_the_outbox_remains_is_rebaselined_quietly(redis_url: str) -> None:
+    """Redis evicted or lost the state of a source but kept its outbox, and the process restarted
+    as well: the next poll is a baseline that announces nothing, even with
+    ``announce_existing``, and says so; transitions after it are reported as usual."""
+    async with Simulator() as sim, Receiver() as hook, aiohttp.ClientSession() as http:
+        settings = dataclasses.replace(
+            two_sources(sim, hook, redis_url),
+            sources=(source_config(sim.url, name="north", announce_existing=True),),
+        )
+        live = sim.world.create_conference(title="live before")
+        sim.world.start(live.id)
+        async with running(settings, replica="first"):
+            await hook.wait_for(1, within=10)
+        client = aioredis.Redis.from_url(redis_url)
+        await client.delete(keys.meta("north"), keys.tracked("north"), keys.tombstones("north"))
+        assert await client.exists(keys.outbox("north"))
+        await client.aclose()
+        async with running(settings, replica="second") as service:
+            await until(lambda: get_json(http, f"{service.url}/readyz"), lambda r: r["ready"], 10)
+            sim.world.end(live.id)
+            await hook.wait_for(2, within=10)
+            async with http.get(f"{service.url}/metrics") as response:
+                metrics = await response.text()
+    kinds = [(r.json["type"], r.json["data"]["conference"]["title"]) for r in hook.delivered]
+    assert kinds == [
+        ("conference.started", "live before"),  # announced once, not again after the loss
+        ("conference.ended", "live before"),
+    ]
+    assert 'conference_monitor_state_resets_total{how="rebaselined",source="north"} 1.0' in metrics
+
+
+async def test_readiness_answers_only_for_the_sources_polled_here(redis_url: str) -> None:
+    """Each replica's ``/readyz`` vouches for the sources it polls and defers the others."""
+    async with Simulator() as sim, Receiver() as hook, aiohttp.ClientSession() as http:
+        settings = two_sources(sim, hook, redis_url)
+        async with (
+            running(settings, replica="replica-a") as a,
+            running(settings, replica="replica-b") as b,
+        ):
+
+            async def both() -> list[Any]:
+                return [await get_json(http, f"{s.url}/readyz") for s in (a, b)]
+
+            def split(bodies: list[Any]) -> bool:
+                here = [polled_here(body) for body in bodies]
+                return (
+                    all(body["ready"] for body in bodies)
+                    and here[0] | here[1] == {"source:north", "source:south"}
+                    and not here[0] & here[1]
+                )
+
+            bodies = await until(both, split, 10)
+    for body in bodies:
+        elsewhere = [c for c in body["checks"] if c.get("polled_here") is False]
+        assert all(check["ok"] for check in elsewhere)
+
+
+def polled_here(readyz: Any) -> set[str]:
+    return {
+        check["name"]
+        for check in readyz["checks"]
+        if check["name"].startswith("source:") and check.get("polled_here", True)
+    }
