@@ -15,7 +15,7 @@ from typing import TextIO
 
 import aiohttp
 
-from monitor import USER_AGENT
+from monitor import USER_AGENT, redis_client
 from monitor.app import replica_name
 from monitor.canvas import CanvasClient
 from monitor.config import Settings, SinkConfig
@@ -23,7 +23,6 @@ from monitor.errors import CanvasError, StoreError
 from monitor.lane import Deadline, Lane
 from monitor.metrics import Metrics
 from monitor.models import format_time
-from monitor.secret import redact_url
 from monitor.sinks import make_sink
 from monitor.store import OutboxEntry, open_store
 
@@ -64,7 +63,7 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
                 report(True, f"source {source.name}", f"{source.base_url} answers {who}")
 
         store = open_store(settings.state_url, consumer=replica_name())
-        where = redact_url(settings.state_url.reveal())
+        where = redis_client.where(settings.state_url.reveal())  # every sentinel or node
         try:
             async with asyncio.timeout(10):
                 await store.ping()

@@ -8,10 +8,17 @@ The forms of ``state_url`` that name Redis (``config_fields.state_url`` checks t
 
 ``redis+sentinel://[[user]:password@]host[:26379][,host[:26379]…]/service[/db]``, ``rediss+sentinel://…``
     The primary that a Sentinel group calls ``service``. Every new connection asks a sentinel
-    where the primary is, so after a failover the client reconnects to the new one by itself;
-    commands that were under way when the old primary went fail, and the store says so. The
+    where the primary is, and while the client is busy it asks again every ``FOLLOW_EVERY``
+    seconds, closing connections to a primary the sentinels no longer name: after a failover
+    the client moves to the new primary by itself, even when the old one lives on (a planned
+    ``SENTINEL FAILOVER`` leaves it writable until the sentinels demote it, failover-timeout
+    later). Commands under way when the old primary went fail, and the store says so (and
+    tries again). A sentinel answers at once or is skipped for the next; while none names a
+    primary that is up, every command fails at once, naming the sentinels by host:port. The
     credentials are the primary's (and its replicas'); sentinels that want their own take the
     query options ``sentinel_username`` and ``sentinel_password``. TLS covers both.
+    Replication is asynchronous: a write the old primary acknowledged but had not yet passed
+    to the replica that is promoted is lost (``docs/scaling.md`` says what that costs).
 
 ``redis+cluster://[[user]:password@]host[:6379][,host[:6379]…]``, ``rediss+cluster://…``
     A Redis Cluster, found through any of the nodes listed; database 0 only. Every key a
@@ -25,17 +32,21 @@ Messages name a server by ``where``: scheme, hosts and service, never credential
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl, unquote
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ClusterError, RedisClusterException
+from redis.exceptions import ClusterError, RedisClusterException, RedisError
 from redis.typing import EncodableT, ScriptTextT
 
 from monitor.secret import Secret, redact_url
@@ -47,6 +58,7 @@ TIMEOUTS: Final[dict[str, Any]] = {
     "health_check_interval": 30,
 }
 SENTINEL_TIMEOUT: Final = 5.0  # a sentinel answers at once or is skipped for the next one
+FOLLOW_EVERY: Final = 1.0  # seconds between looks at where the primary is, while in use
 # A cluster client keeps a pool per node; each sink keeps one blocking read per stream open
 # (``redis_outbox``), so a node may need (sources + 1) x sinks connections at once.
 CLUSTER_CONNECTIONS: Final = 1000
@@ -221,18 +233,70 @@ class SentinelPrimary(aioredis.Redis):
                 await self.sentinel_group.aclose()
 
 
+class Sentinels(Sentinel):
+    """redis-py's ``Sentinel``, whose failure to find the primary says, in a line, what each
+    sentinel answered (by host:port) instead of quoting every client's settings."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        answers: list[str] = []
+        for number, sentinel in enumerate(self.sentinels):
+            kwargs = sentinel.connection_pool.connection_kwargs
+            host, port = kwargs.get("host", "?"), kwargs.get("port", "?")
+            address = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+            try:
+                primaries = await sentinel.sentinel_masters()
+            except RedisError as exc:  # skipped: the next sentinel may know
+                answers.append(f"{address} did not answer ({type(exc).__name__})")
+                continue
+            state = primaries.get(service_name) if isinstance(primaries, dict) else None
+            if state is None:
+                answers.append(f"{address} does not know it")
+            elif not self.check_master_state(state, service_name):
+                answers.append(f"{address} sees it down")
+            else:  # ask this sentinel first next time, as redis-py does
+                self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
+                return str(state["ip"]), int(state["port"])
+        raise MasterNotFoundError(f"no primary {service_name!r}: " + ", ".join(answers))
+
+
+class FollowingPool(SentinelConnectionPool):
+    """Connections to the primary the sentinels name now, not to the one they named when the
+    connection was made: before a connection is used, at most every ``FOLLOW_EVERY`` seconds,
+    the sentinels are asked again; a connection to another address is closed and made anew.
+
+    redis-py asks only when it connects, and keeps idle connections to a demoted primary (which
+    answers reads and, until the sentinels reconfigure it, takes writes that are then lost)."""
+
+    def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
+        super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
+        self.next_look = 0.0  # time.monotonic() of the next look
+
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
+        if time.monotonic() >= self.next_look:
+            self.next_look = time.monotonic() + FOLLOW_EVERY  # one look at a time
+            # Closes idle connections if the primary moved. Should no sentinel name one, a
+            # connection that still works is used; a new one fails to connect.
+            with contextlib.suppress(MasterNotFoundError):
+                await self.get_master_address()  # type: ignore[no-untyped-call]
+        address = (connection.host, connection.port)  # type: ignore[attr-defined]
+        if connection.is_connected and self.master_address not in (None, address):
+            await connection.disconnect()  # it was in use when the primary moved
+        await super().ensure_connection(connection)
+
+
 def _sentinel_primary(topology: Topology) -> SentinelPrimary:
     tls = _tls(topology)
     asking: dict[str, Any] = {
         "socket_timeout": SENTINEL_TIMEOUT,
         "socket_connect_timeout": SENTINEL_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),  # a sentinel that fails is skipped, not asked again
         **tls,
     }
     if "sentinel_username" in topology.options:
         asking["username"] = topology.options["sentinel_username"]
     if "sentinel_password" in topology.options:
         asking["password"] = topology.options["sentinel_password"]
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    sentinel = Sentinels(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         list(topology.nodes),
         sentinel_kwargs=asking,
         username=topology.username,
@@ -241,7 +305,9 @@ def _sentinel_primary(topology: Topology) -> SentinelPrimary:
         **TIMEOUTS,
         **tls,
     )
-    primary: SentinelPrimary = sentinel.master_for(topology.service, redis_class=SentinelPrimary)
+    primary: SentinelPrimary = sentinel.master_for(
+        topology.service, redis_class=SentinelPrimary, connection_pool_class=FollowingPool
+    )
     primary.sentinel_group = sentinel
     return primary
 
@@ -308,7 +374,7 @@ class _ClusterPipeline(ClusterPipeline):
             self._shas.clear()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _as_redis_error() -> Iterator[None]:
     try:
         yield

@@ -151,6 +151,19 @@ class SentinelGroup:
                 return int(address[1])
         return None
 
+    def wait_synced(self, within: float = 10.0) -> None:
+        """Until the replica has every write the primary had taken when called."""
+
+        def offset(node: Node, name: str) -> int:
+            client = node.client(socket_timeout=1)
+            try:
+                return int(client.info("replication")[name])
+            finally:
+                client.close()
+
+        target = offset(self.primary, "master_repl_offset")
+        until(lambda: offset(self.replica, "master_repl_offset") >= target, within, "in sync")
+
     def wait_failover(self, within: float = 20.0) -> float:
         """Seconds until the sentinels name the replica the primary."""
         started = time.monotonic()
