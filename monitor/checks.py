@@ -15,7 +15,7 @@ from typing import TextIO
 
 import aiohttp
 
-from monitor import USER_AGENT, redis_client
+from monitor import USER_AGENT, redis_url
 from monitor.app import replica_name
 from monitor.canvas import CanvasClient
 from monitor.config import Settings, SinkConfig
@@ -63,7 +63,7 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
                 report(True, f"source {source.name}", f"{source.base_url} answers {who}")
 
         store = open_store(settings.state_url, consumer=replica_name())
-        where = redis_client.where(settings.state_url.reveal())  # every sentinel or node
+        where = redis_url.where(settings.state_url.reveal())  # every sentinel or node
         try:
             async with asyncio.timeout(10):
                 await store.ping()

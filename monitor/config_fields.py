@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from redis.connection import parse_url
 
-from monitor import redis_client
+from monitor import redis_url
 from monitor.config_reader import string
 from monitor.errors import ConfigError
 from monitor.models import EventType
@@ -27,8 +27,8 @@ STATE_SCHEMES: Final = (
     "redis",
     "rediss",
     "unix",
-    *redis_client.SENTINEL_SCHEMES,
-    *redis_client.CLUSTER_SCHEMES,
+    *redis_url.SENTINEL_SCHEMES,
+    *redis_url.CLUSTER_SCHEMES,
 )
 
 
@@ -102,12 +102,12 @@ def event_type(value: object, field: str) -> EventType:
 def state_url(value: object, field: str) -> Secret:
     """``memory://``, or Redis: one server, a Sentinel group or a Cluster (``redis_client``)."""
     text = string(value, field)
-    scheme = redis_client.scheme_of(text)
+    scheme = redis_url.scheme_of(text)
     if scheme not in STATE_SCHEMES:
         raise ConfigError(field, f"scheme must be one of {', '.join(STATE_SCHEMES)}")
-    if redis_client.is_high_availability(text):
+    if redis_url.is_high_availability(text):
         try:
-            redis_client.parse(text)
+            redis_url.parse(text)
         except ValueError as exc:  # its messages never quote the URL
             raise ConfigError(field, f"not a valid {scheme}:// URL: {exc}") from None
     elif scheme != "memory":

@@ -197,10 +197,10 @@ def open_store(url: Secret, *, consumer: str) -> Store:
 
         return MemoryStore()
     if scheme in REDIS_SCHEMES:
-        from monitor import redis_client  # noqa: PLC0415 - only what is used
+        from monitor import redis_client, redis_url  # noqa: PLC0415 - only what is used
         from monitor.store_redis import RedisStore  # noqa: PLC0415 - only what is used
 
-        where = redis_client.where(url.reveal())  # names every host of a Sentinel or Cluster
+        where = redis_url.where(url.reveal())  # names every host of a Sentinel or Cluster
         return RedisStore(redis_client.connect(url), consumer=consumer, where=where)
     raise ConfigError("state_url", f"unsupported scheme {scheme!r}")
 

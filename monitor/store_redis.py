@@ -25,7 +25,8 @@ from monitor.redis_leases import RedisLeases
 from monitor.redis_ledger import RedisLedger
 from monitor.redis_outbox import RedisOutbox
 from monitor.redis_scripts import COMMIT, FORGET_IDLE_CONSUMERS
-from monitor.secret import Secret, redact_url
+from monitor.redis_url import where
+from monitor.secret import Secret
 from monitor.store import DeadLetter, Fence, Loaded, OutboxEntry, RetryState, SinkDisabled
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
-        return cls(connect(url), consumer=consumer, where=redact_url(url.reveal()))
+        return cls(connect(url), consumer=consumer, where=where(url.reveal()))
 
     def _error(self, action: str, exc: RedisError) -> StoreError:
         return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")

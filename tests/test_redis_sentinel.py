@@ -25,10 +25,11 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from monitor import redis_client
 from monitor import redis_keys as keys
+from monitor import redis_sentinel
 from monitor.checks import check
 from monitor.errors import StaleStateError, StoreError
+from monitor.redis_url import where as server_name
 from monitor.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store import Store, open_store
@@ -145,7 +146,7 @@ async def test_errors_name_the_sentinels_and_never_the_password(group: SentinelG
         finally:
             await store.close()
         message = str(info.value)
-        assert message.startswith(f"redis {redis_client.where(url)}: ping failed"), message
+        assert message.startswith(f"redis {server_name(url)}: ping failed"), message
         assert all(part in message for part in expected), message
         assert PASSWORD not in message
         assert time.monotonic() - began < 2.0  # a sentinel is asked once, not over and over
@@ -224,7 +225,7 @@ async def test_a_planned_failover_moves_the_commits_to_the_new_primary(tmp_path:
             finally:
                 sentinel.close()
             switched, landed = await _commit_through_a_switch(ha, store, version)
-            assert landed - switched < redis_client.FOLLOW_EVERY + 1.0
+            assert landed - switched < redis_sentinel.FOLLOW_EVERY + 1.0
             assert (await store.load("main")).version == version_on(ha.replica, "main")
         finally:
             await store.close()

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor import redis_client
+from monitor import redis_url
 from monitor.config import parse
 from monitor.errors import ConfigError, ExitCode
-from monitor.redis_client import BLOCK_SLICE, SentinelPrimary, Topology, connect, is_cluster
+from monitor.redis_client import BLOCK_SLICE, connect, is_cluster
+from monitor.redis_sentinel import SentinelPrimary
+from monitor.redis_url import Topology
 from monitor.secret import Secret
 from monitor.store import open_store
 from monitor.store_redis import RedisStore
@@ -77,7 +79,7 @@ SOURCE = {"name": "main", "base_url": "https://canvas.example.edu", "token": "t0
     ],
 )
 def test_urls_are_read(url: str, expected: Topology) -> None:
-    topology = redis_client.parse(url)
+    topology = redis_url.parse(url)
     assert topology == expected
     assert topology.password == expected.password
     assert topology.options == expected.options
@@ -86,15 +88,15 @@ def test_urls_are_read(url: str, expected: Topology) -> None:
 
 def test_where_names_every_host_and_no_credentials() -> None:
     assert (
-        redis_client.where(f"redis+sentinel://:{PASSWORD}@s1,[::1]:26380/mymaster/0")
+        redis_url.where(f"redis+sentinel://:{PASSWORD}@s1,[::1]:26380/mymaster/0")
         == "redis+sentinel://s1:26379,[::1]:26380/mymaster"
     )
     assert (
-        redis_client.where(f"rediss+cluster://u:{PASSWORD}@n1:7000,n2:7001")
+        redis_url.where(f"rediss+cluster://u:{PASSWORD}@n1:7000,n2:7001")
         == "rediss+cluster://n1:7000,n2:7001"
     )
-    assert redis_client.where(f"redis+cluster://:{PASSWORD}@n1:bad") == "redis+cluster://…"
-    assert redis_client.where(f"redis://:{PASSWORD}@host:6379/0") == "redis://host:6379/…"
+    assert redis_url.where(f"redis+cluster://:{PASSWORD}@n1:bad") == "redis+cluster://…"
+    assert redis_url.where(f"redis://:{PASSWORD}@host:6379/0") == "redis://host:6379/…"
 
 
 @pytest.mark.parametrize(
