@@ -41,14 +41,28 @@ TIMEOUTS: Final[dict[str, Any]] = {
 }
 
 
+# Every source commits at its tick, and a thousand sources tick together: redis-py's pool
+# (100 connections by default, from 8.0) would refuse the 101st at once. One server's pool
+# makes a call wait for a free connection instead; Sentinel's pool cannot wait, so it may grow
+# further (Redis accepts 10,000 clients by default).
+POOL_SIZE: Final = 200
+POOL_WAIT: Final = 10.0  # seconds a call waits for a free connection before it fails
+SENTINEL_POOL_SIZE: Final = 2000
+
+
 def connect(url: Secret) -> aioredis.Redis:
     """A client for any form of ``state_url`` that names Redis (see the module's docstring)."""
     text = url.reveal()
     if not is_high_availability(text):
-        return aioredis.Redis.from_url(text, **TIMEOUTS)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            text, max_connections=POOL_SIZE, timeout=POOL_WAIT, **TIMEOUTS
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        client.auto_close_connection_pool = True  # closing the client closes its pool
+        return client
     topology = parse(text)
     if topology.kind == "sentinel":
-        return sentinel_primary(topology, TIMEOUTS)
+        return sentinel_primary(topology, {**TIMEOUTS, "max_connections": SENTINEL_POOL_SIZE})
     # RedisCluster offers the commands the store uses, under the same names and arguments;
     # the store tells the two apart where they differ (``is_cluster``).
     return cast("aioredis.Redis", cluster_client(topology, TIMEOUTS))

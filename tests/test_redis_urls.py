@@ -4,6 +4,7 @@ make. No server needed: clients connect lazily (``test_redis_sentinel``/``_clust
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from monitor import redis_url
 from monitor.config import parse
 from monitor.errors import ConfigError, ExitCode
-from monitor.redis_client import BLOCK_SLICE, connect, is_cluster
+from monitor.redis_client import BLOCK_SLICE, POOL_SIZE, connect, is_cluster
 from monitor.redis_sentinel import SentinelPrimary
 from monitor.redis_url import Topology
 from monitor.secret import Secret
@@ -184,6 +185,18 @@ async def test_a_cluster_url_makes_a_cluster_client() -> None:
         assert is_cluster(client)
     finally:
         await client.aclose()
+
+
+async def test_more_concurrent_store_calls_than_connections_wait_their_turn(
+    redis_url: str,
+) -> None:
+    """A thousand sources commit at the same tick: calls beyond the pool wait, none fails."""
+    store = RedisStore.from_url(Secret(redis_url), consumer="crowd")
+    try:
+        loaded = await asyncio.gather(*(store.load(f"s{i}") for i in range(3 * POOL_SIZE)))
+    finally:
+        await store.close()
+    assert [item.version for item in loaded] == [0] * (3 * POOL_SIZE)
 
 
 async def test_open_store_takes_both_forms_and_names_their_hosts() -> None:
