@@ -5,7 +5,9 @@
     python3 dev.py test    the test suite (any pytest arguments may follow)
     python3 dev.py lint    ruff (lint and format) and mypy --strict
     python3 dev.py check   lint, types and tests together
-    python3 dev.py bench   the benchmarks: a table, and bench/results/latest.json
+    python3 dev.py bench   the benchmarks: a table, and bench/results/latest.json (--quick: ~3 min)
+    python3 dev.py chaos   the chaos suite: faults injected into real processes (minutes;
+                           CHAOS_ROUNDS, CHAOS_REDIS_OUTAGE, ... scale it: tests/chaos/knobs.py)
 
 Each task creates ``.venv`` on first use and installs what it needs into it (again whenever
 ``pyproject.toml`` changes). Tests need a ``redis-server`` binary; when there is none on PATH,
@@ -145,8 +147,16 @@ def task_check(args: list[str]) -> int:
     return task_lint([]) or run_steps([[PYTHON, "-m", "pytest", *args]])
 
 
-def task_bench(args: list[str]) -> int:
+def task_chaos(args: list[str]) -> int:
+    """The chaos suite alone (``tests/chaos``); a plain test run leaves it out."""
     ensure_installed("test")
+    ensure_redis_server()
+    env = {**os.environ, "CHAOS": "1"}
+    return call(PYTHON, "-m", "pytest", "tests/chaos", "-m", "chaos", *args, env=env)
+
+
+def task_bench(args: list[str]) -> int:
+    ensure_installed("bench")  # test helpers, canvasapi (the baseline), pyinstrument, matplotlib
     ensure_redis_server()
     return call(PYTHON, "-m", "bench.run", *args)
 
@@ -157,6 +167,7 @@ TASKS = {
     "lint": task_lint,
     "check": task_check,
     "bench": task_bench,
+    "chaos": task_chaos,
 }
 
 

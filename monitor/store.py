@@ -162,6 +162,10 @@ class Store(Protocol):
         """Take over every entry of ``sink`` still pending with another consumer (this replica
         just took the sink's lease, so nobody else delivers for it); returns how many."""
 
+    async def strays(self, sink: str) -> int:
+        """How many of ``sink``'s entries are pending with another consumer: entries a former
+        lease holder read after its lease had gone, which ``adopt`` takes back."""
+
     # Leases: which replica works on which source or sink (invariant 8).
 
     async def heartbeat(self, replica: str, ttl: float) -> list[str]:

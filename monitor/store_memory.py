@@ -151,6 +151,9 @@ class MemoryStore:
         self._replay[sink] = deque(self._unacked.get(sink, {}).values())
         return len(self._replay[sink])
 
+    async def strays(self, sink: str) -> int:
+        return 0  # one process, one consumer
+
     async def heartbeat(self, replica: str, ttl: float) -> list[str]:
         now = time.monotonic()
         self._replicas[replica] = now + ttl

@@ -184,6 +184,23 @@ class RedisStore:
         self._outbox.reopen(sink)
         return taken
 
+    async def strays(self, sink: str) -> int:
+        return await self._call(f"counting stray entries of sink {sink}", self._strays(sink))
+
+    async def _strays(self, sink: str) -> int:
+        count = 0
+        for stream in self._outbox.streams(sink):
+            try:
+                summary: Any = await self._redis.xpending(stream, sink)
+            except ResponseError:  # no stream or group yet: nothing is pending
+                continue
+            count += sum(
+                int(consumer["pending"])
+                for consumer in summary["consumers"]
+                if consumer["name"] not in (self._consumer, self._consumer.encode())
+            )
+        return count
+
     async def heartbeat(self, replica: str, ttl: float) -> list[str]:
         return await self._call("registering this replica", self._leases.heartbeat(replica, ttl))
 

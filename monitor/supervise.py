@@ -5,6 +5,11 @@ conference keep their order and the sink's pace holds across replicas (invariant
 replica takes the lease, it first adopts every entry of the sink still pending with another
 consumer (a replica that died, or handed the sink over), then runs a fresh ``SinkRunner`` until
 the lease moves away or the service stops.
+
+A former holder can still read entries after its lease has gone: a read that blocked across the
+handover, or a replica resumed from a pause, takes them into its own pending list, where nobody
+would deliver them until they had been idle for ``CLAIM_IDLE``. So the holder looks for such
+strays every ``ADOPT_EVERY`` seconds and adopts them too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from monitor.store import STORE_RETRY, Store
 log = structlog.get_logger("monitor.supervise")
 
 WATCH_EVERY = 1.0  # how soon a runner notices its lease went away
+ADOPT_EVERY = 5.0  # how soon entries a former holder read after its lease went are taken back
 
 
 def sink_lease(sink: str) -> str:
@@ -50,6 +56,7 @@ async def deliver_while_held(
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(_watch(lease, leases, stop, lost))
+                group.create_task(_adopt_strays(sink, store, lost))
                 await runner.run(lost, grace)
                 lost.set()
         finally:
@@ -77,3 +84,16 @@ async def _watch(lease: str, leases: LeaseKeeper, stop: asyncio.Event, lost: asy
             lost.set()
             return
         await first(asyncio.sleep(WATCH_EVERY), stop.wait(), lost.wait())
+
+
+async def _adopt_strays(sink: str, store: Store, lost: asyncio.Event) -> None:
+    """While the lease is held: adopt what another consumer read after its lease had gone."""
+    while not lost.is_set():
+        await first(asyncio.sleep(ADOPT_EVERY), lost.wait())
+        if lost.is_set():
+            return
+        try:
+            if await store.strays(sink):
+                log.info("sink_entries_adopted", sink=sink, entries=await store.adopt(sink))
+        except StoreError as exc:  # the next turn, or the next holder, tries again
+            log.debug("sink_adopt_failed", sink=sink, error=str(exc))

@@ -89,6 +89,9 @@ class PassThroughStore:
     async def adopt(self, sink: str) -> int:
         return await self.inner.adopt(sink)
 
+    async def strays(self, sink: str) -> int:
+        return await self.inner.strays(sink)
+
     async def heartbeat(self, replica: str, ttl: float) -> list[str]:
         return await self.inner.heartbeat(replica, ttl)
 
