@@ -1,9 +1,12 @@
-"""Benchmarks: what a poll and a delivery cost, printed as a table and written as JSON.
+"""Benchmarks of issue 6: every scenario, against the simulator and a redis-server of our own.
 
-    python3 dev.py bench            (or: .venv/bin/python -m bench.run [--quick])
+    python3 dev.py bench [--quick] [--out PATH] [--only NAME ...] [--plot PNG]
 
-Everything runs on loopback against the simulator and a redis-server of our own. Figures that
-depend on the machine are given as ratios to a baseline measured in the same run.
+prints a table (scenario, figure, target, result) and writes every figure as JSON (default
+``bench/results/latest.json``). Everything runs on loopback; the service itself runs in a
+process of its own wherever its CPU, memory or latency is the figure. Figures that depend on the
+machine's speed are ratios to a baseline measured in the same run. ``--quick`` shortens the
+windows and drops the largest sizes (about three minutes instead of about ten).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -19,214 +23,165 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import redis
-
-from monitor.canvas import CanvasClient
-from monitor.config import SinkConfig, SinkType
-from monitor.diff import diff, vanished
-from monitor.dispatch import SinkRunner
-from monitor.lane import Lane
-from monitor.metrics import Metrics
-from monitor.models import Conference, SourceState
-from monitor.poller import Poller
-from monitor.secret import Secret
+from bench import idle_service, polls
+from bench.scenarios import (
+    canvas_requests,
+    canvasapi_baseline,
+    delivery,
+    detection,
+    many_sources,
+    processing,
+    redis_commands,
+    redis_round_trips,
+)
+from bench.table import Row, render
+from monitor.logs import configure
 from monitor.simulator import Simulator
-from monitor.sinks import WebhookSink
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
-from tests.delivery_helpers import started
-from tests.factories import NOW, raw_conference, snapshot
-from tests.receiver import Receiver
-from tests.redis_server import start_redis
-from tests.service import running, settings_for, source_config, webhook_config
+from tests.redis_server import RedisServer, start_redis
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        timings.append(time.perf_counter() - started)
-    return min(timings)
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+SCENARIOS = (
+    "polls",
+    "processing",
+    "redis_commands",
+    "many_sources",
+    "delivery",
+    "detection",
+    "canvasapi",
+)
 
 
-def processing_cost(n: int) -> dict[str, Any]:
-    """Parse + diff of an idle poll of ``n`` conferences, against ``json.loads`` of its pages."""
-    pages = [
-        json.dumps({"conferences": [raw_conference(i) for i in range(p, min(p + 100, n))]}).encode()
-        for p in range(0, n, 100)
-    ]
-    loads = best_of(5, lambda: [json.loads(page) for page in pages])
-
-    def parse() -> dict[int, Conference]:
-        records = [r for page in pages for r in json.loads(page)["conferences"]]
-        return {c.id: c for r in records if (c := Conference.from_api(r)) is not None}
-
-    state = diff("main", SourceState(), parse(), {}, now=NOW).state
-
-    def idle_poll() -> None:
-        current = parse()
-        vanished(state, current)
-        diff("main", state, current, {}, now=NOW)
-
-    ours = best_of(5, idle_poll)
-    return {"n": n, "json_loads_s": loads, "poll_s": ours, "ratio": ours / loads}
-
-
-async def canvas_requests(sim: Simulator, n: int) -> dict[str, Any]:
-    """Requests one poll sends for ``n`` live conferences (the floor is ceil(n / 100))."""
-    sim.world.reset()
-    for _ in range(n):
-        sim.world.start(sim.world.create_conference().id)
-    metrics = Metrics(["main"], [])
-    async with aiohttp.ClientSession() as session:
-        source = source_config(sim.url, poll_timeout=60.0, rate_limit=1000.0)
-        client = CanvasClient(session, source, Lane(source.rate_limit), metrics)
-        poller = Poller(source, client, MemoryStore(), metrics, interval=1.0)
-        sim.requests.clear()
-        assert await poller.poll_once()
-        first = sim.requests.count("/api/v1/")
-        sim.requests.clear()
-        assert await poller.poll_once()
-        idle = sim.requests.count("/api/v1/")
-    return {"n": n, "requests_first_poll": first, "requests_idle_poll": idle, "floor": -(-n // 100)}
-
-
-async def redis_per_idle_poll(sim: Simulator, url: str, polls: int) -> dict[str, Any]:
-    """Redis commands per idle poll, all loops included (INFO commandstats)."""
-    sim.world.reset()
-    for _ in range(20):
-        sim.world.start(sim.world.create_conference().id)
-    async with Receiver() as hook:
-        settings = settings_for(
-            (source_config(sim.url),), (webhook_config(hook.url),), state_url=url, poll_interval=0.1
+def machine() -> dict[str, Any]:
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
         )
-        async with running(settings):
-            await asyncio.sleep(1.0)  # baseline taken, loops settled
-            client = redis.Redis.from_url(url)
-            before = _calls(client)
-            started = time.monotonic()
-            await asyncio.sleep(polls * 0.1)
-            elapsed = time.monotonic() - started
-            after = _calls(client)
-            client.close()
-    commands = after - before - 2  # our own two INFO calls
-    polled = elapsed / 0.1
-    return {"polls": round(polled), "commands": commands, "per_poll": commands / polled}
-
-
-def _calls(client: redis.Redis) -> int:
-    stats: Any = client.info("commandstats")
-    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
-
-
-async def delivery_throughput(url: str, events: int, concurrency: int) -> dict[str, Any]:
-    """Events/s through SinkRunner + Redis, against a bare aiohttp POST loop, same receiver."""
-    async with Receiver() as hook, aiohttp.ClientSession() as session:
-        body = started("main", 1).events[0].body()
-
-        async def bare() -> None:
-            queue = list(range(events))
-
-            async def worker() -> None:
-                while queue:
-                    queue.pop()
-                    async with session.post(hook.url, data=body) as response:
-                        await response.read()
-
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-        bare_s = await _timed(bare)
-
-        redis.Redis.from_url(url).flushall()
-        store = RedisStore.from_url(Secret(url), consumer="bench")
-        config = SinkConfig("bench", SinkType.WEBHOOK, Secret(hook.url), concurrency=concurrency)
-        await store.open_outbox(["bench"], ["main"])
-        version = 0
-        for chunk in range(0, events, 500):
-            ids = range(chunk + 1, min(chunk + 501, events + 1))
-            live = snapshot(*(_conference(i) for i in ids))
-            outcome = diff("main", SourceState(baselined=True), live, {}, now=NOW)
-            version = await store.commit("main", version, outcome)
-        metrics = Metrics(["main"], ["bench"])
-        runner = SinkRunner(WebhookSink(config, session), config, store, metrics)
-        stop = asyncio.Event()
-        before = len(hook.delivered)
-
-        async def ours() -> None:
-            await hook.wait_for(before + events, within=120)
-
-        task = asyncio.create_task(runner.run(stop, 5.0))
-        ours_s = await _timed(ours)  # until the receiver has them all; stopping is not timed
-        stop.set()
-        await task
-        await store.close()
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
     return {
-        "events": events,
-        "concurrency": concurrency,
-        "bare_per_s": events / bare_s,
-        "ours_per_s": events / ours_s,
-        "ratio": bare_s / ours_s,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
     }
 
 
-def _conference(i: int) -> Conference:
-    parsed = Conference.from_api(raw_conference(i))
-    assert parsed is not None
-    return parsed
+class Bench:
+    def __init__(self, server: RedisServer, workdir: Path, quick: bool) -> None:
+        self.server = server
+        self.workdir = workdir
+        self.quick = quick
+        self.rows: list[Row] = []
+        self.figures: dict[str, Any] = {}
+
+    async def polls(self) -> None:
+        sizes = (100, 1_000) if self.quick else (100, 1_000, 10_000)
+        async with Simulator() as sim:
+            sim.throttle.enabled = False
+            costs = [c for n in sizes for c in await polls.measure(sim, self.server.port, n)]
+        self.figures["polls"] = [c.as_json() for c in costs]
+        self.rows += canvas_requests.rows(costs) + redis_round_trips.rows(costs)
+
+    async def processing(self) -> None:
+        sizes = (10_000,) if self.quick else (100, 1_000, 10_000)
+        results = [await processing.measure(n, self.server.url) for n in sizes]
+        self.figures["processing"] = results
+        self.rows += processing.rows(results)
+
+    async def redis_commands(self) -> None:
+        intervals = 5 if self.quick else 20
+        results = [
+            await idle_service.measure(
+                self.server.url,
+                self.workdir,
+                sources=sources,
+                live=20,
+                latency=0.0,
+                interval=1.0,
+                intervals=intervals,
+            )
+            for sources in (1, 100)
+        ]
+        self.figures["redis_commands"] = results
+        self.rows += redis_commands.rows(results)
+
+    async def many_sources(self) -> None:
+        result = await idle_service.measure(
+            self.server.url,
+            self.workdir,
+            sources=1_000,
+            live=20,
+            latency=0.05,
+            interval=30.0,
+            intervals=1 if self.quick else 3,
+            warmup=0 if self.quick else 1,
+            baseline_within=45.0 if self.quick else None,
+        )
+        self.figures["many_sources"] = result
+        self.rows += many_sources.rows(result) + redis_commands.rows([result])
+
+    async def delivery(self) -> None:
+        result = await delivery.measure(self.server.url, 500 if self.quick else 3_000, 8)
+        self.figures["delivery"] = result
+        self.rows += delivery.rows(result)
+
+    async def detection(self) -> None:
+        result = await detection.measure(self.server.url, self.workdir, 12 if self.quick else 60)
+        self.figures["detection"] = result
+        self.rows += detection.rows(result)
+
+    async def canvasapi(self) -> None:
+        result = await canvasapi_baseline.measure(self.server.url, 100, 1 if self.quick else 3)
+        self.figures["canvasapi"] = result
+        self.rows += canvasapi_baseline.rows(result)
 
 
-async def _timed(work: Callable[[], Awaitable[None]]) -> float:
-    started = time.perf_counter()
-    await work()
-    return time.perf_counter() - started
-
-
-async def main(quick: bool) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
-        "processing": [processing_cost(n) for n in ((1_000,) if quick else (1_000, 10_000))],
-    }
+async def main(quick: bool, only: list[str]) -> tuple[list[Row], dict[str, Any]]:
+    configure("warning", "console", sys.stderr)  # the pollers run here too: no event logs
     with tempfile.TemporaryDirectory() as tmp:
         server = start_redis(Path(tmp))
         try:
-            async with Simulator() as sim:
-                sim.throttle.enabled = False
-                sizes = (100, 1_000) if quick else (100, 1_000, 10_000)
-                results["canvas_requests"] = [await canvas_requests(sim, n) for n in sizes]
-                results["redis_idle"] = await redis_per_idle_poll(sim, server.url, 30)
-            results["delivery"] = await delivery_throughput(server.url, 500 if quick else 3000, 8)
+            bench = Bench(server, Path(tmp), quick)
+            timings = {}
+            for name in only or SCENARIOS:
+                began = time.monotonic()
+                work: Callable[[], Awaitable[None]] = getattr(bench, name)
+                await work()
+                timings[name] = round(time.monotonic() - began, 1)
+                print(f"bench: {name} done in {timings[name]} s", file=sys.stderr, flush=True)
         finally:
             server.process.terminate()
             server.process.wait()
-    return results
-
-
-def report(results: dict[str, Any]) -> None:
-    print(f"{'scenario':<44} {'figure':>14}  target")
-    for row in results["processing"]:
-        name = f"parse+diff idle poll, N={row['n']}"
-        print(f"{name:<44} {row['ratio']:>13.2f}x  <= 2x json.loads")
-    for row in results["canvas_requests"]:
-        name = f"Canvas requests per poll, N={row['n']}"
-        print(f"{name:<44} {row['requests_idle_poll']:>14}  = {row['floor']}")
-    idle = results["redis_idle"]
-    print(f"{'Redis commands per idle poll':<44} {idle['per_poll']:>14.2f}  <= 2")
-    d = results["delivery"]
-    print(
-        f"{'delivery throughput vs bare aiohttp':<44} {d['ratio']:>13.0%}  >= 50%"
-        f"   ({d['ours_per_s']:.0f}/s vs {d['bare_per_s']:.0f}/s)"
-    )
+    figures = {
+        "machine": machine(),
+        "quick": quick,
+        "seconds": timings,
+        "rows": [row.as_json() for row in bench.rows],
+        **bench.figures,
+    }
+    return bench.rows, figures
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="shorter windows, smaller sizes")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=[], help="these only")
+    parser.add_argument("--plot", type=Path, help="also draw the cost curves into this PNG")
     args = parser.parse_args()
-    figures = asyncio.run(main(args.quick))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2))
-    report(figures)
+    rows, figures = asyncio.run(main(args.quick, args.only))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2, default=str))
+    print(render(rows))
+    print(f"\nfigures written to {args.out}")
+    if args.plot:
+        from bench.plot import plot
+
+        plot(figures, args.plot)
+    sys.exit(0)
