@@ -39,6 +39,10 @@ class StaleStateError(StoreError):
     """Another writer committed this source's state since we loaded it; reload and retry."""
 
 
+class FencedError(StaleStateError):
+    """The commit's lease is no longer the writer's (taken over, or lost by the store)."""
+
+
 class PollFailure(StrEnum):
     """Why a poll failed: the ``reason`` label of ``conference_monitor_poll_failures_total``."""
 

@@ -2,13 +2,19 @@
 
 Every replica registers with a heartbeat. Each source and each sink is assigned to one live
 replica by rendezvous hashing (the same answer on every replica, and only 1/n of the work moves
-when a replica joins or leaves); the assigned replica takes the lease, renews it every third of
-``ttl``, and hands it back when the assignment moves or the process stops, so the new owner
-takes over at its next check. A replica that goes silent loses its leases and its place in the
-membership after two thirds of ``ttl``; its work is taken over within ``ttl``.
+when a replica joins or leaves); the assigned replica takes the lease and hands it back when the
+assignment moves or the process stops, so the new owner takes over at its next check.
 
-A lease is trusted locally only until shortly before it could have expired in the store, so a
-paused replica stops on its own, and the store's fencing refuses it if it does not.
+A lease names its holder's *epoch* (one unbroken run of heartbeats) and is valid while that
+epoch lives, so the heartbeat every third of ``ttl`` is the only renewal: one store call per
+check, however many leases are held. A replica that goes silent drops out of the membership
+after two thirds of ``ttl``, its epoch is over for good, and its work is taken over within
+``ttl``. Should it come back, it starts a new epoch and takes its leases again like anyone else,
+raising their fencing tokens.
+
+A lease is trusted locally only until shortly before the heartbeat that vouches for it could
+have lapsed in the store, so a paused replica stops on its own, and the store's fencing refuses
+it if it does not.
 """
 
 from __future__ import annotations
@@ -18,14 +24,13 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import structlog
 
 from monitor.aio import first
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
-from monitor.store import STORE_RETRY, Fence, Store
+from monitor.store import STORE_RETRY, Fence, Membership, Store, holder
 
 log = structlog.get_logger("monitor.leases")
 
@@ -37,12 +42,6 @@ def owner(name: str, replicas: Sequence[str]) -> str | None:
         key=lambda replica: hashlib.sha256(f"{name}\x1f{replica}".encode()).digest(),
         default=None,
     )
-
-
-@dataclass(slots=True)
-class _Held:
-    token: int
-    trusted_until: float  # time.monotonic()
 
 
 class LeaseKeeper:
@@ -59,7 +58,10 @@ class LeaseKeeper:
         self._names = list(names)
         self._ttl = ttl
         self._metrics = metrics
-        self._held: dict[str, _Held] = {}
+        self._held: dict[str, int] = {}  # name -> fencing token
+        self._epoch = 0  # none yet
+        self._trusted_until = 0.0  # time.monotonic(): the last heartbeat's validity, with margin
+        self._superseded = False
         self.replicas: list[str] = []
         self._changed = asyncio.Event()  # set, and replaced, whenever a lease is taken or lost
 
@@ -72,9 +74,13 @@ class LeaseKeeper:
     def check_every(self) -> float:
         return self._ttl / 3
 
+    @property
+    def holder(self) -> str:
+        """What this replica's leases record: its name and current epoch."""
+        return holder(self.replica, self._epoch)
+
     def holds(self, name: str) -> bool:
-        held = self._held.get(name)
-        return held is not None and time.monotonic() < held.trusted_until
+        return name in self._held and time.monotonic() < self._trusted_until
 
     def elsewhere(self, name: str) -> bool:
         """Is ``name`` another live replica's work (as of the last check)?"""
@@ -82,8 +88,13 @@ class LeaseKeeper:
         return not self.holds(name) and assigned is not None and assigned != self.replica
 
     def fence(self, name: str) -> Fence | None:
-        held = self._held.get(name)
-        return None if held is None or not self.holds(name) else Fence(self.replica, held.token)
+        return Fence(self.holder, self._held[name]) if self.holds(name) else None
+
+    def refused(self, name: str) -> None:
+        """The store refused a commit under ``name``'s lease: it is not ours any more (another
+        replica took it, or the store lost it). Forget it; the next check takes it again if it
+        is still ours to take."""
+        self._lose(name, "lost")
 
     async def wait_for(self, name: str, stop: asyncio.Event) -> bool:
         """Until this replica holds ``name`` (True) or ``stop`` is set (False)."""
@@ -114,28 +125,44 @@ class LeaseKeeper:
         await self._release_all()
 
     async def check(self) -> None:
-        """One round: heartbeat, renew what is held, hand back what moved, take what is ours."""
+        """One round: heartbeat, hand back what moved, take what is ours."""
         started = time.monotonic()
-        self.replicas = await self._store.heartbeat(self.replica, self._lease_ttl)
+        view = await self._store.heartbeat(self.replica, self._epoch, self._lease_ttl)
+        self.replicas = view.replicas
         self._metrics.replicas.set(len(self.replicas))
-        tokens = {name: held.token for name, held in self._held.items()}
-        for name in await self._store.renew(tokens, self.replica, self._lease_ttl):
-            self._lose(name, "lost")
-        for name in self._held:
-            self._held[name].trusted_until = started + self._lease_ttl * 0.9
+        if view.epoch != self._epoch:
+            self._new_epoch(view)
+        if self._superseded:
+            return
+        self._trusted_until = started + self._lease_ttl * 0.9
         mine = {name for name in self._names if owner(name, self.replicas) == self.replica}
         for name in [name for name in self._held if name not in mine]:
-            await self._store.release(name, self.replica)
+            await self._store.release(name, self.holder)
             self._lose(name, "released")
-        for name in sorted(mine - self._held.keys()):
-            token = await self._store.acquire(name, self.replica, self._lease_ttl)
-            if token is not None:
-                self._held[name] = _Held(token, started + self._lease_ttl * 0.9)
-                self._transition(name, "acquired", token=token)
+        wanted = sorted(mine - self._held.keys())
+        taken = await self._store.acquire(wanted, self.holder, view) if wanted else {}
+        for name, token in taken.items():
+            self._held[name] = token
+            self._transition(name, "acquired", token=token)
+
+    def _new_epoch(self, view: Membership) -> None:
+        """The heartbeat lapsed (or this is the first): every lease held so far belongs to an
+        epoch that is over, so none is ours until taken again."""
+        for name in list(self._held):
+            self._lose(name, "lost")
+        superseded = view.epoch == 0
+        if superseded and not self._superseded:
+            log.error("replica_name_taken", replica=self.replica, hint="names must be unique")
+        elif not superseded:
+            if self._epoch:
+                log.warning("heartbeat_lapsed", replica=self.replica, epoch=view.epoch)
+            self._epoch = view.epoch
+        self._superseded = superseded
 
     def _drop_lapsed(self) -> None:
-        for name in [name for name in self._held if not self.holds(name)]:
-            self._lose(name, "lost")
+        if time.monotonic() >= self._trusted_until:
+            for name in list(self._held):
+                self._lose(name, "lost")
 
     def _lose(self, name: str, how: str) -> None:
         if self._held.pop(name, None) is not None:
@@ -151,9 +178,9 @@ class LeaseKeeper:
     async def _release_all(self) -> None:
         """On stop: leave, and hand every lease back, so the others take over at their next
         check, not after the ttl."""
-        with contextlib.suppress(StoreError):  # else the heartbeat lapses on its own
-            await self._store.leave(self.replica)
         for name in list(self._held):
-            with contextlib.suppress(StoreError):  # else it lapses on its own
-                await self._store.release(name, self.replica)
+            with contextlib.suppress(StoreError):  # else it lapses with the heartbeat
+                await self._store.release(name, self.holder)
             self._lose(name, "released")
+        with contextlib.suppress(StoreError):  # else the heartbeat lapses on its own
+            await self._store.leave(self.holder)

@@ -20,7 +20,7 @@ import structlog
 from monitor.canvas import CanvasClient
 from monitor.config import SourceConfig
 from monitor.diff import Delta, Outcome, diff, vanished
-from monitor.errors import CanvasError, PollFailure, StaleStateError, StoreError
+from monitor.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
 from monitor.lane import Deadline
 from monitor.leases import LeaseKeeper
 from monitor.metrics import Metrics
@@ -127,6 +127,8 @@ class Poller:
                 return False
             except StaleStateError as exc:
                 self._version = None  # someone else committed: reload before the next diff
+                if isinstance(exc, FencedError) and self._leases is not None:
+                    self._leases.refused(self.name)
                 self._failed(PollFailure.STORE, str(exc))
                 return False
             except StoreError as exc:

@@ -33,7 +33,8 @@ def outbox(source: str) -> str:
 
 
 def lease(name: str) -> str:
-    """String: the replica working on a source (``main``) or sink (``sink:ops``), with a TTL.
+    """String: who works on a source (``main``) or sink (``sink:ops``): ``<replica>@<epoch>``,
+    valid while that epoch is alive in ``replicas()``.
 
     A source's lease shares its hash tag with its state, so the commit can check it."""
     return f"{PREFIX}:{{{name}}}:lease"
@@ -45,7 +46,8 @@ def fence(name: str) -> str:
 
 
 def replicas() -> str:
-    """Sorted set: live replicas, scored by when their heartbeat expires."""
+    """Sorted set: live replicas as ``<replica>@<epoch>``, scored by when their heartbeat
+    expires."""
     return f"{PREFIX}:replicas"
 
 

@@ -134,42 +134,82 @@ return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 """
 
 
-# KEYS: lease, fence; ARGV: replica, ttl in ms. Takes the lease when it is free (or already
-# ours: a restarted replica keeps its name) and returns a new fencing token; else 0.
+# Leases (invariant 8). A lease key holds its holder, "<replica>@<epoch>", with no expiry: it is
+# valid while that epoch is alive in the replicas sorted set. So a replica renews all its leases
+# with its one heartbeat, and a lease whose holder went silent is free once the heartbeat lapsed.
+
+# KEYS: replicas; ARGV: replica, its epoch (0 when it has none yet), ttl in ms.
+# Registers the replica until now + ttl on Redis's clock (the same for every replica) and returns
+# {epoch, now, live holders...}. A replica whose epoch lapsed, or that starts, gets a new epoch,
+# the current time, so a lapsed epoch never comes back and every lease it held is free to take;
+# starting also retires earlier epochs of its name (the same replica, restarted). An epoch
+# replaced meanwhile by a later one of its name (another process took the name) gets epoch 0
+# back: that process holds nothing while the later one lives. Lapsed members are forgotten.
+HEARTBEAT: Final = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local prefix, epoch = ARGV[1] .. '@', tonumber(ARGV[2])
+local me = prefix .. ARGV[2]
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local renewing, later, live, gone = false, false, {}, {}
+for i = 1, #entries, 2 do
+  local member = entries[i]
+  local ours = string.sub(member, 1, #prefix) == prefix
+  if tonumber(entries[i + 1]) <= now then
+    table.insert(gone, member)
+  elseif member == me then
+    renewing = true
+  elseif ours and tonumber(string.sub(member, #prefix + 1)) > epoch and epoch > 0 then
+    later = true
+    table.insert(live, member)
+  elseif ours then
+    table.insert(gone, member)
+  else
+    table.insert(live, member)
+  end
+end
+if later and not renewing then
+  epoch = 0
+else
+  if not renewing then
+    epoch, me = now, prefix .. now
+  end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), me)
+  table.insert(live, me)
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+end
+return {epoch, now, unpack(live)}
+"""
+
+# KEYS: lease, fence; ARGV: holder, the time its view of the live holders was read, those holders.
+# Takes the lease when it is free, already this holder's, or held by an epoch that was over in
+# that view: one that began before the view was read and was not alive in it. (An epoch begun
+# later may be alive; the view cannot tell.) Returns a new fencing token, else 0.
 ACQUIRE: Final = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then
-  return 0
+  local epoch = tonumber(string.match(holder, '@(%d+)$'))
+  if not epoch or epoch >= tonumber(ARGV[2]) then
+    return 0
+  end
+  for i = 3, #ARGV do
+    if ARGV[i] == holder then
+      return 0
+    end
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('INCR', KEYS[2])
 """
 
-# KEYS: lease, fence; ARGV: replica, token, ttl in ms. 1 if the lease is still ours (extended).
-RENEW: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] and (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 1
-end
-return 0
-"""
-
-# KEYS: lease; ARGV: replica. Hands the lease back (only if it is ours).
+# KEYS: lease; ARGV: holder. Hands the lease back (only if it is the holder's).
 RELEASE: Final = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-"""
-
-# KEYS: the replicas sorted set; ARGV: replica, ttl in ms. Registers the replica until now + ttl
-# (on Redis's clock, the same for every replica), forgets silent ones, returns the live ones.
-HEARTBEAT: Final = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 
 # KEYS: a stream; ARGV: a consumer group, the consumer to keep. Deletes the group's other

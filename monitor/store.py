@@ -33,10 +33,34 @@ class Loaded:
 
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """Who commits: the replica holding the source's lease, with its fencing token."""
+    """Who commits: the lease's holder (``<replica>@<epoch>``), with its fencing token."""
 
     replica: str
     token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A heartbeat's answer: this replica's epoch and the holders alive at ``now``.
+
+    An epoch is one unbroken run of heartbeats of one replica; it begins at ``now`` of the
+    heartbeat that started it (the store's clock, in ms) and, once it lapses, never comes back.
+    So a lease held by an epoch that began before ``now`` and is not in ``live`` is free for
+    good, whatever happens after this view was read."""
+
+    epoch: int  # 0: a later process of the same replica name holds the name; this one holds nothing
+    now: int
+    live: tuple[str, ...]  # "<replica>@<epoch>", sorted
+
+    @property
+    def replicas(self) -> list[str]:
+        """The live replicas' names."""
+        return sorted({holder.rpartition("@")[0] for holder in self.live})
+
+
+def holder(replica: str, epoch: int) -> str:
+    """What a lease records as its holder: the replica in one epoch."""
+    return f"{replica}@{epoch}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,20 +192,20 @@ class Store(Protocol):
 
     # Leases: which replica works on which source or sink (invariant 8).
 
-    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
-        """Say ``replica`` is alive for ``ttl`` seconds; returns the live replicas, sorted."""
+    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
+        """Say ``replica`` is alive, in ``epoch``, for ``ttl`` more seconds. When that epoch
+        lapsed (or is 0: the replica starts) it gets a new one, and every lease held in the
+        old one is free to take."""
 
-    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
-        """Take the lease ``name`` if it is free (or ours): a new fencing token, else None."""
+    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+        """Take each lease that is free, ``holder``'s own, or held by an epoch over in ``view``:
+        a new fencing token for each one taken."""
 
-    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
-        """Extend these leases (name -> token); returns the names that are no longer ours."""
-
-    async def release(self, name: str, replica: str) -> None:
+    async def release(self, name: str, holder: str) -> None:
         """Hand a lease back, so another replica can take it at once."""
 
-    async def leave(self, replica: str) -> None:
-        """``replica`` stops: drop it from the live replicas, so its share moves at once."""
+    async def leave(self, holder: str) -> None:
+        """``holder`` stops: drop it from the live replicas, so its share moves at once."""
 
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         """Why the sink is disabled, or None while it is enabled."""

@@ -14,9 +14,18 @@ from collections import defaultdict, deque
 from collections.abc import Collection, Sequence
 
 from monitor.diff import Outcome
-from monitor.errors import StaleStateError
+from monitor.errors import FencedError, StaleStateError
 from monitor.models import SourceState
-from monitor.store import DeadLetter, Fence, Loaded, OutboxEntry, RetryState, SinkDisabled
+from monitor.store import (
+    DeadLetter,
+    Fence,
+    Loaded,
+    Membership,
+    OutboxEntry,
+    RetryState,
+    SinkDisabled,
+    holder,
+)
 
 
 class MemoryStore:
@@ -30,10 +39,11 @@ class MemoryStore:
         self._retries: dict[str, dict[str, RetryState]] = defaultdict(dict)  # sink -> event id
         self._dead: dict[str, dict[str, DeadLetter]] = defaultdict(dict)  # sink -> event id
         self._disabled: dict[str, SinkDisabled] = {}
-        # Leases in one process: name -> (replica, token, expiry on the monotonic clock).
-        self._leases: dict[str, tuple[str, int, float]] = {}
+        # Leases in one process, as in Redis: name -> (holder, token); a holder is
+        # "<replica>@<epoch>", live while ``_members`` has it (until the monotonic clock, in ms).
+        self._leases: dict[str, tuple[str, int]] = {}
         self._fences: dict[str, int] = defaultdict(int)
-        self._replicas: dict[str, float] = {}
+        self._members: dict[str, int] = {}
 
     async def ping(self) -> None:
         return None
@@ -47,11 +57,8 @@ class MemoryStore:
         current = self._states.get(source, Loaded(SourceState(), 0))
         if current.version != version:
             raise StaleStateError(f"source {source}: version {version} is not current")
-        if fence is not None:
-            holder = self._leases.get(source)
-            mine = (fence.replica, fence.token)
-            if holder is None or holder[:2] != mine or holder[2] <= time.monotonic():
-                raise StaleStateError(f"source {source}: fenced, not {fence.replica}'s lease")
+        if fence is not None and self._leases.get(source) != (fence.replica, fence.token):
+            raise FencedError(f"source {source}: fenced, not {fence.replica}'s lease")
         self._states[source] = Loaded(outcome.state, version + 1)
         if outcome.events:
             async with self._arrived:
@@ -154,38 +161,42 @@ class MemoryStore:
     async def strays(self, sink: str) -> int:
         return 0  # one process, one consumer
 
-    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
-        now = time.monotonic()
-        self._replicas[replica] = now + ttl
-        self._replicas = {r: until for r, until in self._replicas.items() if until > now}
-        return sorted(self._replicas)
+    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
+        """``redis_scripts.HEARTBEAT``, step for step."""
+        now = _now_ms()
+        me = holder(replica, epoch)
+        self._members = {h: until for h, until in self._members.items() if until > now}
+        ours = [h for h in self._members if h.rpartition("@")[0] == replica and h != me]
+        renewing = me in self._members
+        if not renewing and epoch and any(int(h.rpartition("@")[2]) > epoch for h in ours):
+            return Membership(0, now, tuple(sorted(self._members)))  # superseded
+        if not renewing:
+            epoch, me = now, holder(replica, now)
+            for earlier in ours:
+                self._members.pop(earlier, None)
+        self._members[me] = now + int(ttl * 1000)
+        return Membership(epoch, now, tuple(sorted(self._members)))
 
-    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
-        now = time.monotonic()
-        holder = self._leases.get(name)
-        if holder is not None and holder[0] != replica and holder[2] > now:
-            return None
-        self._fences[name] += 1
-        self._leases[name] = (replica, self._fences[name], now + ttl)
-        return self._fences[name]
+    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+        """``redis_scripts.ACQUIRE`` for each name."""
+        tokens = {}
+        for name in names:
+            current = self._leases.get(name)
+            if current is not None and current[0] != holder:
+                epoch = current[0].rpartition("@")[2]
+                if not epoch.isdigit() or int(epoch) >= view.now or current[0] in view.live:
+                    continue
+            self._fences[name] += 1
+            self._leases[name] = (holder, self._fences[name])
+            tokens[name] = self._fences[name]
+        return tokens
 
-    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
-        now = time.monotonic()
-        lost = set()
-        for name, token in held.items():
-            holder = self._leases.get(name)
-            if holder is None or holder[:2] != (replica, token) or holder[2] <= now:
-                lost.add(name)
-            else:
-                self._leases[name] = (replica, token, now + ttl)
-        return lost
+    async def leave(self, holder: str) -> None:
+        self._members.pop(holder, None)
 
-    async def leave(self, replica: str) -> None:
-        self._replicas.pop(replica, None)
-
-    async def release(self, name: str, replica: str) -> None:
-        holder = self._leases.get(name)
-        if holder is not None and holder[0] == replica:
+    async def release(self, name: str, holder: str) -> None:
+        current = self._leases.get(name)
+        if current is not None and current[0] == holder:
             del self._leases[name]
 
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
@@ -199,3 +210,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+
+def _now_ms() -> int:
+    return int(time.monotonic() * 1000)

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from monitor import redis_keys as keys
 from monitor.diff import Outcome
-from monitor.errors import StaleStateError, StoreError
+from monitor.errors import FencedError, StaleStateError, StoreError
 from monitor.models import SourceState
 from monitor.redis_client import connect
 from monitor.redis_codec import commit_args, decode_tombstone, decode_tracked
@@ -27,7 +27,15 @@ from monitor.redis_outbox import RedisOutbox
 from monitor.redis_scripts import COMMIT, FORGET_IDLE_CONSUMERS
 from monitor.redis_url import where
 from monitor.secret import Secret
-from monitor.store import DeadLetter, Fence, Loaded, OutboxEntry, RetryState, SinkDisabled
+from monitor.store import (
+    DeadLetter,
+    Fence,
+    Loaded,
+    Membership,
+    OutboxEntry,
+    RetryState,
+    SinkDisabled,
+)
 
 T = TypeVar("T")
 
@@ -104,6 +112,8 @@ class RedisStore:
         try:
             return int(await self._commit(script_keys, args))
         except ResponseError as exc:
+            if str(exc).startswith("STALE fenced"):
+                raise FencedError(f"source {source}: {exc}") from exc
             if str(exc).startswith("STALE"):
                 raise StaleStateError(f"source {source}: {exc}") from exc
             raise self._error(f"committing source {source}", exc) from exc
@@ -201,22 +211,19 @@ class RedisStore:
             )
         return count
 
-    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
-        return await self._call("registering this replica", self._leases.heartbeat(replica, ttl))
-
-    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
+    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
         return await self._call(
-            f"taking the lease of {name}", self._leases.acquire(name, replica, ttl)
+            "registering this replica", self._leases.heartbeat(replica, epoch, ttl)
         )
 
-    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
-        return await self._call("renewing leases", self._leases.renew(held, replica, ttl))
+    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+        return await self._call("taking leases", self._leases.acquire(names, holder, view))
 
-    async def release(self, name: str, replica: str) -> None:
-        await self._call(f"handing back the lease of {name}", self._leases.release(name, replica))
+    async def release(self, name: str, holder: str) -> None:
+        await self._call(f"handing back the lease of {name}", self._leases.release(name, holder))
 
-    async def leave(self, replica: str) -> None:
-        await self._call("leaving the replicas", self._leases.leave(replica))
+    async def leave(self, holder: str) -> None:
+        await self._call("leaving the replicas", self._leases.leave(holder))
 
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         return await self._call(f"reading the state of sink {sink}", self._ledger.disabled(sink))

@@ -10,6 +10,7 @@ from monitor.store import (
     DeadLetter,
     Fence,
     Loaded,
+    Membership,
     OutboxEntry,
     RetryState,
     SinkDisabled,
@@ -92,20 +93,17 @@ class PassThroughStore:
     async def strays(self, sink: str) -> int:
         return await self.inner.strays(sink)
 
-    async def heartbeat(self, replica: str, ttl: float) -> list[str]:
-        return await self.inner.heartbeat(replica, ttl)
+    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
+        return await self.inner.heartbeat(replica, epoch, ttl)
 
-    async def acquire(self, name: str, replica: str, ttl: float) -> int | None:
-        return await self.inner.acquire(name, replica, ttl)
+    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+        return await self.inner.acquire(names, holder, view)
 
-    async def renew(self, held: dict[str, int], replica: str, ttl: float) -> set[str]:
-        return await self.inner.renew(held, replica, ttl)
+    async def release(self, name: str, holder: str) -> None:
+        await self.inner.release(name, holder)
 
-    async def release(self, name: str, replica: str) -> None:
-        await self.inner.release(name, replica)
-
-    async def leave(self, replica: str) -> None:
-        await self.inner.leave(replica)
+    async def leave(self, holder: str) -> None:
+        await self.inner.leave(holder)
 
     async def close(self) -> None:
         await self.inner.close()
