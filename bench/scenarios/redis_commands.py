@@ -1,5 +1,5 @@
 """Redis commands per idle poll, from ``INFO commandstats`` while the real service runs: every
-loop counts (polls, lease heartbeats and renewals, the dispatcher's blocking reads, the
+loop counts (polls, lease heartbeats and acquisitions, the dispatcher's blocking reads, the
 housekeeping gauges), and so does every command a Lua script runs. Redis is shared with the rest
 of a cluster, so an idle monitor must cost at most 2 commands per poll on average, whether it
 watches one source or a thousand.

@@ -31,7 +31,7 @@ from tests.service import until
 
 pytestmark = pytest.mark.chaos
 
-TTL = 4.5  # the store keeps a lease 3 s past its last renewal, renewed every 1.5 s
+TTL = 4.5  # the store keeps a heartbeat (and so its leases) 3 s past its last one, every 1.5 s
 HOLD = 0.4  # how long the simulator holds the paused leader's request
 POLL_FAILURES = "conference_monitor_poll_failures_total"
 LEASE_CHANGES = "conference_monitor_lease_transitions_total"
