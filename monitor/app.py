@@ -23,9 +23,10 @@ import structlog
 from aiohttp import web
 
 from monitor import USER_AGENT, __version__
+from monitor.backlog import OutboxGauges
 from monitor.canvas import CanvasClient
 from monitor.config import Settings, SinkConfig, SourceConfig
-from monitor.dispatch import SinkRunner, update_backlogs
+from monitor.dispatch import SinkRunner
 from monitor.errors import StoreError
 from monitor.lane import Lane
 from monitor.leases import LeaseKeeper
@@ -38,7 +39,9 @@ from monitor.web import create_app
 
 log = structlog.get_logger("monitor.app")
 
-HOUSEKEEPING_EVERY: Final = 5.0
+HOUSEKEEPING_EVERY: Final = 5.0  # local checks; the store is asked far less often (backlog.py)
+# Trimming costs a script per outbox stream that acknowledgements moved since the last trim
+# (``RedisOutbox.trim``): nothing while idle, and not more than one per stream a minute.
 TRIM_EVERY: Final = 60.0
 RUNNER_SILENCE: Final = 60.0  # a sink's read loop silent this long is stuck
 
@@ -224,12 +227,18 @@ async def _run(service: Service, stop: asyncio.Event) -> None:
 
 
 async def _housekeeping(service: Service, stop: asyncio.Event) -> None:
-    """Refresh the outbox gauges and trim acknowledged entries, on a slow beat."""
-    last_trim = time.monotonic()
+    """Refresh the outbox gauges and trim acknowledged entries, on a slow beat (the first trim
+    at once: it covers every outbox, for what the last run acknowledged)."""
+    last_trim = -TRIM_EVERY
+    gauges = OutboxGauges(
+        [config.name for config in service.settings.sinks],
+        service.store,
+        service.metrics,
+        elsewhere=lambda sink: service.leases.elsewhere(sink_lease(sink)),
+    )
     while not stop.is_set():
         try:
-            sinks = [config.name for config in service.settings.sinks]
-            await update_backlogs(sinks, service.store, service.metrics)
+            await gauges.refresh(service.running)
             if time.monotonic() - last_trim >= TRIM_EVERY:
                 last_trim = time.monotonic()
                 await service.store.trim()

@@ -27,17 +27,20 @@ from monitor.config import SinkConfig
 from monitor.delivery_queue import KeyedQueue, Window, Work
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
-from monitor.models import envelope_facts
 from monitor.pacing import Pacer
 from monitor.retry import next_due
 from monitor.settle import Settler
+from monitor.sink_filter import SinkFilter
 from monitor.sink_switch import SinkSwitch
 from monitor.sinks.base import Attempt, Sink, Verdict
 from monitor.store import STORE_RETRY, OutboxEntry, RetryState, SinkDisabled, Store
 
 log = structlog.get_logger("monitor.dispatch")
 
-READ_WAIT: Final = 1.0  # seconds a read blocks; bounds how late a stop is noticed
+# Seconds one outbox read may block in the store. An idle sink costs one read per READ_WAIT
+# (Redis: one XREADGROUP), so it is as long as the Redis client allows (``BLOCK_SLICE``); a new
+# entry ends the wait at once, and so does a stop (the read is cancelled, not waited out).
+READ_WAIT: Final = 5.0
 KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
 ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
 MAX_WAITING: Final = 10_000  # entries waiting for a retry before reading pauses
@@ -64,12 +67,13 @@ class SinkRunner:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._clock = clock
         self._queue = KeyedQueue(clock)
+        self._filter = SinkFilter(config)
         # Chat sinks hold a whole burst in their window, to show it as one digest.
         self._capacity = CHAT_WINDOW if config.type.chat else ENTRIES_PER_LANE * config.concurrency
         self._inflight: dict[str, OutboxEntry] = {}  # by ref: read and not yet settled
         self._detected: dict[str, float] = {}  # entry ref -> when the event was detected
         self._window = Window()  # chat sinks: the events waiting for their message
-        self._room = asyncio.Event()  # set whenever an entry is settled
+        self._room = asyncio.Event()  # set whenever an entry stops counting for read-ahead
         self._busy: set[str] = set()  # keys with an attempt under way
         self._idle = asyncio.Event()  # set whenever no attempt is in flight
         self._idle.set()
@@ -79,6 +83,16 @@ class SinkRunner:
         self._switch = SinkSwitch(self.name, config.url, store, metrics, clock)
         self.failing: str | None = None  # the last failure while it lasts, for logs and health
         self.heartbeat = time.monotonic()
+        # For the outbox gauges (``backlog.OutboxGauges``), without asking the store: the last
+        # read found everything there was (so the backlog is what is in flight here), and how
+        # many entries were dead-lettered here so far.
+        self.caught_up = False
+        self.buried = 0
+        # Per delivery: the sink's metric children, looked up once.
+        self._duration = metrics.delivery_duration.labels(self.name)
+        self._lag = metrics.delivery_lag.labels(self.name)
+        self._deliveries = metrics.deliveries.labels(self.name)
+        self._up = metrics.sink_up.labels(self.name)
 
     @property
     def inflight(self) -> int:
@@ -91,7 +105,11 @@ class SinkRunner:
     def _beat(self) -> None:
         self.heartbeat = time.monotonic()
 
-    async def run(self, stop: asyncio.Event, grace: float) -> None:
+    async def run(
+        self, stop: asyncio.Event, grace: float, holding: Callable[[], bool] | None = None
+    ) -> None:
+        """Deliver until ``stop``; read only while ``holding()`` (the sink's lease is trusted),
+        so a replica that lost the lease, or was paused past it, sends Redis no further read."""
         self._settler.stop = stop
         if not await self._settler.persist(
             "reading the sink state", lambda: self._switch.load(first=True)
@@ -103,7 +121,7 @@ class SinkRunner:
             helpers.append(group.create_task(self._keep_claimed(stop)))
             if self._config.type.chat:
                 helpers.append(group.create_task(self._close_windows(stop)))
-            await self._feed(stop)
+            await self._feed(stop, holding or (lambda: True))
             self._stopping.set()
             await self._drain(grace)
             for task in helpers:
@@ -112,22 +130,39 @@ class SinkRunner:
 
     # reading
 
-    async def _feed(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _feed(self, stop: asyncio.Event, holding: Callable[[], bool]) -> None:
+        while not stop.is_set() and holding():
             self.heartbeat = time.monotonic()
-            busy = len(self._inflight) - self._queue.waiting  # waiting retries do not count
-            room = self._capacity - busy
-            if room < self._capacity // 2 or self._queue.waiting >= MAX_WAITING:
+            room = self._room_left()
+            if not room:
+                self.caught_up = False  # entries may wait unread in the store
                 self._room.clear()
                 await first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
                 continue
             try:
-                entries = await self._store.read(self.name, room, READ_WAIT)
+                entries = await _unless_stopped(self._store.read(self.name, room, READ_WAIT), stop)
+                # Fewer than asked for: every stream gave all it had (a count is per stream).
+                self.caught_up = len(entries) < room
                 if entries:
                     await self._accept(entries)
             except StoreError as exc:
                 log.warning("outbox_read_failed", sink=self.name, error=str(exc))
                 await first(asyncio.sleep(STORE_RETRY), stop.wait())
+
+    def _room_left(self) -> int:
+        """How many entries the feed may read now: none until half the read-ahead is free.
+        Read-ahead is for what waits to be sent: entries waiting for a retry, or delivered and
+        waiting for their acknowledgement, do not count."""
+        if self._queue.waiting >= MAX_WAITING:
+            return 0
+        acking = min(self._settler.acking, MAX_WAITING)
+        room = self._capacity - (len(self._inflight) - self._queue.waiting - acking)
+        return room if room >= self._capacity // 2 else 0
+
+    def _freed(self) -> None:
+        """An entry stopped counting for read-ahead: wake the feed if it may read again."""
+        if not self._room.is_set() and self._room_left():
+            self._room.set()
 
     async def _accept(self, entries: Sequence[OutboxEntry]) -> None:
         fresh = [e for e in entries if e.ref not in self._inflight]  # re-reads after claims
@@ -159,13 +194,10 @@ class SinkRunner:
 
     def _wanted(self, entry: OutboxEntry) -> bool:
         """Does the sink's filter let this event through? Notes its detection time too."""
-        facts = envelope_facts(entry.body)
-        if facts is None:
-            return entry.type in self._config.events  # not ours to judge: deliver as it is
-        self._detected[entry.ref] = facts.detected
-        return self._config.wants(
-            entry.type, facts.source, facts.conference_type, facts.context_type
-        )
+        wanted, detected = self._filter.wants(entry)
+        if detected is not None:
+            self._detected[entry.ref] = detected
+        return wanted
 
     def _enqueue(self, key: str, work: Work, states: dict[str, RetryState]) -> None:
         """Queue a message, resuming the retry schedule its events were on before a restart."""
@@ -208,7 +240,7 @@ class SinkRunner:
         try:
             started = time.perf_counter()
             attempt = await self._sink.send(work.message)
-            self._metrics.delivery_duration.labels(self.name).observe(time.perf_counter() - started)
+            self._duration.observe(time.perf_counter() - started)
             await self._settle_attempt(key, work, attempt)
         finally:
             self._busy.discard(key)
@@ -241,13 +273,12 @@ class SinkRunner:
 
     def _delivered(self, entries: Sequence[OutboxEntry]) -> None:
         now = self._clock()
-        lag = self._metrics.delivery_lag.labels(self.name)
         for entry in entries:
             if (detected := self._detected.get(entry.ref)) is not None:
-                lag.observe(max(0.0, now - detected))
+                self._lag.observe(max(0.0, now - detected))
             self._ack(entry)
-        self._metrics.deliveries.labels(self.name).inc(len(entries))
-        self._metrics.sink_up.labels(self.name).set(1)
+        self._deliveries.inc(len(entries))
+        self._up.set(1)
         if self.failing is not None:
             log.info("delivery_recovered", sink=self.name)
         self.failing = None
@@ -283,11 +314,13 @@ class SinkRunner:
         state = RetryState(work.attempts, due, attempt.detail)
         await self._settler.save_retry(work.message.entries, state)
         self._queue.later(key)
+        self._freed()
 
     # giving up
 
     async def _bury(self, entries: Sequence[OutboxEntry], reason: str, attempts: int) -> None:
         await self._settler.bury(entries, reason, attempts)
+        self.buried += len(entries)
 
     async def _disable(self, attempt: Attempt) -> None:
         if not await self._switch.disable(attempt.detail, self._store_write("disabling")):
@@ -305,11 +338,12 @@ class SinkRunner:
 
     def _ack(self, entry: OutboxEntry) -> None:
         self._settler.ack(entry)
+        self._freed()
 
     def _settle(self, entry: OutboxEntry) -> None:
         self._inflight.pop(entry.ref, None)
         self._detected.pop(entry.ref, None)
-        self._room.set()
+        self._freed()
 
     async def _drain(self, grace: float) -> None:
         """Let attempts in flight finish, and their acknowledgements go out, within ``grace``."""
@@ -337,8 +371,13 @@ class SinkRunner:
                 log.debug("outbox_keep_failed", sink=self.name, error=str(exc))
 
 
-async def update_backlogs(sinks: Sequence[str], store: Store, metrics: Metrics) -> None:
-    """Refresh ``outbox_pending`` and ``dead_letters`` for every sink."""
-    for sink in sinks:
-        metrics.outbox_pending.labels(sink).set(await store.backlog(sink))
-        metrics.dead_letters.labels(sink).set(await store.count_dead(sink))
+async def _unless_stopped(
+    read: Awaitable[list[OutboxEntry]], stop: asyncio.Event
+) -> list[OutboxEntry]:
+    """What ``read`` returns, or nothing if ``stop`` comes first: the read is cancelled then
+    (whatever Redis handed it meanwhile stays pending for this consumer: read again at the next
+    start, or adopted by the sink's next holder)."""
+    reading = asyncio.ensure_future(read)
+    await first(reading, stop.wait())
+    await asyncio.wait([reading])  # its cancellation, if it came to that, is complete
+    return [] if reading.cancelled() else reading.result()

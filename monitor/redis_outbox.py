@@ -6,6 +6,10 @@ past ``CLAIM_IDLE`` are taken over (``XAUTOCLAIM``), while a live consumer with 
 refreshes its claim (``keep``). A stream Redis lost comes back with its groups, from its start.
 Every command names one stream or one sink's keys, so each stays in one Redis Cluster slot;
 reading several streams at once is ``StreamReads``' business (one XREADGROUP, or one each).
+
+What costs one command per stream, that is per source, is done rarely: looking for idle entries
+every ``CLAIM_EVERY``, and trimming only the streams that acknowledgements moved since the last
+trim (an idle outbox is never trimmed, it has nothing to lose).
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ from monitor.store import OutboxEntry
 log = structlog.get_logger("monitor.store")
 
 CLAIM_IDLE: Final = 60.0  # seconds an entry may sit with a silent consumer before another takes it
-CLAIM_EVERY: Final = 15.0  # how often a reader looks for such entries
+# How often a reader looks for such entries: one XAUTOCLAIM per stream. A sink's new holder
+# adopts whatever the former one held at once (``supervise``), so this is the safety net for
+# the rest (a read that reached Redis very late); such an entry is delivered within
+# CLAIM_IDLE + CLAIM_EVERY, five minutes.
+CLAIM_EVERY: Final = 240.0
 
 
 class RedisOutbox:
@@ -43,6 +51,7 @@ class RedisOutbox:
         self._claimed_at: dict[str, float] = {}  # sink -> time.monotonic() of the last claim
         self._claim_cursor: dict[tuple[str, str], str] = {}  # (sink, stream) -> XAUTOCLAIM start
         self._reads = StreamReads(client, consumer)
+        self._acked: set[str] = set()  # outboxes with acknowledgements since their last trim
 
     def streams(self, sink: str) -> list[str]:
         """What ``sink`` reads: every source's outbox, and its own replay stream."""
@@ -50,6 +59,7 @@ class RedisOutbox:
 
     async def open(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         self.sources, self.sinks = list(sources), list(sinks)
+        self._acked = {keys.outbox(source) for source in sources}  # what the last run left
         for sink in sinks:
             await self._create_groups(sink, "$")
             self._reads.drop(sink)
@@ -144,6 +154,7 @@ class RedisOutbox:
         for entry_id, fields in items:
             if not fields:  # trimmed while pending
                 await self._redis.xack(stream, sink, entry_id)
+                self._acked.add(stream)
                 continue
             try:
                 found.append(decode_entry(stream, entry_id, fields))
@@ -155,6 +166,7 @@ class RedisOutbox:
                     why="malformed: not written by this monitor",
                 )
                 await self._redis.xack(stream, sink, entry_id)
+                self._acked.add(stream)
         return found
 
     async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
@@ -168,13 +180,15 @@ class RedisOutbox:
         """Acknowledge, drop replayed entries for good, and forget any retry state."""
         if not entries:
             return
+        by_stream = _by_stream(entries)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for stream, ids in _by_stream(entries).items():
+            for stream, ids in by_stream.items():
                 pipe.xack(stream, sink, *ids)
                 if keys.is_replay(stream):
                     pipe.xdel(stream, *ids)
             pipe.hdel(keys.sink_retries(sink), *(entry.event_id for entry in entries))
             await pipe.execute()
+        self._acked.update(by_stream)
 
     async def backlog(self, sink: str) -> int:
         total = 0
@@ -192,10 +206,20 @@ class RedisOutbox:
         return total
 
     async def trim(self) -> int:
-        """Drop outbox entries every configured sink has acknowledged; returns how many."""
+        """Drop outbox entries every configured sink has acknowledged; returns how many.
+
+        Only outboxes with acknowledgements since their last trim, here, can have something
+        new to drop: the last sink to acknowledge an entry, on whichever replica, trims it."""
         removed = 0
         for source in self.sources:
-            removed += int(await self._trim(keys=[keys.outbox(source)], args=self.sinks))
+            stream = keys.outbox(source)
+            if stream in self._acked:
+                self._acked.discard(stream)
+                try:
+                    removed += int(await self._trim(keys=[stream], args=self.sinks))
+                except BaseException:
+                    self._acked.add(stream)  # the next trim tries it again
+                    raise
         return removed
 
 

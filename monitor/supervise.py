@@ -6,10 +6,16 @@ replica takes the lease, it first adopts every entry of the sink still pending w
 consumer (a replica that died, or handed the sink over), then runs a fresh ``SinkRunner`` until
 the lease moves away or the service stops.
 
-A former holder can still read entries after its lease has gone: a read that blocked across the
-handover, or a replica resumed from a pause, takes them into its own pending list, where nobody
-would deliver them until they had been idle for ``CLAIM_IDLE``. So the holder looks for such
-strays every ``ADOPT_EVERY`` seconds and adopts them too.
+A former holder can still take entries after its lease has gone: a read that was blocking in
+Redis across the handover (a paused replica's, or one whose cancellation has not reached Redis)
+takes them into its own pending list, where nobody would deliver them until they had been idle
+for ``CLAIM_IDLE``. A runner sends a read only while its lease is trusted (``holding``), and a
+read blocks in Redis for ``READ_WAIT`` at most, so every such stray exists ``ADOPT_AFTER`` after
+this replica took the lease: the holder looks once then (one ``XPENDING`` per stream) and adopts
+them. Looking every few seconds instead cost one command per source every 5 s, for nothing at
+all but after a handover. A stray whose read was delayed longer still (a network that held the
+command back) is reclaimed like a silent consumer's entries, within ``CLAIM_IDLE`` +
+``CLAIM_EVERY`` (``redis_outbox``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Callable
 import structlog
 
 from monitor.aio import first
-from monitor.dispatch import SinkRunner
+from monitor.dispatch import READ_WAIT, SinkRunner
 from monitor.errors import StoreError
 from monitor.leases import LeaseKeeper
 from monitor.store import STORE_RETRY, Store
@@ -28,7 +34,9 @@ from monitor.store import STORE_RETRY, Store
 log = structlog.get_logger("monitor.supervise")
 
 WATCH_EVERY = 1.0  # how soon a runner notices its lease went away
-ADOPT_EVERY = 5.0  # how soon entries a former holder read after its lease went are taken back
+# Seconds after taking the lease, when every entry a former holder could still read exists: its
+# last read was sent before this replica took the lease, and blocks for READ_WAIT at most.
+ADOPT_AFTER = READ_WAIT + 2.0
 
 
 def sink_lease(sink: str) -> str:
@@ -57,7 +65,7 @@ async def deliver_while_held(
             async with asyncio.TaskGroup() as group:
                 group.create_task(_watch(lease, leases, stop, lost))
                 group.create_task(_adopt_strays(sink, store, lost))
-                await runner.run(lost, grace)
+                await runner.run(lost, grace, holding=lambda: leases.holds(lease))
                 lost.set()
         finally:
             running.remove(runner)
@@ -87,13 +95,18 @@ async def _watch(lease: str, leases: LeaseKeeper, stop: asyncio.Event, lost: asy
 
 
 async def _adopt_strays(sink: str, store: Store, lost: asyncio.Event) -> None:
-    """While the lease is held: adopt what another consumer read after its lease had gone."""
+    """Once the lease has been held ``ADOPT_AFTER``: adopt what another consumer read after its
+    lease had gone (again a little later while the store fails)."""
+    wait = ADOPT_AFTER
     while not lost.is_set():
-        await first(asyncio.sleep(ADOPT_EVERY), lost.wait())
+        await first(asyncio.sleep(wait), lost.wait())
         if lost.is_set():
             return
         try:
             if await store.strays(sink):
                 log.info("sink_entries_adopted", sink=sink, entries=await store.adopt(sink))
-        except StoreError as exc:  # the next turn, or the next holder, tries again
+        except StoreError as exc:
             log.debug("sink_adopt_failed", sink=sink, error=str(exc))
+            wait = STORE_RETRY
+        else:
+            return

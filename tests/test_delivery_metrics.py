@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from monitor.dispatch import update_backlogs
+from monitor.backlog import update_backlogs
 from tests.delivery_helpers import (
     StoreFactory,
     backlog_is,

@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 
 from monitor import dispatch, settle
 from monitor import redis_keys as keys
-from monitor.dispatch import SinkRunner, update_backlogs
+from monitor.backlog import update_backlogs
+from monitor.dispatch import SinkRunner
 from monitor.errors import StaleStateError, StoreError
 from monitor.metrics import Metrics
 from monitor.secret import Secret

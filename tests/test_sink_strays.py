@@ -57,7 +57,7 @@ class GatedReads(PassThroughStore):
 async def test_the_holder_adopts_what_a_former_holder_read_after_the_handover(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(supervise, "ADOPT_EVERY", 0.2)
+    monkeypatch.setattr(supervise, "ADOPT_AFTER", 0.2)
     former = RedisStore.from_url(Secret(redis_url), consumer="former")
     holder = GatedReads(RedisStore.from_url(Secret(redis_url), consumer="holder"))
     stop = asyncio.Event()
