@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
 import time
 from collections.abc import Sequence
 
@@ -59,6 +60,8 @@ class LeaseKeeper:
         self._ttl = ttl
         self._metrics = metrics
         self._held: dict[str, int] = {}  # name -> fencing token
+        self._waiting: dict[str, float] = {}  # name -> since when (monotonic) it is ours, not held
+        self._nonce = secrets.token_hex(6)  # this process, among processes of the same name
         self._epoch = 0  # none yet
         self._trusted_until = 0.0  # time.monotonic(): the last heartbeat's validity, with margin
         self._superseded = False
@@ -77,7 +80,7 @@ class LeaseKeeper:
     @property
     def holder(self) -> str:
         """What this replica's leases record: its name and current epoch."""
-        return holder(self.replica, self._epoch)
+        return holder(self.replica, self._epoch, self._nonce)
 
     def holds(self, name: str) -> bool:
         return name in self._held and time.monotonic() < self._trusted_until
@@ -127,7 +130,7 @@ class LeaseKeeper:
     async def check(self) -> None:
         """One round: heartbeat, hand back what moved, take what is ours."""
         started = time.monotonic()
-        view = await self._store.heartbeat(self.replica, self._epoch, self._lease_ttl)
+        view = await self._store.heartbeat(self.replica, self._nonce, self._epoch, self._lease_ttl)
         self.replicas = view.replicas
         self._metrics.replicas.set(len(self.replicas))
         if view.epoch != self._epoch:
@@ -136,14 +139,28 @@ class LeaseKeeper:
             return
         self._trusted_until = started + self._lease_ttl * 0.9
         mine = {name for name in self._names if owner(name, self.replicas) == self.replica}
-        for name in [name for name in self._held if name not in mine]:
-            await self._store.release(name, self.holder)
+        moved = [name for name in self._held if name not in mine]
+        await self._store.release(moved, self.holder)
+        for name in moved:
             self._lose(name, "released")
-        wanted = sorted(mine - self._held.keys())
-        taken = await self._store.acquire(wanted, self.holder, view) if wanted else {}
+        await self._take(sorted(mine - self._held.keys()), view, started)
+
+    async def _take(self, wanted: list[str], view: Membership, now: float) -> None:
+        """Take what is ours and not held. A live holder hands a lease back at its next check
+        once it sees it is not its own; one that still has it two checks on does not know it
+        holds it (an answer lost on the way, a release a failover lost), so it is taken from it:
+        its fencing token stops any write it might still attempt."""
+        self._waiting = {name: self._waiting.get(name, now) for name in wanted}
+        if not wanted:
+            return
+        overdue = {
+            name for name, since in self._waiting.items() if now - since >= 2 * self.check_every
+        }
+        taken = await self._store.acquire(wanted, self.holder, view, overdue)
         for name, token in taken.items():
+            del self._waiting[name]
             self._held[name] = token
-            self._transition(name, "acquired", token=token)
+            self._transition(name, "acquired", token=token, forced=name in overdue)
 
     def _new_epoch(self, view: Membership) -> None:
         """The heartbeat lapsed (or this is the first): every lease held so far belongs to an
@@ -178,9 +195,9 @@ class LeaseKeeper:
     async def _release_all(self) -> None:
         """On stop: leave, and hand every lease back, so the others take over at their next
         check, not after the ttl."""
+        with contextlib.suppress(StoreError):  # else they lapse with the heartbeat
+            await self._store.release(list(self._held), self.holder)
         for name in list(self._held):
-            with contextlib.suppress(StoreError):  # else it lapses with the heartbeat
-                await self._store.release(name, self.holder)
             self._lose(name, "released")
         with contextlib.suppress(StoreError):  # else the heartbeat lapses on its own
             await self._store.leave(self.holder)

@@ -139,6 +139,8 @@ class Poller:
 
     async def _poll(self) -> Outcome:
         fence = None if self._leases is None else self._leases.fence(self.name)
+        if fence is None and self._leases is not None:  # trust ran out since ``holds``
+            raise StaleStateError(f"source {self.name}: the lease lapsed; not committing")
         if fence != self._fence:  # a new lease: another replica may have committed meanwhile
             self._fence, self._version = fence, None
         version = self._version if self._version is not None else await self._load(fence)

@@ -1,7 +1,7 @@
 """Leases in Redis: which replica works on which source or sink, and which replicas are alive.
 
-A lease is a key holding its holder, ``<replica>@<epoch>``, with no expiry: it stays valid while
-that epoch is alive in the replicas sorted set, so one heartbeat keeps every lease of a replica
+A lease is a key holding its holder (``store.holder``) with no expiry: it stays valid while that
+member is alive in the replicas sorted set, so one heartbeat keeps every lease of a replica
 (one script call per check, however many sources it holds). Every acquisition also raises the
 lease's fencing counter and returns it, and the commit script refuses a write whose holder or
 token is not current (``redis_scripts.COMMIT``). Each lease's keys share their hash tag, so every
@@ -10,7 +10,7 @@ script touches one Cluster slot; the acquisitions of one check go in one pipelin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -33,25 +33,39 @@ class RedisLeases:
         self._release = client.register_script(RELEASE)
         self._heartbeat = client.register_script(HEARTBEAT)
 
-    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
-        answer: Any = await self._heartbeat(keys=[keys.replicas()], args=[replica, epoch, _ms(ttl)])
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
+        answer: Any = await self._heartbeat(
+            keys=[keys.replicas()], args=[replica, epoch, nonce, _ms(ttl)]
+        )
         epoch, now, *live = answer
-        return Membership(int(epoch), int(now), tuple(sorted(h.decode() for h in live)))
+        return Membership(int(epoch), int(now), tuple(sorted(m.decode() for m in live)))
 
-    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str]
+    ) -> dict[str, int]:
+        """One pipeline; a name whose script fails (a key of the wrong type) is not taken, and
+        does not keep the others from being taken."""
         if not names:
             return {}
-        args: list[str | int] = [holder, view.now, *view.live]
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in names:
+                forced = int(name in force)
+                args: list[str | int] = [holder, view.now, forced, *view.live]
                 await self._acquire(
                     keys=[keys.lease(name), keys.fence(name)], args=args, client=pipe
                 )
-            tokens: list[Any] = await pipe.execute()
-        return {name: int(token) for name, token in zip(names, tokens, strict=True) if int(token)}
+            tokens: list[Any] = await pipe.execute(raise_on_error=False)
+        return {
+            name: int(token)
+            for name, token in zip(names, tokens, strict=True)
+            if not isinstance(token, Exception) and int(token)
+        }
 
-    async def release(self, name: str, holder: str) -> None:
-        await self._release(keys=[keys.lease(name)], args=[holder])
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                await self._release(keys=[keys.lease(name)], args=[holder], client=pipe)
+            await pipe.execute()
 
     async def leave(self, holder: str) -> None:
         await self._redis.zrem(keys.replicas(), holder)

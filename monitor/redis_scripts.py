@@ -134,47 +134,57 @@ return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 """
 
 
-# Leases (invariant 8). A lease key holds its holder, "<replica>@<epoch>", with no expiry: it is
-# valid while that epoch is alive in the replicas sorted set. So a replica renews all its leases
-# with its one heartbeat, and a lease whose holder went silent is free once the heartbeat lapsed.
+# Leases (invariant 8). A lease key holds its holder, "<replica>@<epoch>:<nonce>", with no
+# expiry: it is valid while that member is alive in the replicas sorted set. So a replica renews
+# all its leases with its one heartbeat, and a lease whose holder went silent is free once the
+# heartbeat lapsed. The epoch is the Redis time (ms) the run of heartbeats began; the nonce names
+# the process, so a process can tell its own earlier epochs from another process's.
 
-# KEYS: replicas; ARGV: replica, its epoch (0 when it has none yet), ttl in ms.
+# KEYS: replicas; ARGV: replica, its epoch (0 when it has none yet), its nonce, ttl in ms.
 # Registers the replica until now + ttl on Redis's clock (the same for every replica) and returns
-# {epoch, now, live holders...}. A replica whose epoch lapsed, or that starts, gets a new epoch,
+# {epoch, now, live members...}. A replica whose epoch lapsed, or that starts, gets a new epoch,
 # the current time, so a lapsed epoch never comes back and every lease it held is free to take;
-# starting also retires earlier epochs of its name (the same replica, restarted). An epoch
-# replaced meanwhile by a later one of its name (another process took the name) gets epoch 0
-# back: that process holds nothing while the later one lives. Lapsed members are forgotten.
+# other epochs of its name are retired (its own, whose answer it never got; or an earlier
+# process of that name, restarted). Only a later epoch of *another* process means this one was
+# replaced (two processes share a name): it gets epoch 0 back, and holds nothing while the later
+# one lives. Lapsed members are forgotten.
 HEARTBEAT: Final = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local prefix, epoch = ARGV[1] .. '@', tonumber(ARGV[2])
-local me = prefix .. ARGV[2]
+local name, epoch, nonce = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local me = name .. '@' .. ARGV[2] .. ':' .. nonce
 local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local renewing, later, live, gone = false, false, {}, {}
+local renewing, replaced, live, ours, gone = false, false, {}, {}, {}
 for i = 1, #entries, 2 do
   local member = entries[i]
-  local ours = string.sub(member, 1, #prefix) == prefix
+  local who, since, whose = string.match(member, '^(.*)@(%d+):(%w+)$')
   if tonumber(entries[i + 1]) <= now then
     table.insert(gone, member)
   elseif member == me then
     renewing = true
-  elseif ours and tonumber(string.sub(member, #prefix + 1)) > epoch and epoch > 0 then
-    later = true
-    table.insert(live, member)
-  elseif ours then
-    table.insert(gone, member)
+  elseif who == name then
+    table.insert(ours, member)
+    if whose ~= nonce and epoch > 0 and tonumber(since) > epoch then
+      replaced = true
+    end
   else
     table.insert(live, member)
   end
 end
-if later and not renewing then
+if replaced and not renewing then
   epoch = 0
-else
-  if not renewing then
-    epoch, me = now, prefix .. now
+  for _, member in ipairs(ours) do
+    table.insert(live, member)
   end
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), me)
+else
+  for _, member in ipairs(ours) do
+    table.insert(gone, member)
+  end
+  if not renewing then
+    epoch = now
+    me = name .. '@' .. now .. ':' .. nonce
+  end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), me)
   table.insert(live, me)
 end
 if #gone > 0 then
@@ -183,19 +193,29 @@ end
 return {epoch, now, unpack(live)}
 """
 
-# KEYS: lease, fence; ARGV: holder, the time its view of the live holders was read, those holders.
-# Takes the lease when it is free, already this holder's, or held by an epoch that was over in
-# that view: one that began before the view was read and was not alive in it. (An epoch begun
-# later may be alive; the view cannot tell.) Returns a new fencing token, else 0.
+# KEYS: lease, fence; ARGV: holder, the time its view of the live members was read, "force",
+# those members. Takes the lease when it is free, already this holder's, or held by an epoch
+# that was over in that view: one not alive in it that began before the view was read (an epoch
+# begun later may be alive, the view cannot tell; unless it "began" later than Redis's clock
+# says now, which only a clock that stepped back can do). "force" (1) takes it from a live holder
+# too: the taker is the assigned replica and has waited two checks for the holder to hand it
+# back, so the holder does not know it holds it (an answer it never got, a release that a
+# failover lost). Returns a new fencing token, else 0.
 ACQUIRE: Final = """
 local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then
-  local epoch = tonumber(string.match(holder, '@(%d+)$'))
-  if not epoch or epoch >= tonumber(ARGV[2]) then
+if holder and holder ~= ARGV[1] and ARGV[3] ~= '1' then
+  local since = tonumber(string.match(holder, '@(%d+):%w+$'))
+  if not since then
     return 0
   end
-  for i = 3, #ARGV do
+  for i = 4, #ARGV do
     if ARGV[i] == holder then
+      return 0
+    end
+  end
+  if since >= tonumber(ARGV[2]) then
+    local time = redis.call('TIME')
+    if since <= tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) then
       return 0
     end
   end

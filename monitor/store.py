@@ -8,6 +8,7 @@ events it implies in one atomic step, and refuses to write over a version it did
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -33,7 +34,7 @@ class Loaded:
 
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """Who commits: the lease's holder (``<replica>@<epoch>``), with its fencing token."""
+    """Who commits: the lease's holder (``holder``), with its fencing token."""
 
     replica: str
     token: int
@@ -41,26 +42,41 @@ class Fence:
 
 @dataclass(frozen=True, slots=True)
 class Membership:
-    """A heartbeat's answer: this replica's epoch and the holders alive at ``now``.
+    """A heartbeat's answer: this replica's epoch and the members alive at ``now``.
 
-    An epoch is one unbroken run of heartbeats of one replica; it begins at ``now`` of the
+    An epoch is one unbroken run of heartbeats of one process; it begins at ``now`` of the
     heartbeat that started it (the store's clock, in ms) and, once it lapses, never comes back.
     So a lease held by an epoch that began before ``now`` and is not in ``live`` is free for
     good, whatever happens after this view was read."""
 
-    epoch: int  # 0: a later process of the same replica name holds the name; this one holds nothing
+    epoch: int  # 0: another process took this replica's name; this one holds nothing
     now: int
-    live: tuple[str, ...]  # "<replica>@<epoch>", sorted
+    live: tuple[str, ...]  # ``holder``s, sorted
 
     @property
     def replicas(self) -> list[str]:
         """The live replicas' names."""
-        return sorted({holder.rpartition("@")[0] for holder in self.live})
+        return sorted({replica_of(member) for member in self.live})
 
 
-def holder(replica: str, epoch: int) -> str:
-    """What a lease records as its holder: the replica in one epoch."""
-    return f"{replica}@{epoch}"
+_MEMBER = re.compile(r"(.*)@([0-9]+):([0-9A-Za-z]+)", re.DOTALL)  # as the scripts read it
+
+
+def holder(replica: str, epoch: int, nonce: str) -> str:
+    """A live member, and what a lease records as its holder: one process's run of heartbeats
+    (``nonce`` names the process)."""
+    return f"{replica}@{epoch}:{nonce}"
+
+
+def member_parts(member: str) -> tuple[str, int, str] | None:
+    """A member's replica, epoch and nonce (None for a member of another format)."""
+    found = _MEMBER.fullmatch(member)
+    return None if found is None else (found[1], int(found[2]), found[3])
+
+
+def replica_of(member: str) -> str:
+    parts = member_parts(member)
+    return member if parts is None else parts[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,17 +208,19 @@ class Store(Protocol):
 
     # Leases: which replica works on which source or sink (invariant 8).
 
-    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
-        """Say ``replica`` is alive, in ``epoch``, for ``ttl`` more seconds. When that epoch
-        lapsed (or is 0: the replica starts) it gets a new one, and every lease held in the
-        old one is free to take."""
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
+        """Say ``replica`` (the process ``nonce``) is alive, in ``epoch``, for ``ttl`` more
+        seconds. When that epoch lapsed (or is 0: the process starts) it gets a new one, and
+        every lease held in the old one is free to take."""
 
-    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
-        """Take each lease that is free, ``holder``'s own, or held by an epoch over in ``view``:
-        a new fencing token for each one taken."""
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
+        """Take each lease that is free, ``holder``'s own, or held by an epoch over in ``view``
+        (those in ``force``: from anyone): a new fencing token for each one taken."""
 
-    async def release(self, name: str, holder: str) -> None:
-        """Hand a lease back, so another replica can take it at once."""
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        """Hand leases back (those ``holder`` holds), so another replica can take them at once."""
 
     async def leave(self, holder: str) -> None:
         """``holder`` stops: drop it from the live replicas, so its share moves at once."""

@@ -25,6 +25,7 @@ from monitor.store import (
     RetryState,
     SinkDisabled,
     holder,
+    member_parts,
 )
 
 
@@ -161,30 +162,48 @@ class MemoryStore:
     async def strays(self, sink: str) -> int:
         return 0  # one process, one consumer
 
-    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         """``redis_scripts.HEARTBEAT``, step for step."""
         now = _now_ms()
-        me = holder(replica, epoch)
-        self._members = {h: until for h, until in self._members.items() if until > now}
-        ours = [h for h in self._members if h.rpartition("@")[0] == replica and h != me]
-        renewing = me in self._members
-        if not renewing and epoch and any(int(h.rpartition("@")[2]) > epoch for h in ours):
-            return Membership(0, now, tuple(sorted(self._members)))  # superseded
-        if not renewing:
-            epoch, me = now, holder(replica, now)
-            for earlier in ours:
-                self._members.pop(earlier, None)
-        self._members[me] = now + int(ttl * 1000)
-        return Membership(epoch, now, tuple(sorted(self._members)))
+        me = holder(replica, epoch, nonce)
+        renewing, replaced = False, False
+        live: list[str] = []
+        ours: list[str] = []
+        gone = [member for member, until in self._members.items() if until <= now]
+        for member in [member for member in self._members if member not in gone]:
+            parts = member_parts(member)
+            if member == me:
+                renewing = True
+            elif parts is not None and parts[0] == replica:
+                ours.append(member)
+                replaced |= parts[2] != nonce and 0 < epoch < parts[1]
+            else:
+                live.append(member)
+        if replaced and not renewing:
+            epoch = 0
+            live += ours
+        else:
+            gone += ours
+            if not renewing:
+                epoch, me = now, holder(replica, now, nonce)
+            self._members[me] = now + int(ttl * 1000)
+            live.append(me)
+        for member in gone:
+            self._members.pop(member, None)
+        return Membership(epoch, now, tuple(sorted(live)))
 
-    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
         """``redis_scripts.ACQUIRE`` for each name."""
         tokens = {}
         for name in names:
             current = self._leases.get(name)
-            if current is not None and current[0] != holder:
-                epoch = current[0].rpartition("@")[2]
-                if not epoch.isdigit() or int(epoch) >= view.now or current[0] in view.live:
+            if current is not None and current[0] != holder and name not in force:
+                parts = member_parts(current[0])
+                if parts is None or current[0] in view.live:
+                    continue
+                if view.now <= parts[1] <= _now_ms():
                     continue
             self._fences[name] += 1
             self._leases[name] = (holder, self._fences[name])
@@ -194,10 +213,11 @@ class MemoryStore:
     async def leave(self, holder: str) -> None:
         self._members.pop(holder, None)
 
-    async def release(self, name: str, holder: str) -> None:
-        current = self._leases.get(name)
-        if current is not None and current[0] == holder:
-            del self._leases[name]
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        for name in names:
+            current = self._leases.get(name)
+            if current is not None and current[0] == holder:
+                del self._leases[name]
 
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         return self._disabled.get(sink)

@@ -211,16 +211,19 @@ class RedisStore:
             )
         return count
 
-    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         return await self._call(
-            "registering this replica", self._leases.heartbeat(replica, epoch, ttl)
+            "registering this replica", self._leases.heartbeat(replica, nonce, epoch, ttl)
         )
 
-    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
-        return await self._call("taking leases", self._leases.acquire(names, holder, view))
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
+        return await self._call("taking leases", self._leases.acquire(names, holder, view, force))
 
-    async def release(self, name: str, holder: str) -> None:
-        await self._call(f"handing back the lease of {name}", self._leases.release(name, holder))
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        if names:
+            await self._call("handing leases back", self._leases.release(names, holder))
 
     async def leave(self, holder: str) -> None:
         await self._call("leaving the replicas", self._leases.leave(holder))

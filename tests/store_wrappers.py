@@ -93,14 +93,16 @@ class PassThroughStore:
     async def strays(self, sink: str) -> int:
         return await self.inner.strays(sink)
 
-    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
-        return await self.inner.heartbeat(replica, epoch, ttl)
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
+        return await self.inner.heartbeat(replica, nonce, epoch, ttl)
 
-    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
-        return await self.inner.acquire(names, holder, view)
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
+        return await self.inner.acquire(names, holder, view, force)
 
-    async def release(self, name: str, holder: str) -> None:
-        await self.inner.release(name, holder)
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        await self.inner.release(names, holder)
 
     async def leave(self, holder: str) -> None:
         await self.inner.leave(holder)

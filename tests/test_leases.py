@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pytest
+import redis.asyncio as aioredis
 
+from monitor import redis_keys as keys
 from monitor.errors import StaleStateError
 from monitor.leases import LeaseKeeper, owner
 from monitor.metrics import Metrics
+from monitor.secret import Secret
 from monitor.store import Fence, Membership, Store, holder
+from monitor.store_redis import RedisStore
 from tests.delivery_helpers import StoreFactory, started
 from tests.store_wrappers import PassThroughStore
 
 NAMES = [f"source-{i}" for i in range(12)]
 
 
-async def join(store: Store, replica: str, ttl: float = 5.0, epoch: int = 0) -> Membership:
-    return await store.heartbeat(replica, epoch, ttl)
+async def join(
+    store: Store, replica: str, ttl: float = 5.0, epoch: int = 0, nonce: str = "one"
+) -> Membership:
+    return await store.heartbeat(replica, nonce, epoch, ttl)
 
 
-async def take(store: Store, name: str, view: Membership, replica: str) -> int | None:
-    return (await store.acquire([name], holder(replica, view.epoch), view)).get(name)
+async def take(
+    store: Store,
+    name: str,
+    view: Membership,
+    replica: str,
+    *,
+    nonce: str = "one",
+    force: bool = False,
+) -> int | None:
+    me = holder(replica, view.epoch, nonce)
+    return (await store.acquire([name], me, view, {name} if force else ())).get(name)
 
 
 async def test_a_free_lease_is_taken_with_a_rising_token(make_store: StoreFactory) -> None:
@@ -44,15 +59,15 @@ async def test_one_heartbeat_keeps_every_lease_and_names_the_same_epoch(
     store = make_store()
     a = await join(store, "a", ttl=0.3)
     assert a.epoch > 0
-    taken = await store.acquire(["main", "side"], holder("a", a.epoch), a)
+    taken = await store.acquire(["main", "side"], holder("a", a.epoch, "one"), a)
     assert set(taken) == {"main", "side"}
     for _ in range(3):  # renewed past its ttl by heartbeats alone
         await asyncio.sleep(0.15)
         again = await join(store, "a", ttl=0.3, epoch=a.epoch)
         assert again.epoch == a.epoch
     b = await join(store, "b")
-    assert await store.acquire(["main", "side"], holder("b", b.epoch), b) == {}
-    assert b.live == (holder("a", a.epoch), holder("b", b.epoch))
+    assert await store.acquire(["main", "side"], holder("b", b.epoch, "one"), b) == {}
+    assert b.live == (holder("a", a.epoch, "one"), holder("b", b.epoch, "one"))
     assert b.replicas == ["a", "b"]
 
 
@@ -64,7 +79,7 @@ async def test_a_silent_replicas_leases_are_taken_over(make_store: StoreFactory)
     b = await join(store, "b")
     assert b.replicas == ["b"]
     assert await take(store, "main", b, "b") is not None
-    await store.release("main", holder("a", a.epoch))  # not a's any more: nothing happens
+    await store.release(["main"], holder("a", a.epoch, "one"))  # not a's any more: no effect
     assert await take(store, "main", b, "b") is not None  # still b's
 
 
@@ -77,38 +92,80 @@ async def test_a_lapsed_replica_starts_a_new_epoch_and_competes_again(
     await asyncio.sleep(0.3)
     back = await join(store, "a", epoch=a.epoch)  # a wakes: its epoch is over for good
     assert back.epoch > a.epoch
-    assert back.live == (holder("a", back.epoch),)
+    assert back.live == (holder("a", back.epoch, "one"),)
     b = await join(store, "b")
     # Either may take the lease left by a's old epoch; whoever is second finds it alive.
     assert await take(store, "main", back, "a") is not None
     assert await take(store, "main", b, "b") is None
-    await store.release("main", holder("a", back.epoch))
+    await store.release(["main"], holder("a", back.epoch, "one"))
     assert await take(store, "main", b, "b") is not None
+
+
+async def test_a_lost_heartbeat_answer_is_not_mistaken_for_another_process(
+    make_store: StoreFactory,
+) -> None:
+    """After a lapse the heartbeat that starts a new epoch may never answer; the next one, still
+    naming the old epoch, must not read that orphan epoch as another process of its name."""
+    store = make_store()
+    a = await join(store, "a", ttl=0.2)
+    await asyncio.sleep(0.3)
+    orphan = await join(store, "a", epoch=a.epoch)  # its answer is "lost"
+    await asyncio.sleep(0.01)
+    again = await join(store, "a", epoch=a.epoch)
+    assert again.epoch > orphan.epoch
+    assert again.live == (holder("a", again.epoch, "one"),)  # the orphan retired
 
 
 async def test_a_holder_newer_than_the_view_is_left_alone(make_store: StoreFactory) -> None:
     """A view read before a replica (re)started cannot tell whether it is alive."""
     store = make_store()
     old = await join(store, "b")
+    await asyncio.sleep(0.01)
     a = await join(store, "a")
     assert await take(store, "main", a, "a") is not None
-    assert holder("a", a.epoch) not in old.live
+    assert holder("a", a.epoch, "one") not in old.live
     assert await take(store, "main", old, "b") is None
 
 
 async def test_a_restarted_replica_retires_its_earlier_epoch(make_store: StoreFactory) -> None:
     store = make_store()
-    before = await join(store, "a")
-    assert await take(store, "main", before, "a") is not None
+    before = await join(store, "a", nonce="first")
+    assert await take(store, "main", before, "a", nonce="first") is not None
     await asyncio.sleep(0.01)
-    after = await join(store, "a")  # the same name, a new process (epoch 0)
+    after = await join(store, "a", nonce="second")  # the same name, a new process
     assert after.epoch > before.epoch
-    assert after.live == (holder("a", after.epoch),)
-    assert await take(store, "main", after, "a") is not None  # at once, not after the ttl
+    assert after.live == (holder("a", after.epoch, "second"),)
+    assert await take(store, "main", after, "a", nonce="second") is not None  # at once
     # The earlier process, should it wake, finds its name taken and holds nothing.
-    woken = await join(store, "a", epoch=before.epoch)
+    woken = await join(store, "a", epoch=before.epoch, nonce="first")
     assert woken.epoch == 0
-    assert woken.live == (holder("a", after.epoch),)
+    assert woken.live == (holder("a", after.epoch, "second"),)
+    assert await take(store, "main", woken, "a", nonce="first") is None
+
+
+async def test_replica_names_may_hold_at_signs(make_store: StoreFactory) -> None:
+    store = make_store()
+    ax = await join(store, "a@x")
+    a = await join(store, "a")
+    assert a.replicas == ["a", "a@x"]
+    renewed = await join(store, "a@x", epoch=ax.epoch)
+    assert renewed.epoch == ax.epoch
+    assert renewed.replicas == ["a", "a@x"]
+
+
+async def test_a_forced_acquisition_takes_a_lease_from_a_live_holder(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    a = await join(store, "a")
+    b = await join(store, "b")
+    first = await take(store, "main", a, "a")
+    assert first is not None
+    assert await take(store, "main", b, "b") is None
+    forced = await take(store, "main", b, "b", force=True)
+    assert forced is not None
+    assert forced > first
+    assert await take(store, "main", a, "a") is None  # b's now, and b is alive
 
 
 async def test_heartbeats_list_the_live_replicas(make_store: StoreFactory) -> None:
@@ -118,7 +175,7 @@ async def test_heartbeats_list_the_live_replicas(make_store: StoreFactory) -> No
     await asyncio.sleep(0.3)
     a = await join(store, "a")
     assert a.replicas == ["a"]  # b fell silent
-    await store.leave(holder("a", a.epoch))
+    await store.leave(holder("a", a.epoch, "one"))
     assert (await join(store, "c")).replicas == ["c"]
 
 
@@ -133,11 +190,12 @@ async def test_a_commit_under_a_lost_lease_is_refused(make_store: StoreFactory) 
     b = await join(store, "b")
     current = await take(store, "main", b, "b")
     assert current is not None
+    stale = Fence(holder("a", a.epoch, "one"), paused)
     with pytest.raises(StaleStateError, match="fenced"):
-        await store.commit("main", 0, started("main", 1), Fence(holder("a", a.epoch), paused))
+        await store.commit("main", 0, started("main", 1), stale)
     assert (await store.load("main")).version == 0  # nothing written
     assert await store.read("ops", 10, 0.05) == []  # no event
-    fence = Fence(holder("b", b.epoch), current)
+    fence = Fence(holder("b", b.epoch, "one"), current)
     assert await store.commit("main", 0, started("main", 1), fence) == 1
 
 
@@ -222,13 +280,15 @@ class CountingStore(PassThroughStore):
         super().__init__(inner)
         self.calls: Counter[str] = Counter()
 
-    async def heartbeat(self, replica: str, epoch: int, ttl: float) -> Membership:
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         self.calls["heartbeat"] += 1
-        return await super().heartbeat(replica, epoch, ttl)
+        return await super().heartbeat(replica, nonce, epoch, ttl)
 
-    async def acquire(self, names: Sequence[str], holder: str, view: Membership) -> dict[str, int]:
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
         self.calls["acquire"] += 1
-        return await super().acquire(names, holder, view)
+        return await super().acquire(names, holder, view, force)
 
 
 async def test_a_settled_replica_keeps_its_leases_with_one_call_per_check(
@@ -280,3 +340,60 @@ async def test_a_refused_commit_gives_the_lease_up_until_taken_again(
     after = a.fence("source-0")
     assert after is not None
     assert after.token > before.token
+
+
+async def test_a_lease_its_live_holder_does_not_know_of_is_taken_within_two_checks(
+    make_store: StoreFactory,
+) -> None:
+    """An acquisition whose answer never came back leaves a lease under a live epoch that its
+    replica does not know it holds, so it never hands it back: the assigned replica takes it."""
+    store = make_store()
+    a, b = keeper(store, "a"), keeper(store, "b")
+    for _ in range(2):
+        await a.check()
+        await b.check()
+    name = next(name for name in NAMES if b.holds(name))
+    b.refused(name)  # b gives it up; a takes it behind its own back (the answer "lost")
+    assert await store.acquire([name], a.holder, Membership(0, 0, ()), {name}) != {}
+    await a.check()
+    assert not a.holds(name)  # a does not know
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3 * b.check_every + 0.5
+    while not b.holds(name):
+        assert loop.time() < deadline
+        await a.check()  # a stays alive throughout
+        await b.check()
+        assert not a.holds(name)
+        await asyncio.sleep(b.check_every / 2)
+
+
+async def test_a_broken_lease_key_does_not_keep_the_others_from_being_taken(
+    redis_url: str,
+) -> None:
+    raw = aioredis.Redis.from_url(redis_url)
+    store = RedisStore.from_url(Secret(redis_url), consumer="a")
+    try:
+        await raw.hset(keys.lease("source-3"), "not", "a string")
+        a = keeper(store, "a")
+        await a.check()
+        assert [name for name in NAMES if not a.holds(name)] == ["source-3"]
+    finally:
+        await store.close()
+        await raw.aclose()
+
+
+async def test_a_lease_of_an_epoch_from_a_clock_that_ran_ahead_is_free(redis_url: str) -> None:
+    """Its epoch "began" after any view could be read, yet it is not alive: a Redis clock that
+    stepped back (or a failover to a server whose clock is behind) must not lock it for hours."""
+    raw = aioredis.Redis.from_url(redis_url)
+    store = RedisStore.from_url(Secret(redis_url), consumer="a")
+    try:
+        seconds, micros = await raw.time()
+        ahead = seconds * 1000 + micros // 1000 + 3_600_000
+        await raw.set(keys.lease("source-0"), holder("gone", ahead, "abc"))
+        a = keeper(store, "a")
+        await a.check()
+        assert a.holds("source-0")
+    finally:
+        await store.close()
+        await raw.aclose()
