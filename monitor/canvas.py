@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Final
 
 import aiohttp
@@ -31,6 +32,7 @@ from monitor.http_headers import next_link, retry_after
 from monitor.lane import Deadline, Lane
 from monitor.metrics import Metrics
 from monitor.models import Conference
+from monitor.pages import PageMemory, Pages, parse
 from monitor.tls import client_tls, tls_failure
 
 PER_PAGE: Final = 100
@@ -44,6 +46,8 @@ MAX_THROTTLE_WAIT: Final = 900.0
 MAX_BODY: Final = 16 * 1024 * 1024
 _RATE_LIMITED: Final = b"Rate Limit Exceeded"
 CONTEXT_PATHS: Final = {"Course": "courses", "Group": "groups"}
+#: Jitter for every client that is not given its own generator (each one is 2.5 kB).
+_JITTER: Final = random.Random()  # noqa: S311 - jitter, not cryptography
 
 
 class CanvasClient:
@@ -66,51 +70,58 @@ class CanvasClient:
         self._lane = lane
         self._metrics = metrics
         self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rng = rng or _JITTER
+        self._pages = PageMemory()
+
+    def forget_pages(self) -> None:
+        """Parse every page again on the next read, changed or not (benchmarks, tests)."""
+        self._pages = PageMemory()
 
     async def live(self, deadline: Deadline) -> list[Conference]:
         """``GET /api/v1/conferences?state=live``, every page."""
-        return await self._list("/api/v1/conferences", {"state": "live"}, deadline)
+        return await self._list("/api/v1/conferences", {"state": "live"}, deadline, remember=True)
 
     async def context(
-        self, context_type: str, context_id: int, deadline: Deadline
+        self, context_type: str, context_id: int, deadline: Deadline, *, remember: bool = False
     ) -> list[Conference]:
-        """Every conference of a course or group (``index``: Canvas ignores ``state`` there)."""
+        """Every conference of a course or group (``index``: Canvas ignores ``state`` there);
+        ``remember`` its pages when it is asked on every poll (``PageMemory``)."""
         path = f"/api/v1/{CONTEXT_PATHS[context_type]}/{context_id}/conferences"
-        return await self._list(path, {}, deadline)
+        return await self._list(path, {}, deadline, remember=remember)
 
     async def whoami(self, deadline: Deadline) -> dict[str, Any]:
         """``GET /api/v1/users/self``: proves the URL and the token work."""
         url = self._base.with_path(self._base.path.rstrip("/") + "/api/v1/users/self")
-        payload, _ = await self._get(url, deadline)
+        payload, _ = await self._get(url, deadline, canvas_json.decode)
         if not isinstance(payload, dict):
             raise CanvasError(PollFailure.INVALID_RESPONSE, "users/self did not answer an object")
         return payload
 
     async def _list(
-        self, path: str, params: dict[str, str], deadline: Deadline
+        self, path: str, params: dict[str, str], deadline: Deadline, *, remember: bool
     ) -> list[Conference]:
         url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
             {**params, "per_page": str(PER_PAGE)}
         )
         conferences: list[Conference] = []
-        seen: set[str] = set()
+        pages: Pages = {}  # the pages of this read, by URL
         while url is not None:
-            if str(url) in seen or len(seen) >= MAX_PAGES:
+            key = str(url)
+            if key in pages or len(pages) >= MAX_PAGES:
                 raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: pagination loops")
-            seen.add(str(url))
-            payload, headers = await self._get(url, deadline)
-            records = payload.get("conferences") if isinstance(payload, dict) else None
-            if not isinstance(records, list):
+            read = partial(self._pages.read, path, key, into=pages) if remember else parse
+            page, headers = await self._get(url, deadline, read)
+            if page is None:
                 raise CanvasError(
                     PollFailure.INVALID_RESPONSE, f'{path}: expected {{"conferences": [...]}}'
                 )
-            parsed = [Conference.from_api(record) for record in records]
-            skipped = sum(1 for c in parsed if c is None)
-            if skipped:
-                self._metrics.invalid_records.labels(self._source.name).inc(skipped)
-            conferences.extend(c for c in parsed if c is not None)
+            pages.setdefault(key, (b"", page))  # seen, when not remembered
+            conferences.extend(page.conferences)
+            if page.skipped:
+                self._metrics.invalid_records.labels(self._source.name).inc(page.skipped)
             url = self._follow(next_link(headers), path)  # an empty page may still have a next
+        if remember:
+            self._pages.keep(path, pages)
         return conferences
 
     def _follow(self, link: str | None, path: str) -> URL | None:
@@ -131,14 +142,16 @@ class CanvasClient:
             )
         return url
 
-    async def _get(self, url: URL, deadline: Deadline) -> tuple[Any, Mapping[str, str]]:
-        """One page, with retries: transient failures up to ``ATTEMPTS``, throttling while the
-        deadline allows."""
+    async def _get(
+        self, url: URL, deadline: Deadline, read: Callable[[bytes], Any]
+    ) -> tuple[Any, Mapping[str, str]]:
+        """One page, read by ``read`` (``ValueError``: not valid), with retries: transient
+        failures up to ``ATTEMPTS``, throttling while the deadline allows."""
         failures = 0
         throttled = 0
         while True:
             try:
-                return await self._attempt(url, deadline)
+                return await self._attempt(url, deadline, read)
             except _Throttled as exc:
                 throttled += 1
                 self._note_throttled(exc)
@@ -172,7 +185,9 @@ class CanvasClient:
         """Throttled without ``Retry-After``: 1-2 s, then 2-4 s, ... up to 60 s; never ~0."""
         return self._rng.uniform(0.5, 1.0) * min(60.0, 2.0**attempt)
 
-    async def _attempt(self, url: URL, deadline: Deadline) -> tuple[Any, Mapping[str, str]]:
+    async def _attempt(
+        self, url: URL, deadline: Deadline, read: Callable[[bytes], Any]
+    ) -> tuple[Any, Mapping[str, str]]:
         name = self._source.name
         async with self._lane.turn(deadline):
             timeout = min(self._source.request_timeout, deadline.remaining())
@@ -207,7 +222,7 @@ class CanvasClient:
         if body is None:
             message = f"{url.path}: answer larger than {MAX_BODY} bytes"
             raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
-        result = _interpret(url, status, headers, body)  # raises for throttling and errors
+        result = _interpret(url, status, headers, body, read)  # raises unless 200 and valid
         self._observe_remaining(headers)
         return result
 
@@ -225,12 +240,16 @@ class CanvasClient:
 
 async def _read(response: aiohttp.ClientResponse) -> bytes | None:
     """The whole body, or None once it passes ``MAX_BODY``."""
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_BODY:
+    if (response.content_length or 0) > MAX_BODY:
+        return None
+    blocks: list[bytes] = []
+    size = 0
+    while block := await response.content.readany():  # whatever has arrived, in one piece
+        size += len(block)
+        if size > MAX_BODY:
             return None
-    return bytes(body)
+        blocks.append(block)
+    return b"".join(blocks)
 
 
 class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error
@@ -246,13 +265,13 @@ class _Transient(Exception):  # noqa: N818 - wraps the error to raise if retries
 
 
 def _interpret(
-    url: URL, status: int, headers: Mapping[str, str], body: bytes
+    url: URL, status: int, headers: Mapping[str, str], body: bytes, read: Callable[[bytes], Any]
 ) -> tuple[Any, Mapping[str, str]]:
     """Map one answer to a payload, a retry signal, or the ``CanvasError`` that ends the poll."""
     where = url.path
     if status == 200:
         try:
-            return canvas_json.decode(body), headers
+            return read(body), headers
         except ValueError as exc:  # UnicodeDecodeError included
             message = f"{where}: body is not valid JSON ({_why(exc)})"
             raise CanvasError(PollFailure.INVALID_RESPONSE, message) from None

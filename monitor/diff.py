@@ -137,7 +137,7 @@ def diff(
             if announce:
                 restart = tomb is not None
                 events.append(_started(source, conference, generation, now, restart=restart))
-        elif current.phase is not Phase.LIVE or current.conference.raw != conference.raw:
+        elif current.phase is not Phase.LIVE or not current.conference.same(conference):
             tracked[cid] = Tracked(conference, current.generation)
             changed.add(cid)
 

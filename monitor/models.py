@@ -1,8 +1,8 @@
 """Domain values: Canvas conferences, what we remember about them, and the events we emit.
 
 Everything here is a frozen value. The Canvas object is kept exactly as Canvas sent it
-(``Conference.raw``); typed views of the few fields the monitor reasons about are computed on
-demand, because most polls only need the id and an equality check.
+(``Conference.data``, its JSON text); typed views of the few fields the monitor reasons about
+are computed on demand, because most polls only need the id and an equality check.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from sys import intern
 from typing import Any, Final
+
+from monitor import canvas_json
 
 #: Canvas's ``live`` scope: started within the last day and not (yet) ended.
 LIVE_WINDOW: Final = timedelta(days=1)
@@ -56,26 +59,65 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _label(value: object) -> str | None:
+    """A non-empty string, shared with every equal one (label values repeat on every record)."""
+    return intern(value) if type(value) is str and value else None
+
+
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Conference:
-    """A Canvas Conference object, unmodified, plus typed views of the fields we use."""
+    """A Canvas Conference object, unmodified, plus typed views of the fields we use.
+
+    The object is held as its JSON text (``data``, UTF-8), not as parsed dicts and lists: a
+    campus's tracked conferences then take a third of the memory, and the garbage collector,
+    which walks every live dict and list, has next to nothing to walk. ``raw`` parses it again
+    (a new dict each time), which events, pages and confirmations need; an idle poll never does.
+    The two label values the live gauge needs are read once, when the object is made.
+    """
 
     id: int
-    raw: Mapping[str, Any] = field(compare=False)
+    data: bytes = field(compare=False, repr=False)
+    conference_type: str = field(compare=False)
+    context_type: str | None = field(compare=False)
+
+    def __init__(self, id: int, raw: Mapping[str, Any]) -> None:
+        self._set(id, raw, canvas_json.encode(raw))
+
+    def _set(self, conference_id: int, raw: Mapping[str, Any], data: bytes) -> None:
+        object.__setattr__(self, "id", conference_id)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "conference_type", _label(raw.get("conference_type")) or "unknown")
+        object.__setattr__(self, "context_type", _label(raw.get("context_type")))
 
     @classmethod
-    def from_api(cls, raw: object) -> Conference | None:
-        """Accept any object with an integer ``id``; None for records we cannot track."""
+    def from_api(cls, raw: object, data: bytes | None = None) -> Conference | None:
+        """Accept any object with an integer ``id``; None for records we cannot track.
+
+        ``data`` is ``raw``'s JSON text when the caller has it (``canvas_json.decode_list``),
+        so that it need not be encoded again."""
         if not isinstance(raw, dict):
             return None
         conference_id = _int_or_none(raw.get("id"))
         if conference_id is None:
             return None
-        return cls(conference_id, raw)
+        conference = cls.__new__(cls)
+        conference._set(conference_id, raw, canvas_json.encode(raw) if data is None else data)
+        return conference
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The Canvas object, parsed anew (so callers may keep or change it)."""
+        value: dict[str, Any] = json.loads(self.data)
+        return value
+
+    def same(self, other: Conference) -> bool:
+        """Is ``other`` the same Canvas object? (Equal texts, or, should Canvas have written
+        an equal object differently, equal values.)"""
+        return self.data == other.data or self.raw == other.raw
 
     @property
     def started_at(self) -> datetime | None:
@@ -86,18 +128,8 @@ class Conference:
         return parse_time(self.raw.get("ended_at"))
 
     @property
-    def context_type(self) -> str | None:
-        value = self.raw.get("context_type")
-        return value if isinstance(value, str) and value else None
-
-    @property
     def context_id(self) -> int | None:
         return _int_or_none(self.raw.get("context_id"))
-
-    @property
-    def conference_type(self) -> str:
-        value = self.raw.get("conference_type")
-        return value if isinstance(value, str) and value else "unknown"
 
     @property
     def title(self) -> str:
@@ -109,10 +141,11 @@ class Conference:
 
         ``started_at BETWEEN now - 1 day AND now AND (ended_at IS NULL OR ended_at > now)``
         """
-        started = self.started_at
+        raw = self.raw
+        started = parse_time(raw.get("started_at"))
         if started is None or not (now - LIVE_WINDOW <= started <= now):
             return False
-        ended = self.ended_at
+        ended = parse_time(raw.get("ended_at"))
         return ended is None or ended > now
 
 
@@ -209,7 +242,7 @@ class Event:
             "timestamp": detected,
             "data": {
                 "source": self.source,
-                "conference": dict(self.conference.raw),
+                "conference": self.conference.raw,
                 "started_at": self.started_at,
                 "ended_at": self.ended_at,
                 "detected_at": detected,

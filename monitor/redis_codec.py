@@ -48,15 +48,9 @@ def _section(
 
 
 def encode_tracked(tracked: Tracked) -> str:
-    return json.dumps(
-        {
-            "c": tracked.conference.raw,
-            "g": tracked.generation,
-            "p": tracked.phase.value,
-            "m": tracked.misses,
-        },
-        separators=(",", ":"),
-    )
+    # The conference's JSON text goes in as it is: no parsing, no encoding again.
+    rest = {"g": tracked.generation, "p": tracked.phase.value, "m": tracked.misses}
+    return f'{{"c":{tracked.conference.data.decode()},{json.dumps(rest, separators=(",", ":"))[1:]}'
 
 
 def decode_tracked(blob: bytes) -> Tracked:

@@ -30,7 +30,7 @@ async def take_snapshot(
     listings: dict[Context, list[Conference]] = {}
     watched = [("Course", i) for i in source.courses] + [("Group", i) for i in source.groups]
     for context in watched:
-        listings[context] = await client.context(*context, deadline)
+        listings[context] = await client.context(*context, deadline, remember=True)
         for conference in listings[context]:
             if conference.id not in snapshot and conference.is_live(now):
                 snapshot[conference.id] = conference
