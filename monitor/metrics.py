@@ -212,6 +212,7 @@ class Metrics:
         )
         self.build_info.labels(__version__).set(1)
         self._live_labels: set[tuple[str, str, str]] = set()
+        self._duration_labels: set[tuple[str, str]] = set()  # (source, conference type)
         for source in sources:
             self._prime_source(source)
         for sink in sinks:
@@ -226,8 +227,6 @@ class Metrics:
             self.events.labels(source, event.value)
         for reason in EndReason:
             self.ends.labels(source, reason.value)
-        for conference_type in KNOWN_CONFERENCE_TYPES:
-            self.conference_duration.labels(source, conference_type)
         for failure in PollFailure:
             self.poll_failures.labels(source, failure.value)
         self.polls.labels(source)
@@ -271,4 +270,11 @@ class Metrics:
                 self.live_conferences.labels(*labels).set(0)
         for (conference_type, context_type), count in counts.items():
             self._live_labels.add((source, conference_type, context_type))
+            if (source, conference_type) not in self._duration_labels:
+                self._duration_labels.add((source, conference_type))
+                # The duration histogram of a type appears once one is live, so it is there
+                # before that type's first end (``increase`` sees the first observation), and
+                # only for the types a source has: most schools use one of five, and a primed
+                # histogram is 16 series per type and source (80,000 at 1,000 sources).
+                self.conference_duration.labels(source, conference_type)
             self.live_conferences.labels(source, conference_type, context_type).set(count)

@@ -25,6 +25,13 @@ async def test_a_confirmed_end_observes_how_long_the_conference_ran() -> None:
 
 
 async def test_the_histogram_exists_before_any_end() -> None:
+    """From the poll that first sees a conference of a type live, so the first end of that type
+    counts in ``increase``; types a source never had cost no series."""
     async with poller_rig(MemoryStore()) as rig:
         labels = {"source": "main", "conference_type": "BigBlueButton"}
+        assert await rig.poll()  # baseline, nothing live
+        assert sample(rig.metrics, f"{NAME}_count", **labels) is None
+        start_live(rig.sim, 1)
+        assert await rig.poll()
         assert sample(rig.metrics, f"{NAME}_count", **labels) == 0
+        assert sample(rig.metrics, f"{NAME}_count", source="main", conference_type="Zoom") is None
