@@ -165,8 +165,7 @@ class LeaseKeeper:
     def _new_epoch(self, view: Membership) -> None:
         """The heartbeat lapsed (or this is the first): every lease held so far belongs to an
         epoch that is over, so none is ours until taken again."""
-        for name in list(self._held):
-            self._lose(name, "lost")
+        self._lose_all("lost")
         superseded = view.epoch == 0
         if superseded and not self._superseded:
             log.error("replica_name_taken", replica=self.replica, hint="names must be unique")
@@ -178,8 +177,11 @@ class LeaseKeeper:
 
     def _drop_lapsed(self) -> None:
         if time.monotonic() >= self._trusted_until:
-            for name in list(self._held):
-                self._lose(name, "lost")
+            self._lose_all("lost")
+
+    def _lose_all(self, how: str) -> None:
+        for name in list(self._held):
+            self._lose(name, how)
 
     def _lose(self, name: str, how: str) -> None:
         if self._held.pop(name, None) is not None:
@@ -193,11 +195,10 @@ class LeaseKeeper:
         self._changed = asyncio.Event()
 
     async def _release_all(self) -> None:
-        """On stop: leave, and hand every lease back, so the others take over at their next
+        """On stop: hand every lease back and leave, so the others take over at their next
         check, not after the ttl."""
         with contextlib.suppress(StoreError):  # else they lapse with the heartbeat
             await self._store.release(list(self._held), self.holder)
-        for name in list(self._held):
-            self._lose(name, "released")
+        self._lose_all("released")
         with contextlib.suppress(StoreError):  # else the heartbeat lapses on its own
             await self._store.leave(self.holder)

@@ -27,6 +27,7 @@ from monitor.config import SourceConfig
 from monitor.diff import Outcome
 from monitor.errors import PollFailure, StoreError
 from monitor.lane import Lane
+from monitor.leases import LeaseKeeper
 from monitor.metrics import Metrics
 from monitor.poller import Poller
 from monitor.simulator import Simulator, World
@@ -340,7 +341,12 @@ class Rig:
 
 @asynccontextmanager
 async def poller_rig(
-    store: Store, *, clock: FakeClock | None = None, interval: float = 1.0, **overrides: object
+    store: Store,
+    *,
+    clock: FakeClock | None = None,
+    interval: float = 1.0,
+    leases: LeaseKeeper | None = None,
+    **overrides: object,
 ) -> AsyncIterator[Rig]:
     clock = clock if clock is not None else FakeClock()
     async with Simulator(World(clock=clock)) as sim, http_session() as session:
@@ -349,5 +355,7 @@ async def poller_rig(
         flaky = FlakyStore(store)
         await flaky.open_outbox([SINK], [source.name])
         client = make_client(session, source, metrics)
-        poller = Poller(source, client, flaky, metrics, interval=interval, clock=clock)
+        poller = Poller(
+            source, client, flaky, metrics, interval=interval, clock=clock, leases=leases
+        )
         yield Rig(sim, clock, flaky, metrics, poller, session)

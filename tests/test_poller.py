@@ -19,11 +19,13 @@ import pytest
 
 import monitor.canvas
 from monitor.errors import PollFailure
+from monitor.leases import LeaseKeeper
+from monitor.metrics import Metrics
 from monitor.models import EventType, Phase, event_id
 from monitor.poller import ticker
 from monitor.secret import Secret
 from monitor.simulator.throttle import FORBIDDEN_BODY
-from monitor.store import Store
+from monitor.store import Store, holder
 from monitor.store_memory import MemoryStore
 from monitor.store_redis import RedisStore
 from tests.canvas_helpers import LIVE, Rig, poller_rig, start_live
@@ -392,3 +394,22 @@ async def test_a_restarted_poller_resumes_from_the_committed_state(rig: Rig) -> 
     assert ended.conference_id == third
     assert ended.id == event_id("main", third, started_at(rig, third), 0, EventType.ENDED)
     assert started.id == event_id("main", third, started_at(rig, third), 0, EventType.STARTED)
+
+
+async def test_a_fenced_commit_changes_nothing_and_gives_the_lease_up(store: Store) -> None:
+    """Another replica took the lease (here: from a live holder that did not know it had lost
+    it): the poller's next commit is refused, nothing is stored or announced, and the keeper
+    stops trusting the lease at once instead of polling on as if it held it."""
+    keeper = LeaseKeeper(store, "a", ["main"], 30.0, Metrics(["main"], []))
+    await keeper.check()
+    async with poller_rig(store, leases=keeper) as rig:
+        assert await rig.poll()  # the baseline, under a's lease
+        version = (await store.load("main")).version
+        view = await store.heartbeat("b", "other", 0, 10.0)
+        assert await store.acquire(["main"], holder("b", view.epoch, "other"), view, {"main"})
+        start_live(rig.sim, 1)
+        assert not await rig.poll()
+        assert rig.failures() == {PollFailure.STORE.value: 1}
+        assert not keeper.holds("main")
+        assert (await store.load("main")).version == version
+        assert await rig.events() == []
