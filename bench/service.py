@@ -29,6 +29,14 @@ import redis
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: How Prometheus asks for ``/metrics``: OpenMetrics preferred, compressed.
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+}
+#: How often it scrapes us: the ServiceMonitor's interval (deploy/kubernetes/base).
+SCRAPE_EVERY = 30.0
 _TICKS = os.sysconf("SC_CLK_TCK")
 _SAMPLE = re.compile(r'^(\w+)\{(?:source|sink)="([^"]*)"[^}]*\} ([0-9.e+-]+)$', re.MULTILINE)
 
@@ -59,6 +67,21 @@ class Service:
             if name == metric:
                 found[label] = found.get(label, 0.0) + float(value)
         return found
+
+    async def scraped_for(self, seconds: float) -> dict[str, float]:
+        """Wait ``seconds`` while Prometheus scrapes, as it would: every ``SCRAPE_EVERY``
+        seconds from the start. How many scrapes, the longest, and the bytes of the last."""
+        deadline = time.monotonic() + seconds
+        scrapes, longest, size = 0, 0.0, 0
+        async with aiohttp.ClientSession(auto_decompress=False) as http:
+            while (left := deadline - time.monotonic()) > 0:
+                began = time.monotonic()
+                async with http.get(f"{self.url}/metrics", headers=PROMETHEUS_HEADERS) as answer:
+                    size = len(await answer.read())
+                took = time.monotonic() - began
+                scrapes, longest = scrapes + 1, max(longest, took)
+                await asyncio.sleep(min(left, SCRAPE_EVERY) - took)
+        return {"scrapes": scrapes, "longest_scrape_s": longest, "scrape_bytes": size}
 
 
 def config(

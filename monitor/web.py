@@ -25,11 +25,11 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from prometheus_client.aiohttp import make_aiohttp_handler
 
 from monitor import __version__
 from monitor.dispatch import SinkRunner
 from monitor.errors import StoreError
+from monitor.exposition import metrics_handler
 from monitor.metrics import Metrics
 from monitor.models import Conference, SourceState
 from monitor.poller import Poller
@@ -61,7 +61,7 @@ def create_app(service: ServiceView, *, api_token: Secret | None = None) -> web.
     app = web.Application(middlewares=middlewares)
     app[SERVICE] = service
     app.router.add_get("/", status_page)
-    app.router.add_get("/metrics", make_aiohttp_handler(service.metrics.registry))
+    app.router.add_get("/metrics", metrics_handler(service.metrics))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/live", live)

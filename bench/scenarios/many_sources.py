@@ -45,6 +45,14 @@ def rows(result: dict[str, Any]) -> list[Row]:
             result["peak_rss"],
         ),
         Row(
+            f"many sources ({where}): a Prometheus scrape (OpenMetrics, gzip)",
+            f"{result['longest_scrape_s'] * 1000:.0f} ms at most, "
+            f"{result['scrape_bytes'] / 1e6:.2f} MB; {result['scrapes']:g} counted above",
+            "",
+            None,
+            result["longest_scrape_s"],
+        ),
+        Row(
             f"many sources ({where}): first polls failed at start-up",
             f"{result['startup_poll_failures']:g} failed; "
             f"{result['baselined_before_measuring']:,} of {result['sources']:,} baselined",
