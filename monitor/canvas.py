@@ -73,9 +73,10 @@ class CanvasClient:
         self._rng = rng or _JITTER
         self._pages = PageMemory()
 
-    def forget_pages(self) -> None:
-        """Parse every page again on the next read, changed or not (benchmarks, tests)."""
-        self._pages = PageMemory()
+    def pages_changed(self) -> None:
+        """Take every page for changed on the next read, as when the conferences on them
+        moved (benchmarks)."""
+        self._pages.forget_digests()
 
     async def live(self, deadline: Deadline) -> list[Conference]:
         """``GET /api/v1/conferences?state=live``, every page."""

@@ -1,0 +1,69 @@
+"""A conference is kept as Canvas's JSON text, packed (``monitor.models``): whatever Canvas sent
+must come back byte for byte, and packed objects must compare as their texts do."""
+
+from __future__ import annotations
+
+import json
+
+from monitor import canvas_json
+from monitor.models import Conference
+
+CANVAS = {
+    "id": 1000,
+    "title": "Physics — lecture 3 ✓",
+    "conference_type": "BigBlueButton",
+    "description": None,
+    "duration": 60,
+    "ended_at": None,
+    "started_at": "2026-11-24T12:55:37Z",
+    "users": [2],
+    "context_type": "Course",
+    "context_id": 10002,
+    "user_settings": {"record": False, "create_time": 1795524937000},
+    "url": "https://canvas.example.edu/courses/10002/conferences/1000",
+}
+
+
+def records_in(body: bytes) -> list[Conference]:
+    found = canvas_json.decode_list(body, "conferences")
+    assert found is not None
+    conferences = [Conference.from_api(record, data) for record, data in found]
+    return [c for c in conferences if c is not None]
+
+
+def test_the_text_canvas_sent_comes_back_byte_for_byte() -> None:
+    odd = {"id": 7, "zzz": "a key no Canvas object has", "nested": {"x": [1.5, None, '\\"\n']}}
+    large = {**CANVAS, "id": 8, "users": list(range(5_000, 7_000))}  # far beyond the window
+    texts = [
+        json.dumps(CANVAS, ensure_ascii=False, separators=(",", ":")),  # as Canvas writes it
+        json.dumps(CANVAS),  # \u escapes
+        json.dumps(CANVAS, indent=2),  # whitespace kept
+        json.dumps(odd),
+        json.dumps(large),
+        '{"id":9}',
+    ]
+    body = ('{"conferences":[' + ",".join(texts) + "]}").encode()
+    conferences = records_in(body)
+    assert [c.data.decode() for c in conferences] == texts
+    assert [c.raw for c in conferences] == [json.loads(t) for t in texts]
+    assert conferences[4].started_at is not None
+    assert conferences[4].context_id == 10002
+    assert len(conferences[0].packed) < len(conferences[0].data) / 2  # packed, not just kept
+
+
+def test_packed_conferences_compare_as_their_texts() -> None:
+    text = json.dumps(CANVAS)
+    first, again, respaced, retitled = records_in(
+        (
+            '{"conferences":['
+            f"{text},{text},{json.dumps(CANVAS, indent=1)},"
+            f"{json.dumps({**CANVAS, 'title': 'Chemistry'})}"
+            "]}"
+        ).encode()
+    )
+    assert first.packed == again.packed
+    assert first.same(again)
+    assert first.same(respaced)  # the same values, written differently
+    assert not first.same(retitled)
+    assert Conference(1000, CANVAS).same(first)
+    assert (first.conference_type, first.context_type) == ("BigBlueButton", "Course")
