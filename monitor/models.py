@@ -107,8 +107,8 @@ class Conference:
 
     The object is held as its JSON text, packed (``packed``; ``data`` is the text), not as
     parsed dicts and lists: the garbage collector, which walks every live dict and list, has
-    next to nothing to walk, and a campus's 20,000 tracked conferences take 3 MB rather than
-    44 MB parsed or 16 MB as text (see ``_pack``). ``raw`` parses it again (a new dict each
+    next to nothing to walk, and a campus's 20,000 tracked conferences take 5 MB rather than
+    44 MB parsed or 18 MB as text (see ``_pack``). ``raw`` parses it again (a new dict each
     time), which events, pages and confirmations need; an idle poll never does. The two label
     values the live gauge needs are read once, when the object is made.
     """
