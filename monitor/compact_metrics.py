@@ -17,6 +17,7 @@ of its series' ``_created``: a series first touched later was zero all along.
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from bisect import bisect_left
@@ -257,20 +258,28 @@ class _Child:
 class _HistogramChild:
     """One series of a histogram."""
 
-    __slots__ = ("_bounds", "_counts", "_started")
+    __slots__ = ("_bounds", "_counts")
 
     def __init__(self, counts: array[float], bounds: tuple[float, ...]) -> None:
         self._counts = counts
         self._bounds = bounds
-        self._started = 0.0
 
     def observe(self, value: float) -> None:
-        self._counts[bisect_left(self._bounds, value)] += 1
+        if not math.isnan(value):  # NaN is in no bucket; prometheus_client adds it to the sum
+            self._counts[bisect_left(self._bounds, value)] += 1
         self._counts[-1] += value
 
-    def time(self) -> _HistogramChild:
+    def time(self) -> _Timer:
         """Observe how long the ``with`` block takes."""
-        return self
+        return _Timer(self)
+
+
+class _Timer:
+    __slots__ = ("_series", "_started")
+
+    def __init__(self, series: _HistogramChild) -> None:
+        self._series = series
+        self._started = 0.0
 
     def __enter__(self) -> None:
         self._started = time.perf_counter()
@@ -281,4 +290,4 @@ class _HistogramChild:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.observe(time.perf_counter() - self._started)
+        self._series.observe(time.perf_counter() - self._started)

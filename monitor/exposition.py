@@ -2,10 +2,10 @@
 
 prometheus_client's aiohttp handler renders the whole text (7 MB at 1,000 sources) in one call
 on the event loop; here the few standard metrics go through its encoder as before, and each
-compact family (``monitor.compact_metrics``) is rendered and sent in turn, so the loop is free
-between families and the text is never held whole. The format is negotiated as
-prometheus_client does it (OpenMetrics when Prometheus asks for it, else text 0.0.4), and the
-body is compressed when the scraper accepts it.
+compact family (``monitor.compact_metrics``) is rendered and sent in turn, so the text is never
+held whole (and, compressed, aiohttp deflates the larger chunks off the loop). The format is
+negotiated as prometheus_client does it (OpenMetrics when Prometheus asks for it, else text
+0.0.4), and the body is compressed when the scraper accepts it.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ def metrics_handler(metrics: Metrics) -> Handler:
             return await generic(request)
         encoder, content_type = choose_encoder(",".join(request.headers.getall(hdrs.ACCEPT, [])))
         openmetrics = content_type.startswith("application/openmetrics-text")
+        head = encoder(metrics.standard)  # before the status is sent, as is all that can fail
         response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: content_type})
         response.enable_compression()
         await response.prepare(request)
-        head = encoder(metrics.standard)
         await response.write(head.removesuffix(_EOF) if openmetrics else head)
         for family in metrics.compact:
             await response.write(family.render(openmetrics).encode())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -131,14 +132,27 @@ def test_the_same_operations_export_the_same_samples_as_prometheus_client(
     assert exported(ours, openmetrics) == exported(theirs, openmetrics)
 
 
-def test_time_observes_the_block() -> None:
+def test_time_observes_each_block() -> None:
     histogram = CompactHistogram("t_block_seconds", "Took.", ["source"], BUCKETS)
-    with histogram.labels("main").time():
-        pass
+    series = histogram.labels("main")
+    with series.time():  # two timings of one series, one inside the other
+        time.sleep(0.02)
+        with series.time():
+            pass
     (family,) = histogram.collect()
     found = {s.name + s.labels.get("le", ""): s.value for s in family.samples}
-    assert found["t_block_seconds_bucket0.5"] == found["t_block_seconds_count"] == 1
-    assert 0 < found["t_block_seconds_sum"] < 0.5
+    assert found["t_block_seconds_bucket0.5"] == found["t_block_seconds_count"] == 2
+    assert 0.02 <= found["t_block_seconds_sum"] < 0.5  # the outer one counts from its start
+
+
+def test_nan_goes_to_the_sum_only_as_in_prometheus_client() -> None:
+    ours = CompactHistogram("t_nan_seconds", "Took.", ["source"], BUCKETS)
+    theirs = Histogram("t_nan_seconds", "Took.", ["source"], buckets=BUCKETS, registry=None)
+    for histogram in (ours, theirs):
+        histogram.labels("main").observe(float("nan"))
+        histogram.labels("main").observe(1.0)
+    assert exported([ours], False) == exported([theirs], False)
+    assert ("t_nan_seconds_count", 1.0) in {(s.name, s.value) for s in ours.collect()[0].samples}
 
 
 def test_labels_must_match_the_label_names() -> None:
