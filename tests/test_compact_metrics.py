@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.openmetrics.exposition import generate_latest as untyped_openmetrics
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -40,6 +40,12 @@ BUCKETS = (0.5, 1, 2.5, 10)
 AWKWARD = ('Big"Blue\\Button', "line\nbreak", "Zoom ü", "sink:ops", "")
 #: Values at the edges of number formatting: bucket bounds, Go's exponent switch, NaN.
 AMOUNTS = (0.5, 1.0, 2.5, 3, 999_999.0, 1_000_000.0, 1e21, 123_456_789.5, 1e-7)
+
+
+def openmetrics_latest(collector: Any) -> bytes:
+    """prometheus_client's OpenMetrics encoder (untyped there)."""
+    text: bytes = untyped_openmetrics(collector)  # type: ignore[no-untyped-call]
+    return text
 
 
 class One:
