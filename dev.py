@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,28 @@ def say(message: str) -> None:
 
 
 def call(*args: str | Path, env: dict[str, str] | None = None) -> int:
-    return subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
+    """Run a child to its end, whatever signals come, and return its exit code.
+
+    The child owns the stop. Ctrl-C on a terminal reaches every process of the foreground
+    group, the child included, so dev.py only waits: forwarding that SIGINT would be a second
+    one, which makes the monitor stop at once instead of gracefully. SIGTERM and SIGHUP sent to
+    dev.py alone (a supervisor, ``kill``) are passed on. The child bounds its own stop
+    (``shutdown_timeout``; a second Ctrl-C stops it at once), so dev.py never kills it: with
+    ``subprocess.call`` it was killed 0.25 s after Ctrl-C, mid-shutdown, under a traceback.
+    """
+    child = subprocess.Popen([str(a) for a in args], cwd=ROOT, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        if signum != signal.SIGINT and child.poll() is None:
+            child.send_signal(signum)
+
+    passed_on = [signal.SIGINT, signal.SIGTERM, *filter(None, [getattr(signal, "SIGHUP", None)])]
+    previous = {signum: signal.signal(signum, forward) for signum in passed_on}
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def ensure_venv() -> None:
@@ -70,8 +92,8 @@ def ensure_installed(extra: str) -> None:
     ensure_venv()
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
     stamp = VENV / f".installed-{extra or 'base'}-{digest}"
-    if stamp.exists():
-        return
+    if stamp.exists() or (not extra and any(VENV.glob(f".installed-*-{digest}"))):
+        return  # (every extra installs the runtime too)
     say(f"installing dependencies ({extra or 'runtime'}) into {VENV.name}")
     target = f".[{extra}]" if extra else "."
     pip: list[str | Path] = [
@@ -177,7 +199,11 @@ def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
         print(__doc__)
         return 2
-    return TASKS[sys.argv[1]](sys.argv[2:])
+    try:
+        return TASKS[sys.argv[1]](sys.argv[2:])
+    except KeyboardInterrupt:  # Ctrl-C between children (set-up): no traceback
+        say("interrupted")
+        return 130
 
 
 if __name__ == "__main__":
