@@ -11,8 +11,6 @@ pools close. Anything left unacknowledged is delivered after the next start, her
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -22,7 +20,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from monitor import USER_AGENT, __version__
+from monitor import USER_AGENT, __version__, identity
+from monitor.aio import first
 from monitor.backlog import OutboxGauges
 from monitor.canvas import CanvasClient
 from monitor.config import Settings, SinkConfig, SourceConfig
@@ -44,15 +43,6 @@ HOUSEKEEPING_EVERY: Final = 5.0  # local checks; the store is asked far less oft
 # (``RedisOutbox.trim``): nothing while idle, and not more than one per stream a minute.
 TRIM_EVERY: Final = 60.0
 RUNNER_SILENCE: Final = 60.0  # a sink's read loop silent this long is stuck
-
-
-def replica_name() -> str:
-    """This process's name among replicas (lease holder, Redis consumer): stable across
-    restarts of the same pod or host, so a restarted process takes its leases back at once.
-    Two processes on one host need ``MONITOR_REPLICA_ID`` to tell them apart."""
-    return (
-        os.environ.get("MONITOR_REPLICA_ID") or os.environ.get("HOSTNAME") or socket.gethostname()
-    )
 
 
 class Service:
@@ -80,6 +70,9 @@ class Service:
         sink = self.sinks[config.name]
         return lambda: SinkRunner(sink, config, self.store, self.metrics)
 
+    def standby(self) -> tuple[str, ...] | None:
+        return self.leases.standby()
+
     def dead_loops(self) -> list[str]:
         """Loops that ended, or whose heartbeat is older than their longest legitimate wait."""
         now = time.monotonic()
@@ -104,8 +97,8 @@ async def serve(
     replica: str | None = None,
 ) -> None:
     """Run until ``stop`` is set. ``sinks`` replaces configured sinks by name (demo, tests);
-    ``replica`` names this process among replicas (default: ``replica_name()``)."""
-    replica = replica or replica_name()
+    ``replica`` names this process among replicas (default: a name of its own, ``identity``).
+    Raises ``ReplicaNameTakenError`` when another live process has this name."""
     source_names = [s.name for s in settings.sources]
     sink_names = [s.name for s in settings.sinks]
     metrics = Metrics(source_names, sink_names)
@@ -113,6 +106,9 @@ async def serve(
     for warning in settings.warnings:
         log.warning("config_warning", message=warning)
     async with AsyncExitStack() as stack:
+        me = identity.Identity(replica, "", None) if replica else identity.claim()
+        stack.callback(me.release)
+        replica = me.name
         if store is None:
             store = open_store(settings.state_url, consumer=replica)
             stack.push_async_callback(store.close)
@@ -123,7 +119,9 @@ async def serve(
         stack.push_async_callback(session.close)
 
         names = [*source_names, *(sink_lease(name) for name in sink_names)]
-        leases = LeaseKeeper(store, replica, names, settings.lease_ttl, metrics)
+        leases = LeaseKeeper(
+            store, replica, names, settings.lease_ttl, metrics, nonce=me.nonce, machine=me.machine
+        )
         lanes = token_lanes(settings)
         pollers = []
         for source in settings.sources:
@@ -139,12 +137,22 @@ async def serve(
         }
 
         url = await _listen(service, stack)
-        log.info("listening", url=url, version=__version__, sources=source_names, sinks=sink_names)
+        log.info(
+            "listening",
+            url=url,
+            version=__version__,
+            replica=replica,
+            sources=source_names,
+            sinks=sink_names,
+        )
         if on_listening is not None:
             on_listening(url)
         if not await _open_outbox(store, sink_names, source_names, stop):
             return
+        await leases.claim(stop)
         await _run(service, stop)
+        if leases.name_taken.is_set():
+            raise leases.taken_error()
     log.info("stopped")
 
 
@@ -196,9 +204,10 @@ async def _open_outbox(
     return False
 
 
-async def _run(service: Service, stop: asyncio.Event) -> None:
+async def _run(service: Service, requested: asyncio.Event) -> None:
     grace = service.settings.shutdown_timeout
     handed_back = asyncio.Event()  # leases are given up last, after the work under them
+    stop = asyncio.Event()  # a stop was requested, or another process took this one's name
     async with asyncio.TaskGroup() as group:
         service.tasks["leases"] = group.create_task(service.leases.run(handed_back))
         for poller in service.pollers:
@@ -216,7 +225,8 @@ async def _run(service: Service, stop: asyncio.Event) -> None:
                 )
             )
         service.tasks["housekeeping"] = group.create_task(_housekeeping(service, stop))
-        await stop.wait()
+        await first(requested.wait(), service.leases.name_taken.wait())
+        stop.set()
         log.info("stopping", grace=grace)
         for name, task in service.tasks.items():
             if name.startswith("poller:"):  # a poll cut short commits nothing

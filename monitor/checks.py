@@ -16,10 +16,10 @@ from typing import TextIO
 import aiohttp
 
 from monitor import USER_AGENT, redis_url
-from monitor.app import replica_name
 from monitor.canvas import CanvasClient
 from monitor.config import Settings, SinkConfig
 from monitor.errors import CanvasError, StoreError
+from monitor.identity import base_name
 from monitor.lane import Deadline, Lane
 from monitor.metrics import Metrics
 from monitor.models import format_time
@@ -62,7 +62,7 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
                 who = f"as {me.get('name', '?')!r} (user {me.get('id', '?')})"
                 report(True, f"source {source.name}", f"{source.base_url} answers {who}")
 
-        store = open_store(settings.state_url, consumer=replica_name())
+        store = open_store(settings.state_url, consumer=base_name())
         where = redis_url.where(settings.state_url.reveal())  # every sentinel or node
         try:
             async with asyncio.timeout(10):

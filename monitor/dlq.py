@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from monitor.app import replica_name
 from monitor.config import Settings
 from monitor.errors import ConfigError
+from monitor.identity import base_name
 from monitor.store import DeadLetter, Store, open_store
 
 
@@ -28,7 +28,7 @@ def _open(settings: Settings, sink: str | None) -> tuple[Store, list[str]]:
     names = [s.name for s in settings.sinks]
     if sink is not None and sink not in names:
         raise ConfigError("--sink", f"no sink named {sink!r} (configured: {', '.join(names)})")
-    return open_store(settings.state_url, consumer=replica_name()), [sink] if sink else names
+    return open_store(settings.state_url, consumer=base_name()), [sink] if sink else names
 
 
 def _describe(dead: DeadLetter) -> dict[str, Any]:

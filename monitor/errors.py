@@ -43,6 +43,10 @@ class FencedError(StaleStateError):
     """The commit's lease is no longer the writer's (taken over, or lost by the store)."""
 
 
+class ReplicaNameTakenError(MonitorError):
+    """Another live process acts under this replica's name (invariant 11)."""
+
+
 class PollFailure(StrEnum):
     """Why a poll failed: the ``reason`` label of ``conference_monitor_poll_failures_total``."""
 

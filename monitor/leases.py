@@ -25,15 +25,19 @@ import hashlib
 import secrets
 import time
 from collections.abc import Sequence
+from typing import Final
 
 import structlog
 
 from monitor.aio import first
-from monitor.errors import StoreError
+from monitor.errors import ReplicaNameTakenError, StoreError
+from monitor.identity import VARIABLE
 from monitor.metrics import Metrics
-from monitor.store import STORE_RETRY, Fence, Membership, Store, holder
+from monitor.store import STORE_RETRY, Fence, Membership, Store, holder, member_parts
 
 log = structlog.get_logger("monitor.leases")
+
+NAME_HINT: Final = f"give each process its own {VARIABLE}, or leave it unset"
 
 
 def owner(name: str, replicas: Sequence[str]) -> str | None:
@@ -53,7 +57,13 @@ class LeaseKeeper:
         names: Sequence[str],
         ttl: float,
         metrics: Metrics,
+        *,
+        nonce: str | None = None,
+        machine: str | None = None,
     ) -> None:
+        """``nonce`` names this process among processes of the same name (``identity``);
+        ``machine``, when set, is the tag of the processes that are known dead when they have
+        this replica's name, as this process holds the name's lock on their machine."""
         self.replica = replica
         self._store = store
         self._names = list(names)
@@ -61,11 +71,14 @@ class LeaseKeeper:
         self._metrics = metrics
         self._held: dict[str, int] = {}  # name -> fencing token
         self._waiting: dict[str, float] = {}  # name -> since when (monotonic) it is ours, not held
-        self._nonce = secrets.token_hex(6)  # this process, among processes of the same name
+        self._nonce = nonce or secrets.token_hex(6)
+        self._machine = machine
         self._epoch = 0  # none yet
         self._trusted_until = 0.0  # time.monotonic(): the last heartbeat's validity, with margin
         self._superseded = False
+        self.name_taken = asyncio.Event()  # set when another process took this name: stop
         self.replicas: list[str] = []
+        self._standby: tuple[str, ...] | None = None  # the replicas doing the work, if not us
         self._changed = asyncio.Event()  # set, and replaced, whenever a lease is taken or lost
 
     @property
@@ -108,6 +121,45 @@ class LeaseKeeper:
             await first(changed.wait(), stop.wait(), asyncio.sleep(self.check_every))
         return False
 
+    async def claim(self, stop: asyncio.Event) -> None:
+        """Before the first heartbeat: make sure no live process elsewhere has this name.
+
+        A member of this name and another process is watched until it lapses (a dead process:
+        the heartbeat then retires it and its leases are taken at once) or beats again, or a new
+        one appears (a live process: ``ReplicaNameTakenError``). A member of this machine's tag is
+        known dead, as this process holds the name's lock (``identity``)."""
+        watched: dict[str, int] = {}  # member -> when it was to lapse, when first seen
+        first_look = True
+        while not stop.is_set():
+            try:
+                _, members = await self._store.members()
+            except StoreError as exc:
+                log.warning("replica_claim_waiting", replica=self.replica, error=str(exc))
+                await first(asyncio.sleep(STORE_RETRY), stop.wait())
+                continue
+            rivals = {m: until for m, until in members.items() if self._rival(m)}
+            for member, until in rivals.items():
+                appeared = not first_look and member not in watched
+                if appeared or until > watched.setdefault(member, until):  # it is alive
+                    raise self.taken_error()
+            if not rivals:
+                return
+            if first_look:
+                log.warning("replica_name_in_use", replica=self.replica, waiting_for=len(rivals))
+            first_look = False
+            await first(asyncio.sleep(self.check_every / 8), stop.wait())
+
+    def _rival(self, member: str) -> bool:
+        parts = member_parts(member)
+        if parts is None or parts[0] != self.replica or parts[2] == self._nonce:
+            return False
+        return self._machine is None or not parts[2].startswith(self._machine)
+
+    def taken_error(self) -> ReplicaNameTakenError:
+        return ReplicaNameTakenError(
+            f"replica name {self.replica!r} is in use by another running process: {NAME_HINT}"
+        )
+
     async def run(self, stop: asyncio.Event) -> None:
         failing = False
         while not stop.is_set():
@@ -131,21 +183,24 @@ class LeaseKeeper:
         """One round: heartbeat, hand back what moved, take what is ours."""
         started = time.monotonic()
         view = await self._store.heartbeat(self.replica, self._nonce, self._epoch, self._lease_ttl)
-        self.replicas = view.replicas
-        self._metrics.replicas.set(len(self.replicas))
+        self._metrics.replicas.set(len(view.replicas))
         if view.epoch != self._epoch:
             self._new_epoch(view)
         if self._superseded:
             return
         self._trusted_until = started + self._lease_ttl * 0.9
+        before, self.replicas = self.replicas, view.replicas
         mine = {name for name in self._names if owner(name, self.replicas) == self.replica}
         moved = [name for name in self._held if name not in mine]
         await self._store.release(moved, self.holder)
         for name in moved:
             self._lose(name, "released")
-        await self._take(sorted(mine - self._held.keys()), view, started)
+        self._note_standby(mine)
+        await self._take(sorted(mine - self._held.keys()), view, started, before)
 
-    async def _take(self, wanted: list[str], view: Membership, now: float) -> None:
+    async def _take(
+        self, wanted: list[str], view: Membership, now: float, before: Sequence[str]
+    ) -> None:
         """Take what is ours and not held. A live holder hands a lease back at its next check
         once it sees it is not its own; one that still has it two checks on does not know it
         holds it (an answer lost on the way, a release a failover lost), so it is taken from it:
@@ -160,7 +215,23 @@ class LeaseKeeper:
         for name, token in taken.items():
             del self._waiting[name]
             self._held[name] = token
+            previous = owner(name, before)
+            if previous not in (None, self.replica):  # its replica left, lapsed or handed it on
+                log.info("takeover", lease=name, replica=self.replica, previous=previous)
             self._transition(name, "acquired", token=token, forced=name in overdue)
+
+    def _note_standby(self, mine: set[str]) -> None:
+        """Log once when this replica has nothing to do: the others have it all."""
+        others = tuple(r for r in self.replicas if r != self.replica)
+        standby = others if not mine and not self._held and others else None
+        if standby is not None and self._standby is None:
+            log.info("standby", replica=self.replica, active=list(standby))
+        self._standby = standby
+
+    def standby(self) -> tuple[str, ...] | None:
+        """The replicas that poll every source and deliver every sink, when this one is a
+        standby; None while it works on anything."""
+        return self._standby
 
     def _new_epoch(self, view: Membership) -> None:
         """The heartbeat lapsed (or this is the first): every lease held so far belongs to an
@@ -168,7 +239,8 @@ class LeaseKeeper:
         self._lose_all("lost")
         superseded = view.epoch == 0
         if superseded and not self._superseded:
-            log.error("replica_name_taken", replica=self.replica, hint="names must be unique")
+            log.error("replica_name_taken", replica=self.replica, hint=NAME_HINT)
+            self.name_taken.set()
         elif not superseded:
             if self._epoch:
                 log.warning("heartbeat_lapsed", replica=self.replica, epoch=view.epoch)

@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from monitor import redis_keys as keys
-from monitor.redis_scripts import ACQUIRE, HEARTBEAT, RELEASE
+from monitor.redis_scripts import ACQUIRE, HEARTBEAT, MEMBERS, RELEASE
 from monitor.store import Membership
 
 
@@ -32,6 +32,7 @@ class RedisLeases:
         self._acquire = client.register_script(ACQUIRE)
         self._release = client.register_script(RELEASE)
         self._heartbeat = client.register_script(HEARTBEAT)
+        self._members = client.register_script(MEMBERS)
 
     async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         answer: Any = await self._heartbeat(
@@ -69,3 +70,10 @@ class RedisLeases:
 
     async def leave(self, holder: str) -> None:
         await self._redis.zrem(keys.replicas(), holder)
+
+    async def members(self) -> tuple[int, dict[str, int]]:
+        now, *pairs = await self._members(keys=[keys.replicas()])
+        return int(now), {
+            member.decode(): int(float(until))
+            for member, until in zip(pairs[::2], pairs[1::2], strict=True)
+        }

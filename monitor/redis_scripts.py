@@ -193,6 +193,15 @@ end
 return {epoch, now, unpack(live)}
 """
 
+# KEYS: replicas. The store's clock (ms) and the live members with the time each lapses: one
+# clock for both, so a caller can tell a member that renews from one that lapses.
+MEMBERS: Final = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+return {now, unpack(entries)}
+"""
+
 # KEYS: lease, fence; ARGV: holder, the time its view of the live members was read, "force",
 # those members. Takes the lease when it is free, already this holder's, or held by an epoch
 # that was over in that view: one not alive in it that began before the view was read (an epoch

@@ -225,6 +225,10 @@ class Store(Protocol):
     async def leave(self, holder: str) -> None:
         """``holder`` stops: drop it from the live replicas, so its share moves at once."""
 
+    async def members(self) -> tuple[int, dict[str, int]]:
+        """The store's clock (ms) and each live member with the time its heartbeat lapses
+        (ms): a member that keeps beating moves its time on (``LeaseKeeper.claim``)."""
+
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         """Why the sink is disabled, or None while it is enabled."""
 

@@ -213,6 +213,10 @@ class MemoryStore:
     async def leave(self, holder: str) -> None:
         self._members.pop(holder, None)
 
+    async def members(self) -> tuple[int, dict[str, int]]:
+        now = _now_ms()
+        return now, {member: until for member, until in self._members.items() if until > now}
+
     async def release(self, names: Sequence[str], holder: str) -> None:
         for name in names:
             current = self._leases.get(name)

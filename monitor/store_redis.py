@@ -228,6 +228,9 @@ class RedisStore:
     async def leave(self, holder: str) -> None:
         await self._call("leaving the replicas", self._leases.leave(holder))
 
+    async def members(self) -> tuple[int, dict[str, int]]:
+        return await self._call("reading the replicas", self._leases.members())
+
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         return await self._call(f"reading the state of sink {sink}", self._ledger.disabled(sink))
 

@@ -52,6 +52,9 @@ class ServiceView(Protocol):
     def dead_loops(self) -> list[str]:
         """Names of loops that stopped or stopped beating."""
 
+    def standby(self) -> tuple[str, ...] | None:
+        """The replicas doing all the work, when this one is a standby."""
+
 
 SERVICE: Final = web.AppKey("service", ServiceView)
 
@@ -144,7 +147,14 @@ async def readyz(request: web.Request) -> web.Response:
         store = {"name": "store", "ok": False, "detail": str(exc) or "timed out"}
     checks = [store, *source_checks(service.pollers), *sink_checks(service.runners)]
     ready = all(check["ok"] for check in checks)
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    body: dict[str, Any] = {"ready": ready, "checks": checks}
+    if (active := service.standby()) is not None:
+        body["standby"] = {
+            "active": list(active),
+            "detail": "standby: other replicas poll every source and deliver every sink; "
+            "this one takes over when one of them stops",
+        }
+    return web.json_response(body, status=200 if ready else 503)
 
 
 def _iso(monotonic: float | None) -> str | None:

@@ -96,6 +96,9 @@ class PassThroughStore:
     async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         return await self.inner.heartbeat(replica, nonce, epoch, ttl)
 
+    async def members(self) -> tuple[int, dict[str, int]]:
+        return await self.inner.members()
+
     async def acquire(
         self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
     ) -> dict[str, int]:
