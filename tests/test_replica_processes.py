@@ -22,6 +22,7 @@ import pytest
 from monitor.leases import owner
 from monitor.simulator import Simulator
 from tests.redis_server import free_port
+from tests.service import until
 from tests.test_cli import clean_env, config_text, write
 
 pytestmark = pytest.mark.e2e
@@ -160,9 +161,9 @@ async def test_two_processes_without_a_name_share_the_work_and_a_standby_takes_o
         assert takeover["previous"] == active.name
         assert takeover["lease"] == "main"
         assert not standby.events("heartbeat_lapsed")
-        async with asyncio.timeout(10):  # it polls now: ready on its own account
-            while "standby" in (body := (await standby.readyz())[1]) or not body["ready"]:
-                await asyncio.sleep(0.1)
+        _, body = await until(  # it polls now: ready on its own account
+            standby.readyz, lambda answer: "standby" not in answer[1] and answer[1]["ready"], 10
+        )
         assert check(body, "source:main").get("polled_here", True) is True
         assert len(standby.events("standby")) == 1  # one line, when it became one
 
