@@ -107,7 +107,7 @@ def sentinel_primary(topology: Topology, timeouts: dict[str, Any]) -> SentinelPr
         asking["username"] = topology.options["sentinel_username"]
     if "sentinel_password" in topology.options:
         asking["password"] = topology.options["sentinel_password"]
-    sentinel = Sentinels(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    sentinel = Sentinels(  # type: ignore[no-untyped-call,unused-ignore]  # older redis-py: unannotated
         list(topology.nodes),
         sentinel_kwargs=asking,
         username=topology.username,
