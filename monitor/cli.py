@@ -1,4 +1,4 @@
-"""The command line: ``run``, ``demo``, ``simulate``, ``check`` (see ``DESIGN.md``).
+"""The command line: ``run``, ``demo``, ``simulate``, ``check``, ``dlq`` (see docs/design.md).
 
 Exit codes: 0 ok, 78 bad configuration (the message names the field), 1 anything else.
 SIGTERM and SIGINT stop gracefully; a second one stops at once.

@@ -1,6 +1,6 @@
 """Settings: parsed once, from YAML or the environment, into frozen values.
 
-The schema is the public contract of ``DESIGN.md``; every error names its field and the process
+The schema is a public contract (docs/design.md); every error names its field and the process
 exits 78. Secrets (tokens, webhook URLs, signing keys, the Redis URL) are ``Secret`` values and
 never printed.
 """
@@ -176,7 +176,7 @@ _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from environment variables alone (containers); see ``DESIGN.md``."""
+    """Build settings from environment variables alone (containers); see docs/design.md."""
     environ = dict(os.environ if env is None else env)
     raw, names = settings_tree(environ)
     try:

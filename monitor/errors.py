@@ -71,6 +71,7 @@ class CanvasError(MonitorError):
 
     @property
     def definite(self) -> bool:
-        """Canvas answered, and the answer was no: 401 or 404 (``DESIGN.md``). Anything else,
-        a 403 included, may pass, so a confirmation is asked again during the grace."""
+        """Canvas answered, and the answer was no: 401 or 404 (docs/design.md, invariant 4).
+        Anything else, a 403 included, may pass, so a confirmation is asked again during the
+        grace."""
         return self.status in (401, 404)

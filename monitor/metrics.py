@@ -1,7 +1,7 @@
 """Every metric the monitor exports, in one registry.
 
-Names and labels are a public contract (``DESIGN.md``); label values are bounded (never a
-conference id or title). Label sets of known sources and sinks are created up front, so
+Names and labels are a public contract (docs/design.md, docs/metrics.md); label values are bounded
+(never a conference id or title). Label sets of known sources and sinks are created up front, so
 dashboards show zeros rather than "no data" before the first event.
 
 The families with a series per source are compact ones (``monitor.compact_metrics``): at a

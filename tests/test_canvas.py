@@ -434,7 +434,8 @@ async def test_an_empty_page_with_a_next_link_is_followed(
 async def test_a_forbidden_context_is_not_a_definite_answer(
     session: aiohttp.ClientSession, metrics: Metrics
 ) -> None:
-    # DESIGN: only 401 and 404 are definite; a 403 is asked again during the grace.
+    # docs/design.md, invariant 4: only 401 and 404 are definite; a 403 is asked again during
+    # the grace.
     async with ScriptedCanvas() as canvas:
         canvas.answer(
             "/api/v1/courses/101/conferences", 403, payload={"errors": [{"message": "no"}]}

@@ -85,7 +85,7 @@ def config_error(raw: object) -> ConfigError:
     return caught.value
 
 
-# the example from DESIGN.md, and the defaults
+# the example in docs/design.md, and the defaults
 
 
 def test_design_example_parses_into_frozen_values(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from tests.delivery_helpers import GatedStore
 from tests.receiver import Receiver
 from tests.service import get_json, running, settings_for, source_config, until, webhook_config
 
-#: DESIGN.md "Metrics": name -> (type, label names).
+#: docs/design.md, "Metrics": name -> (type, label names).
 CONTRACT: dict[str, tuple[str, set[str]]] = {
     "conference_monitor_live_conferences": ("gauge", {"source", "conference_type", "context_type"}),
     "conference_monitor_events_total": ("counter", {"source", "event"}),

@@ -1,11 +1,11 @@
 """What a chat message says about a conference: one ``Notice`` per event, or per start-and-end pair.
 
-Chat sinks (Slack, Teams) do not post the event JSON: they post something a person can read and
-act on. ``notice_of`` reads the facts out of one event envelope (DESIGN.md, "Events") leniently,
+Chat sinks (Slack, Teams) do not post the event JSON: they post something a person can read and act
+on. ``notice_of`` reads the facts out of one event envelope (docs/design.md, "Events") leniently,
 because the ``conference`` object is Canvas's own and may lack or mistype any field; ``merge``
-folds a start and its end that fall in the same digest window into one "started and ended"
-notice, so a conference that flapped inside ``group_wait`` is shown once (Alertmanager's flap
-suppression). Everything here is pure: no I/O, no clock.
+folds a start and its end that fall in the same digest window into one "started and ended" notice,
+so a conference that flapped inside ``group_wait`` is shown once (Alertmanager's flap suppression).
+Everything here is pure: no I/O, no clock.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``TruthWorld`` is the simulator's ``World`` that writes down every transition it makes (a
 conference going live, or ending) and every Canvas request it authenticates (which replica's
 token, when). ``Churn`` drives it at random. ``expected`` turns the transitions into the event
-ids the contract promises (``DESIGN.md``, invariant 3: derived from source, conference,
+ids the contract promises (docs/design.md, invariant 3: derived from source, conference,
 ``started_at``, generation and transition), and ``problems`` compares what a receiver got with
 them: the same set of ids, a repeat only with the same id and the same body, and no event
 detected before its transition happened (give or take the poll that saw it).
