@@ -106,7 +106,7 @@ def parse(raw: object) -> Settings:
         sources=sources,
         sinks=sinks,
         poll_interval=interval,
-        state_url=top.get("state_url", fields.state_url, Secret("memory://")),
+        state_url=fields.value_or_file(top, "state_url", fields.state_url, Secret("memory://")),
         listen=top.get("listen", fields.listen, DEFAULT_LISTEN),
         log_level=top.get("log_level", one_of("debug", "info", "warning", "error"), "info"),
         log_format=top.get("log_format", one_of("auto", "json", "console"), "auto"),

@@ -225,3 +225,22 @@ async def test_check_sends_a_signed_test_event_to_the_url_in_the_file(tmp_path: 
     (request,) = hook.requests
     assert Webhook(WHSEC).verify(request.body, request.headers)["type"] == "monitor.test"
     assert hook.url not in out + err
+
+
+# the Redis URL, whose password is a secret too
+
+
+def test_state_url_file(tmp_path: Path) -> None:
+    redis = "redis://:state-file-password-31@redis.example.edu:6379/0"
+    path = write(tmp_path, redis + "\n", name="redis-url")
+    settings = parse({"state_url_file": str(path), "sources": [SOURCE]})
+    assert settings.state_url.reveal() == redis
+    assert "state-file-password-31" not in repr(settings)
+    with pytest.raises(ConfigError) as caught:
+        parse({"state_url": redis, "state_url_file": str(path), "sources": [SOURCE]})
+    assert str(caught.value) == "state_url: set at most one of state_url or state_url_file"
+    bad = write(tmp_path, "mysql://:state-file-password-31@db/0\n", name="bad")
+    with pytest.raises(ConfigError) as caught:
+        parse({"state_url_file": str(bad), "sources": [SOURCE]})
+    assert caught.value.field == "state_url_file"
+    assert "state-file-password-31" not in str(caught.value)
