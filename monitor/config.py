@@ -7,11 +7,11 @@ never printed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 from urllib.parse import urlsplit
 
 import yaml
@@ -29,7 +29,6 @@ from monitor.config_reader import (
     non_empty_list,
     number,
     one_of,
-    string,
 )
 from monitor.config_sinks import SinkConfig, SinkType, parse_sink
 from monitor.errors import ConfigError
@@ -107,14 +106,14 @@ def parse(raw: object) -> Settings:
         sources=sources,
         sinks=sinks,
         poll_interval=interval,
-        state_url=top.get("state_url", fields.state_url, Secret("memory://")),
+        state_url=fields.value_or_file(top, "state_url", fields.state_url, Secret("memory://")),
         listen=top.get("listen", fields.listen, DEFAULT_LISTEN),
         log_level=top.get("log_level", one_of("debug", "info", "warning", "error"), "info"),
         log_format=top.get("log_format", one_of("auto", "json", "console"), "auto"),
         shutdown_timeout=top.get("shutdown_timeout", number(0, exclusive=True), 10.0),
         lease_ttl=top.get("lease_ttl", number(1), 15.0),
         api_token=top.get("api_token", fields.secret, None),
-        warnings=_warnings(interval, sources),
+        warnings=_warnings(interval, sources, sinks),
     )
     top.finish()
     return settings
@@ -122,9 +121,7 @@ def parse(raw: object) -> Settings:
 
 def _source(raw: object, path: str, interval: float) -> SourceConfig:
     r = Reader(raw, path)
-    if r.has("token") == r.has("token_file"):
-        raise ConfigError(r.field("token"), "set exactly one of token or token_file")
-    token = r.get("token", fields.secret) if r.has("token") else _token_file(r)
+    token = fields.value_or_file(r, "token", fields.secret)
     ids = list_of(integer(1))
     source = SourceConfig(
         name=r.get("name", fields.name),
@@ -151,28 +148,41 @@ def _unique(items: tuple[SourceConfig | SinkConfig, ...], field: str) -> None:
         seen.add(item.name)
 
 
-def _token_file(r: Reader) -> Secret:
-    path = r.get("token_file", string)
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(r.field("token_file"), f"cannot read {path}: {exc.strerror}") from None
-    if not token:
-        raise ConfigError(r.field("token_file"), f"{path} is empty")
-    return Secret(token)
-
-
-def _warnings(interval: float, sources: tuple[SourceConfig, ...]) -> tuple[str, ...]:
-    remote = [s.name for s in sources if urlsplit(s.base_url).hostname not in _LOOPBACK]
+def _warnings(
+    interval: float, sources: tuple[SourceConfig, ...], sinks: tuple[SinkConfig, ...]
+) -> tuple[str, ...]:
+    """Set-ups that run but are probably not what was meant: said once at start."""
+    warnings = []
+    remote = [s for s in sources if not _loopback(s.base_url)]
     if interval < 5 and remote:
-        return (
-            f"poll_interval {interval:g}s is below 5s for {', '.join(remote)}: "
-            "every poll spends the token's Canvas rate limit",
+        warnings.append(
+            f"poll_interval {interval:g}s is below 5s for {', '.join(s.name for s in remote)}: "
+            "every poll spends the token's Canvas rate limit"
         )
-    return ()
+    warnings.extend(
+        f"source {s.name}: base_url is http://, so the Canvas token crosses the network "
+        "in clear text; use https://"
+        for s in remote
+        if urlsplit(s.base_url).scheme == "http"
+    )
+    if not sinks:
+        warnings.append(
+            "no sinks: events are sent nowhere (only /api/v1/events, the status page and the "
+            "metrics show them); add one under sinks:, or set WEBHOOK_URL, SLACK_WEBHOOK_URL or "
+            "TEAMS_WEBHOOK_URL without a config file"
+        )
+    return tuple(warnings)
 
 
-_LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
+def _loopback(url: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: a token sent there never leaves the machine."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name
+        return False
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> Settings:

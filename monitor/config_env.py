@@ -1,7 +1,9 @@
 """Environment-only configuration: one source named ``main`` and one sink per URL.
 
 The variables are mapped to the same tree a YAML file would give, so validation is shared; the
-returned ``names`` map each field back to its variable, so errors name what the user set.
+returned ``names`` map each field back to its variable, so errors name what the user set. Each
+secret has a ``_FILE`` twin (``CANVAS_TOKEN_FILE``) for secrets mounted as files; which of the
+two to set is checked here, where the message can name both variables.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ _TOP = {
 }
 _SOURCE = {
     "CANVAS_BASE_URL": "base_url",
-    "CANVAS_TOKEN": "token",
-    "CANVAS_TOKEN_FILE": "token_file",
     "CANVAS_COURSES": "courses",
     "CANVAS_GROUPS": "groups",
     "ANNOUNCE_EXISTING": "announce_existing",
@@ -56,22 +56,41 @@ def settings_tree(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
         if env.get(var):
             source[key] = env[var]
             names[f"sources[0].{key}"] = var
-    names["sources[0].token"] = "CANVAS_TOKEN"
+    source.update(_value_or_file(env, "CANVAS_TOKEN", "token", names, "sources[0]", required=True))
     tree["sources"] = [source]
 
     sinks: list[dict[str, Any]] = []
     for var, name, kind in _SINKS:
-        if not env.get(var):
-            continue
-        sink: dict[str, Any] = {"name": name, "type": kind, "url": env[var]}
-        names[f"sinks[{len(sinks)}].url"] = var
-        if kind == "webhook" and env.get("WEBHOOK_SECRET"):
-            sink["secret"] = env["WEBHOOK_SECRET"]
-            names[f"sinks[{len(sinks)}].secret"] = "WEBHOOK_SECRET"
-        sinks.append(sink)
-    if env.get("WEBHOOK_SECRET") and not env.get("WEBHOOK_URL"):
-        raise ConfigError(
-            "WEBHOOK_SECRET", "is set but WEBHOOK_URL is not: there is nothing to sign"
-        )
+        path = f"sinks[{len(sinks)}]"
+        url = _value_or_file(env, var, "url", names, path)
+        if url:
+            sink = {"name": name, "type": kind, **url}
+            if kind == "webhook":
+                sink.update(_value_or_file(env, "WEBHOOK_SECRET", "secret", names, path))
+            sinks.append(sink)
+    signed = [var for var in ("WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE") if env.get(var)]
+    if signed and not any(env.get(var) for var in ("WEBHOOK_URL", "WEBHOOK_URL_FILE")):
+        raise ConfigError(signed[0], "is set but WEBHOOK_URL is not: there is nothing to sign")
     tree["sinks"] = sinks
     return tree, names
+
+
+def _value_or_file(
+    env: Mapping[str, str],
+    var: str,
+    key: str,
+    names: dict[str, str],
+    path: str,
+    *,
+    required: bool = False,
+) -> dict[str, str]:
+    """``VAR`` as ``key`` or ``VAR_FILE`` as ``key_file``: at most one, exactly one if
+    ``required``. Both are recorded in ``names`` so that errors name the variable."""
+    pairs = ((key, var), (f"{key}_file", f"{var}_FILE"))
+    for field, variable in pairs:
+        names[f"{path}.{field}"] = variable
+    given = {field: env[variable] for field, variable in pairs if env.get(variable)}
+    if len(given) > 1 or (required and not given):
+        wanted = "exactly one" if required else "at most one"
+        raise ConfigError(var, f"set {wanted} of {var} or {var}_FILE")
+    return given

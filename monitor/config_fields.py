@@ -9,18 +9,23 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from pathlib import Path
+from typing import Final, TypeVar, overload
 from urllib.parse import urlsplit
 
 from redis.connection import parse_url
 
 from monitor import redis_url
-from monitor.config_reader import string
+from monitor.config_reader import Reader, string
 from monitor.errors import ConfigError
 from monitor.models import EventType
 from monitor.secret import Secret
 
+T = TypeVar("T")
+D = TypeVar("D")
+_REQUIRED: Final = object()
 NAME: Final = re.compile(r"[a-z0-9_-]+")
 STATE_SCHEMES: Final = (
     "memory",
@@ -65,7 +70,15 @@ def base_url(value: object, field: str) -> str:
     parts = urlsplit(text)
     if parts.query or parts.fragment or "@" in parts.netloc:
         raise ConfigError(field, "must be a plain base URL (no query, fragment or credentials)")
+    # The client appends /api/v1/... itself: a URL that has it already can only ever get 404s.
+    if _API_PATH.search(parts.path):
+        raise ConfigError(
+            field, "drop /api/v1: give Canvas's address; the monitor adds /api/v1/… itself"
+        )
     return text.rstrip("/")
+
+
+_API_PATH: Final = re.compile(r"/api/v1(/|$)", re.IGNORECASE)
 
 
 def url(value: object, field: str) -> Secret:
@@ -129,8 +142,10 @@ def listen(value: object, field: str) -> Listen:
         host = host[1:-1]
     elif ":" in host or host.startswith("["):
         raise ConfigError(field, f"expected host:port with an IPv6 host in brackets, got {text!r}")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not port.isdigit():
         raise ConfigError(field, f"expected host:port, got {text!r}")
+    if int(port) > 65535:
+        raise ConfigError(field, f"port {port} is out of range: 1-65535, or 0 for any free port")
     return Listen(host or "0.0.0.0", int(port))  # noqa: S104 - ":9464" explicitly asks for all
 
 
@@ -148,3 +163,54 @@ def ca_file(value: object, field: str) -> str:
     if b"-----BEGIN CERTIFICATE-----" not in head:
         raise ConfigError(field, f"{path} holds no PEM certificate")
     return path
+
+
+def file_text(value: object, field: str) -> str:
+    """The stripped text of a file that holds one secret (``token_file``, ``url_file``, …).
+
+    Mounted Kubernetes Secrets and ``echo``-made files end with a newline that is no part of the
+    secret. The path is no secret and is named in errors; the content never is.
+    """
+    path = string(value, field)
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(field, f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(field, f"{path} is not UTF-8 text") from None
+    if not text:
+        raise ConfigError(field, f"{path} is empty")
+    return text
+
+
+@overload
+def value_or_file(r: Reader, key: str, convert: Callable[[object, str], T]) -> T: ...
+
+
+@overload
+def value_or_file(
+    r: Reader, key: str, convert: Callable[[object, str], T], default: D
+) -> T | D: ...
+
+
+def value_or_file(
+    r: Reader, key: str, convert: Callable[[object, str], T], default: object = _REQUIRED
+) -> object:
+    """``key``, or ``key_file`` naming a file that holds it: one of the two at most, exactly
+    one without a ``default``. The file's text is checked by ``convert`` as the value would be,
+    and errors then name ``key_file``."""
+    file_key = f"{key}_file"
+    has_value, has_file = r.has(key), r.has(file_key)
+    required = default is _REQUIRED
+    if has_value == has_file and (has_value or required):
+        wanted = "exactly one" if required else "at most one"
+        raise ConfigError(r.field(key), f"set {wanted} of {key} or {file_key}")
+    if has_value:
+        return r.get(key, convert)
+    if not has_file:
+        return default
+    path, text = r.get(file_key, string), r.get(file_key, file_text)
+    try:
+        return convert(text, r.field(file_key))
+    except ConfigError as exc:  # its message never quotes the value
+        raise ConfigError(exc.field, f"{exc.message} (read from {path})") from None

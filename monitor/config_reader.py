@@ -73,6 +73,17 @@ class Reader:
     def field(self, key: str) -> str:
         return join(self.path, key)
 
+    @property
+    def known(self) -> frozenset[str]:
+        """The schema's keys at this level once parsed: every key asked for, set or not (what
+        "did you mean" guesses among, and what ``examples/monitor.yaml`` must show)."""
+        return frozenset(self._read)
+
+    @property
+    def given(self) -> frozenset[str]:
+        """The keys this mapping sets."""
+        return frozenset(str(key) for key in self._raw)
+
     def has(self, key: str) -> bool:
         """Is ``key`` set (to anything but null)? Asking counts as reading it."""
         self._read.add(key)

@@ -58,8 +58,8 @@ _RESERVED: Final = frozenset(
 class SinkConfig:
     name: str
     type: SinkType
-    url: Secret = field(repr=False)  # Slack and Teams URLs are credentials
-    secret: Secret | None = field(default=None, repr=False)  # whsec_<base64>
+    url: Secret = field(repr=False)  # Slack and Teams URLs are credentials (url or url_file)
+    secret: Secret | None = field(default=None, repr=False)  # whsec_<base64> (or secret_file)
     events: frozenset[EventType] = frozenset(EventType)
     sources: frozenset[str] | None = None  # None: every source
     conference_types: frozenset[str] | None = None  # None: every type
@@ -91,8 +91,8 @@ def parse_sink(raw: object, path: str, source_names: frozenset[str]) -> SinkConf
     sink = SinkConfig(
         name=r.get("name", fields.name),
         type=kind,
-        url=r.get("url", fields.url, *([Secret("")] if kind is SinkType.CONSOLE else [])),
-        secret=r.get("secret", fields.signing_secret, None),
+        url=_url(r, kind),
+        secret=fields.value_or_file(r, "secret", fields.signing_secret, None),
         events=frozenset(r.get("events", list_of(fields.event_type), tuple(EventType))),
         sources=_names(r, "sources", source_names),
         conference_types=_set(r.get("conference_types", optional_names, None)),
@@ -110,10 +110,17 @@ def parse_sink(raw: object, path: str, source_names: frozenset[str]) -> SinkConf
     return sink
 
 
+def _url(r: Reader, kind: SinkType) -> Secret:
+    if kind is SinkType.CONSOLE:  # prints; sends nowhere
+        return fields.value_or_file(r, "url", fields.url, Secret(""))
+    return fields.value_or_file(r, "url", fields.url)
+
+
 def _refuse(r: Reader, kind: SinkType) -> None:
     """Keys that mean nothing for this type of sink."""
     only = {
         "secret": "only webhook sinks are signed",
+        "secret_file": "only webhook sinks are signed",
         "headers": "only webhook sinks send extra headers",
         "group_wait": "webhook sinks are never grouped: one event per request",
         "digest_threshold": "webhook sinks are never grouped: one event per request",

@@ -103,6 +103,7 @@ def test_overlay_renders_everything(rendered: dict[str, Rendered], overlay: str)
         "ServiceMonitor",
         "PrometheusRule",
         "NetworkPolicy",
+        "ServiceAccount",
     ):
         assert kind in kinds, kind
     namespaces = {
@@ -193,46 +194,101 @@ def test_dashboards_configmap_is_labelled_for_the_grafana_sidecar(
 def test_the_config_file_is_valid_with_the_example_secret(
     rendered: dict[str, Rendered], overlay: str, tmp_path: Path
 ) -> None:
-    """The ConfigMap's monitor.yaml, the Secret's keys and the Deployment's environment and
-    mounts fit together: the service would start with them."""
+    """The ConfigMaps' monitor.yaml and site values, the Secret's keys and the Deployment's
+    environment and mounts fit together: the service would start with them."""
     container = monitor_container(rendered[overlay])
     spec = rendered[overlay].one("Deployment")["spec"]["template"]["spec"]
     secret = rendered[overlay].one("Secret")
     data = secret_data(rendered[overlay])
+    data["WEBHOOK_SECRET"] = "whsec_" + base64.b64encode(bytes(range(32))).decode()
     env: dict[str, str] = {}
     for variable in container["env"]:
         if "value" in variable:
             env[variable["name"]] = variable["value"]
         else:
-            reference = variable["valueFrom"]["secretKeyRef"]
-            assert reference["name"] == secret["metadata"]["name"]
-            env[variable["name"]] = data[reference["key"]]
-    env["WEBHOOK_SECRET"] = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+            reference = variable["valueFrom"]["configMapKeyRef"]
+            site = rendered[overlay].one("ConfigMap", reference["name"])
+            env[variable["name"]] = site["data"][reference["key"]]
 
     config_path = Path(env["MONITOR_CONFIG"])
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
-    config_volume = volumes[mounts[str(config_path.parent)]]
+    config_volume = volumes[mounts[str(config_path.parent)]["name"]]
     configmap = rendered[overlay].one("ConfigMap", config_volume["configMap"]["name"])
     text = configmap["data"][config_path.name]
 
-    (token_mount,) = [path for path, name in mounts.items() if "secret" in volumes[name]]
-    token_volume = volumes[mounts[token_mount]]["secret"]
-    assert token_volume["secretName"] == secret["metadata"]["name"]
-    (item,) = token_volume["items"]
-    assert item["key"] == "CANVAS_TOKEN"
-    assert "CANVAS_TOKEN" not in env  # a file, never the environment
-    token_file = f"{token_mount}/{item['path']}"
-    assert f"token_file: {token_file}" in text
-    (tmp_path / "token").write_text(data["CANVAS_TOKEN"], encoding="utf-8")
+    # Every secret is a file of the Secret's volume, which the config reads by path.
+    (secrets_mount,) = [m for m in mounts.values() if "secret" in volumes[m["name"]]]
+    assert secrets_mount["readOnly"] is True
+    secrets_volume = volumes[secrets_mount["name"]]["secret"]
+    assert secrets_volume["secretName"] == secret["metadata"]["name"]
+    assert set(data) == {item["key"] for item in secrets_volume["items"]}
+    for item in secrets_volume["items"]:
+        mounted = f"{secrets_mount['mountPath']}/{item['path']}"
+        assert f"_file: {mounted}\n" in text, mounted
+        (tmp_path / item["path"]).write_text(data[item["key"]] + "\n", encoding="utf-8")
+        text = text.replace(mounted, str(tmp_path / item["path"]))
+        assert item["key"] not in env  # a file, never the environment
     local = tmp_path / "monitor.yaml"
-    local.write_text(text.replace(token_file, str(tmp_path / "token")), encoding="utf-8")
+    local.write_text(text, encoding="utf-8")
 
     settings = load_file(local, env)
     all_interfaces = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the pod from outside it
     assert (settings.listen.host, settings.listen.port) == (all_interfaces, 9464)
-    assert settings.state_url.reveal().startswith("redis://")
-    assert [source.base_url for source in settings.sources] == [data["CANVAS_BASE_URL"]]
+    assert settings.state_url.reveal() == data["REDIS_URL"]
+    assert [source.base_url for source in settings.sources] == [env["CANVAS_BASE_URL"]]
+    assert [source.token.reveal() for source in settings.sources] == [data["CANVAS_TOKEN"]]
+    (sink,) = settings.sinks
+    assert sink.url.reveal() == data["WEBHOOK_URL"]
+    assert sink.secret is not None
+    assert sink.secret.reveal() == data["WEBHOOK_SECRET"]
+    assert settings.warnings == ()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_reaches_a_container_environment(
+    rendered: dict[str, Rendered], overlay: str
+) -> None:
+    """checkov CKV_K8S_35: secrets as files, never as environment variables."""
+    for name, spec in pod_templates(rendered[overlay]):
+        for container in [*spec["containers"], *spec.get("initContainers", [])]:
+            for variable in container.get("env", []):
+                assert "secretKeyRef" not in variable.get("valueFrom", {}), (name, variable)
+            for source in container.get("envFrom", []):
+                assert "secretRef" not in source, (name, source)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_secret_files_are_readable_by_the_monitor_only(
+    rendered: dict[str, Rendered], overlay: str
+) -> None:
+    spec = rendered[overlay].one("Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v["secret"] for v in spec["volumes"] if "secret" in v]
+    assert volume["defaultMode"] == 0o440
+    # 0440 reaches the monitor through its group: the pod's fsGroup owns the files.
+    user = spec["securityContext"]
+    assert (
+        user["fsGroup"]
+        == user["runAsGroup"]
+        == monitor_container(rendered[overlay])["securityContext"]["runAsGroup"]
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_monitor_has_its_own_service_account_without_a_token(
+    rendered: dict[str, Rendered], overlay: str
+) -> None:
+    account = rendered[overlay].one("ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    spec = rendered[overlay].one("Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == account["metadata"]["name"] != "default"
+    assert spec["automountServiceAccountToken"] is False
+
+
+def test_ha_says_how_replicas_share_the_work() -> None:
+    text = (KUBERNETES / "overlays" / "ha" / "kustomization.yaml").read_text(encoding="utf-8")
+    assert "Until leases land" not in text
+    assert "leases" in text
 
 
 def test_single_runs_its_own_redis_with_an_append_only_file(rendered: dict[str, Rendered]) -> None:
@@ -245,13 +301,8 @@ def test_single_runs_its_own_redis_with_an_append_only_file(rendered: dict[str, 
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     service = single.one("Service", "conference-monitor-redis")
     assert redis["spec"]["serviceName"] == service["metadata"]["name"]
-    env = {v["name"]: v for v in monitor_container(single)["env"]}
-    assert env["REDIS_URL"] == {
-        "name": "REDIS_URL",
-        "value": "redis://conference-monitor-redis:6379/0",
-    }
+    assert secret_data(single)["REDIS_URL"] == "redis://conference-monitor-redis:6379/0"
     assert single.one("Deployment")["spec"]["replicas"] == 1
-    assert "REDIS_URL" not in secret_data(single)
 
 
 def test_ha_runs_three_spread_replicas_on_an_external_redis(
@@ -268,8 +319,7 @@ def test_ha_runs_three_spread_replicas_on_an_external_redis(
     budget = ha.one("PodDisruptionBudget")
     assert budget["spec"]["selector"]["matchLabels"] == MONITOR
     assert budget["spec"]["maxUnavailable"] == 1
-    env = {v["name"]: v for v in monitor_container(ha)["env"]}
-    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_URL"
+    assert secret_data(ha)["REDIS_URL"].startswith("redis://:replace-with-the-redis-password@")
     assert "StatefulSet" not in ha.kinds()
 
 
