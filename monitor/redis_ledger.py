@@ -27,10 +27,10 @@ from monitor import redis_keys as keys
 from monitor.redis_scripts import FORGET_RETRIES
 from monitor.store import DeadLetter, OutboxEntry, RetryState, SinkDisabled
 
-# A state written before states named their entry (none has ``ref``) is taken for one whose
-# entry is settled once its attempt is this late (seconds): a delivery still in progress
-# rewrites its state at every attempt, and the latest attempt of a schedule is due within a day
-# (the longest wait of ``config_sinks.DEFAULT_SCHEDULE``, ``retry.RETRY_AFTER_CAP``).
+# A state written before states named their entry (it has no ``ref``) is taken for a settled
+# entry's once its attempt is this overdue (seconds): a delivery in progress makes its attempt
+# when due and rewrites the state then, however long the schedule's waits. Should its sink have
+# been stopped this long, the only cost is that its schedule starts over.
 UNNAMED_STATE_TTL: Final = 2 * 86400.0
 SWEEP_BATCH: Final = 500  # retry states read, and their entries looked up, per round trip
 
