@@ -49,19 +49,8 @@ STATE_RESETS: Final = ("from_memory", "rebaselined")
 _DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 #: Conferences last from minutes (a quick check-in) to a day (Canvas's live window).
 _CONFERENCE_BUCKETS: Final = (
-    60,
-    300,
-    600,
-    900,
-    1800,
-    2700,
-    3600,
-    5400,
-    7200,
-    10800,
-    14400,
-    28800,
-    86400,
+    *(60, 300, 600, 900, 1800, 2700, 3600),  # minutes to an hour
+    *(5400, 7200, 10800, 14400, 28800, 86400),  # to Canvas's 24 h live window
 )
 #: Delivery lag spans a second (a healthy webhook) to days (a receiver down, then retries).
 _LAG_BUCKETS: Final = (0.5, 1, 2, 5, 10, 15, 30, 60, 300, 1800, 7200, 36000, 86400, 259200)
@@ -216,6 +205,13 @@ class Metrics:
             ["lease", "change"],
             registry=r,
         )
+        self.commits_refused = CompactCounter(
+            f"{PREFIX}_commits_refused",
+            "Commits the store refused because the poller's lease (fencing token) had passed to "
+            "another replica; the poll stored and announced nothing.",
+            ["source"],
+            registry=r,
+        )
         self.state_resets = CompactCounter(
             f"{PREFIX}_state_resets",
             "A source's state was missing from the store and was rebuilt (see docs/scaling.md).",
@@ -265,6 +261,7 @@ class Metrics:
             self.lease_transitions.labels(source, change)
         for how in STATE_RESETS:
             self.state_resets.labels(source, how)
+        self.commits_refused.labels(source)
 
     def _prime_sink(self, sink: str) -> None:
         self.deliveries.labels(sink)

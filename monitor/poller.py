@@ -127,8 +127,10 @@ class Poller:
                 return False
             except StaleStateError as exc:
                 self._version = None  # someone else committed: reload before the next diff
-                if isinstance(exc, FencedError) and self._leases is not None:
-                    self._leases.refused(self.name)
+                if isinstance(exc, FencedError):  # another replica holds the lease now
+                    self._metrics.commits_refused.labels(self.name).inc()
+                    if self._leases is not None:
+                        self._leases.refused(self.name)
                 self._failed(PollFailure.STORE, str(exc))
                 return False
             except StoreError as exc:

@@ -52,6 +52,7 @@ class RedisOutbox:
         self._claim_cursor: dict[tuple[str, str], str] = {}  # (sink, stream) -> XAUTOCLAIM start
         self._reads = StreamReads(client, consumer)
         self._acked: set[str] = set()  # outboxes with acknowledgements since their last trim
+        self.dropped: set[str] = set()  # sinks that acknowledged away entries they could not read
 
     def streams(self, sink: str) -> list[str]:
         """What ``sink`` reads: every source's outbox, and its own replay stream."""
@@ -143,18 +144,26 @@ class RedisOutbox:
                 stream, sink, self._consumer, int(CLAIM_IDLE * 1000), start, count=count
             )
             self._claim_cursor[(sink, stream)] = reply[0].decode()
+            self.claimed(sink, reply)
             found += await self._usable(sink, stream, reply[1])
         if found:
             log.warning("outbox_entries_reclaimed", sink=sink, count=len(found))
         return found
 
+    def claimed(self, sink: str, reply: Any) -> None:
+        """Note an XAUTOCLAIM's answer: entries it found trimmed left the pending list without
+        a word (Redis 7 lists their ids third), so their retry states, if any, are swept."""
+        if len(reply) > 2 and reply[2]:
+            self.dropped.add(sink)
+
     async def _usable(self, sink: str, stream: str, items: Any) -> list[OutboxEntry]:
         """Decode read entries; acknowledge away the ones with nothing (left) to deliver."""
         found: list[OutboxEntry] = []
         for entry_id, fields in items:
-            if not fields:  # trimmed while pending
+            if not fields:  # trimmed while pending: its retry state, if any, is swept
                 await self._redis.xack(stream, sink, entry_id)
                 self._acked.add(stream)
+                self.dropped.add(sink)
                 continue
             try:
                 found.append(decode_entry(stream, entry_id, fields))

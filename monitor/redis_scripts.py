@@ -4,7 +4,7 @@
 writer wins otherwise), then appends the events to the outbox and writes the changed state
 entries. No other command runs while a script does, and a crash of the server or of the client
 at any instant leaves both or neither. ``TRIM`` drops outbox entries that every sink's consumer
-group has acknowledged.
+group has acknowledged; ``FORGET_RETRIES`` the retry states of entries that are settled.
 """
 
 from __future__ import annotations
@@ -131,6 +131,19 @@ if floor == nil then
   return 0
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+"""
+
+
+# KEYS: a sink's retry states; ARGV: pairs of event id and the state read for it. Deletes each
+# state that is still the one read: a state rewritten meanwhile is a new attempt's, and stays.
+FORGET_RETRIES: Final = """
+local forgotten = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    forgotten = forgotten + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return forgotten
 """
 
 

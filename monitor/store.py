@@ -167,7 +167,11 @@ class Store(Protocol):
         """Entries committed for ``sink`` and not yet acknowledged."""
 
     async def trim(self) -> int:
-        """Forget outbox entries that every sink has acknowledged; returns how many."""
+        """Forget outbox entries that every sink has acknowledged; returns how many.
+
+        Also forgets retry states whose entry is no longer pending for their sink (saved too
+        late, or left by a crash, or the entry was trimmed), so they never pile up. Called on
+        a slow beat (``app.TRIM_EVERY``); it costs nothing while nothing was delivered."""
 
     # What a sink's deliveries have been through: retries, dead letters, being disabled.
 

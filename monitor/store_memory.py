@@ -109,7 +109,13 @@ class MemoryStore:
         return len(self._queued.get(sink, ())) + len(self._unacked.get(sink, {}))
 
     async def trim(self) -> int:
-        return 0  # acknowledged entries are dropped at once
+        """Acknowledged entries are dropped at once; retry states that outlived their entry
+        (saved after it was settled) are forgotten here, as ``RedisStore.trim`` does."""
+        for sink, states in self._retries.items():
+            pending = {entry.event_id for entry in self._unacked.get(sink, {}).values()}
+            for event_id in states.keys() - pending:
+                del states[event_id]
+        return 0
 
     async def retry_states(
         self, sink: str, entries: Sequence[OutboxEntry]

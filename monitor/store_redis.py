@@ -9,10 +9,12 @@ each sink's deliveries went through (retries, dead letters, disabling) is ``Redi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Collection, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from monitor import redis_keys as keys
@@ -38,6 +40,8 @@ from monitor.store import (
 )
 
 T = TypeVar("T")
+
+log = structlog.get_logger("monitor.store")
 
 
 class RedisStore:
@@ -122,6 +126,7 @@ class RedisStore:
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self._call("creating consumer groups", self._outbox.open(sinks, sources))
+        self._ledger.unswept = set(sinks)  # retry states the last run may have left
 
     async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
         return await self._call(
@@ -138,7 +143,24 @@ class RedisStore:
         return await self._call(f"measuring the backlog of {sink}", self._outbox.backlog(sink))
 
     async def trim(self) -> int:
-        return await self._call("trimming the outbox", self._outbox.trim())
+        removed = await self._call("trimming the outbox", self._outbox.trim())
+        await self._sweep_retries()
+        return removed
+
+    async def _sweep_retries(self) -> None:
+        """Forget retry states of settled entries, for the sinks that may have some."""
+        self._ledger.unswept |= self._outbox.dropped
+        self._outbox.dropped.clear()
+        now = time.time()
+        for sink in sorted(self._ledger.unswept):
+            self._ledger.unswept.discard(sink)
+            try:
+                forgotten = await self._ledger.sweep(sink, now)
+            except RedisError as exc:
+                self._ledger.unswept.add(sink)  # the next trim tries it again
+                raise self._error(f"forgetting settled retry states of sink {sink}", exc) from exc
+            if forgotten:
+                log.info("retry_states_forgotten", sink=sink, count=forgotten)
 
     async def retry_states(
         self, sink: str, entries: Sequence[OutboxEntry]
@@ -187,6 +209,7 @@ class RedisStore:
                     stream, sink, self._consumer, 0, start, count=500
                 )
                 taken += len(reply[1])
+                self._outbox.claimed(sink, reply)
                 start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
                 if start == "0-0":
                     break

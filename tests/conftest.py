@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from monitor import dispatch
 from monitor.secret import Secret
@@ -36,6 +37,14 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of that database, to look under the store or to change things behind it."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

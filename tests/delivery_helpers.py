@@ -7,6 +7,7 @@ import base64
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -317,3 +318,9 @@ async def redis_on_port(port: int, password: str, directory: Path) -> AsyncItera
         await client.aclose()
         process.terminate()
         await asyncio.wait_for(process.wait(), 10)
+
+
+async def commandstats(client: aioredis.Redis) -> Counter[str]:
+    """Calls so far of each Redis command (``INFO commandstats``), by lower-case name."""
+    stats = await client.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()})

@@ -21,7 +21,7 @@ from monitor.secret import Secret
 from monitor.sinks.webhook import WebhookSink
 from monitor.store import OutboxEntry, Store
 from monitor.store_redis import RedisStore
-from tests.delivery_helpers import eventually, fast_config, running_sink, started
+from tests.delivery_helpers import commandstats, eventually, fast_config, running_sink, started
 from tests.receiver import Receiver
 from tests.store_wrappers import PassThroughStore
 
@@ -50,13 +50,6 @@ class CountingStore(PassThroughStore):
 async def hook() -> AsyncIterator[Receiver]:
     async with Receiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -146,11 +139,6 @@ async def test_dead_letters_are_counted_again_as_soon_as_the_runner_buries_one(
 
 
 TRIMS = "xinfo|groups"  # the TRIM script asks each outbox it trims for its groups
-
-
-async def commandstats(client: aioredis.Redis) -> Counter[str]:
-    stats = await client.info("commandstats")
-    return Counter({name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()})
 
 
 async def test_only_outboxes_with_acknowledgements_since_the_last_trim_are_trimmed(

@@ -4,7 +4,6 @@ the ``outbox_pending`` gauge, and trimming the Redis outbox only of what every s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -42,13 +41,6 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dispatch, "STORE_RETRY", 0.01)
     monkeypatch.setattr(settle, "STORE_RETRY", 0.01)  # acknowledgements, dead letters
     monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
-
-
-@pytest.fixture
-async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_store_outage_during_ack_neither_resends_nor_loses(

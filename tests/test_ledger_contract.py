@@ -63,6 +63,50 @@ async def test_an_acknowledgement_or_a_dead_letter_clears_the_retry_state(
     assert list(states) == [entries[2].event_id]
 
 
+async def test_retry_states_saved_after_their_entry_was_settled_are_forgotten_at_a_trim(
+    make_store: StoreFactory,
+) -> None:
+    """A replica that lost the sink's lease saves a failure after the new holder acknowledged
+    or dead-lettered the entry: the state outlives its entry. The next trim forgets it, and
+    keeps the state of an entry still pending."""
+    store = await opened(make_store)
+    await store.commit("main", 0, started("main", 1, 2, 3))
+    entries = await store.read("ops", 10, 0.1)
+    await store.ack("ops", entries[:1])
+    await store.dead_letter("ops", entries[1:2], "rejected: HTTP 422", 1)
+    state = RetryState(1, time.time() + 60, "HTTP 503")
+    await store.schedule_retry("ops", entries, state)  # too late for the first two
+
+    await store.trim()
+    assert await store.retry_states("ops", entries) == {entries[2].event_id: state}
+    await store.trim()
+    assert await store.retry_states("ops", entries) == {entries[2].event_id: state}
+
+
+async def test_a_restarted_store_forgets_the_retry_states_a_crash_left(
+    make_store: StoreFactory,
+) -> None:
+    """A process that crashed between acknowledging and forgetting (or wrote a late failure)
+    left a retry state behind; whoever trims first after the restart forgets it, whether or
+    not it delivers anything itself."""
+    store = await opened(make_store)
+    await store.commit("main", 0, started("main", 1, 2, 3))
+    entries = await store.read("ops", 10, 0.1)
+    await store.ack("ops", entries[:1])
+    state = RetryState(2, time.time() + 300, "timed out")
+    await store.schedule_retry("ops", entries, state)
+
+    restarted = await opened(make_store)
+    await restarted.trim()
+    assert await restarted.retry_states("ops", entries) == {
+        entries[1].event_id: state,
+        entries[2].event_id: state,
+    }
+    again = await read_all(restarted, "ops")  # the two still pending come back with theirs
+    assert [e.event_id for e in again] == [e.event_id for e in entries[1:]]
+    assert set(await restarted.retry_states("ops", again)) == {e.event_id for e in again}
+
+
 # dead letters
 
 

@@ -292,6 +292,7 @@ async def stale_then_reload(rig: Rig, second: Store) -> None:
 
     assert await rig.poll() is False  # our commit names version 1
     assert rig.failures() == {"store": 1}
+    assert rig.value("conference_monitor_commits_refused_total") == 0  # stale, not fenced
     assert await rig.poll()  # reloaded, and the start is already committed
     assert set(rig.poller.state.tracked) == {conf}
     assert rig.gauge("BigBlueButton", "Course") == 1
@@ -398,18 +399,21 @@ async def test_a_restarted_poller_resumes_from_the_committed_state(rig: Rig) -> 
 
 async def test_a_fenced_commit_changes_nothing_and_gives_the_lease_up(store: Store) -> None:
     """Another replica took the lease (here: from a live holder that did not know it had lost
-    it): the poller's next commit is refused, nothing is stored or announced, and the keeper
-    stops trusting the lease at once instead of polling on as if it held it."""
+    it): the poller's next commit is refused, nothing is stored or announced, the refusal is
+    counted, and the keeper stops trusting the lease at once instead of polling on as if it
+    held it."""
     keeper = LeaseKeeper(store, "a", ["main"], 30.0, Metrics(["main"], []))
     await keeper.check()
     async with poller_rig(store, leases=keeper) as rig:
         assert await rig.poll()  # the baseline, under a's lease
+        assert rig.value("conference_monitor_commits_refused_total") == 0  # there from the start
         version = (await store.load("main")).version
         view = await store.heartbeat("b", "other", 0, 10.0)
         assert await store.acquire(["main"], holder("b", view.epoch, "other"), view, {"main"})
         start_live(rig.sim, 1)
         assert not await rig.poll()
         assert rig.failures() == {PollFailure.STORE.value: 1}
+        assert rig.value("conference_monitor_commits_refused_total") == 1
         assert not keeper.holds("main")
         assert (await store.load("main")).version == version
         assert await rig.events() == []

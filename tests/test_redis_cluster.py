@@ -21,7 +21,7 @@ from monitor import redis_outbox
 from monitor.errors import StoreError
 from monitor.secret import Secret
 from monitor.simulator import Simulator
-from monitor.store import Store, open_store
+from monitor.store import RetryState, Store, open_store
 from tests import test_ledger_contract, test_store_contract
 from tests.delivery_helpers import StoreFactory, started, store_factory
 from tests.ledger_helpers import read_all
@@ -142,6 +142,19 @@ async def test_dead_letters_replay_beside_the_outboxes(make_store: StoreFactory)
     assert await store.backlog("ops") == 0
     assert await store.purge_dead("ops") == 2
     assert await store.trim() >= 3
+
+
+async def test_retry_states_of_entries_on_every_node_are_swept(make_store: StoreFactory) -> None:
+    """The sweep asks each state's stream, on whichever node holds it, in one pipeline."""
+    store = await opened(make_store, "ops")
+    for source in SOURCES:
+        await store.commit(source, 0, started(source, 1, 2))
+    entries = await read_all(store, "ops")
+    await store.ack("ops", [e for e in entries if e.key.endswith(":1")])
+    await store.schedule_retry("ops", entries, RetryState(1, time.time() + 60, "HTTP 503"))
+    await store.trim()
+    waiting = [e for e in entries if not e.key.endswith(":1")]
+    assert set(await store.retry_states("ops", entries)) == {e.event_id for e in waiting}
 
 
 async def test_entries_of_a_silent_consumer_are_taken_over(
