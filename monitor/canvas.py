@@ -32,6 +32,7 @@ from monitor.http_headers import next_link, retry_after
 from monitor.lane import Deadline, Lane
 from monitor.metrics import Metrics
 from monitor.models import Conference
+from monitor.net_errors import describe
 from monitor.pages import PageMemory, Pages, parse
 from monitor.tls import client_tls, tls_failure
 
@@ -217,7 +218,7 @@ class CanvasClient:
                 raise CanvasError(PollFailure.CONNECTION, message) from None
             except aiohttp.ClientError as exc:
                 self._metrics.canvas_requests.labels(name, "connection").inc()
-                message = f"{url.path}: {tls_failure(exc) or type(exc).__name__}"
+                message = f"{url.path}: {describe(exc)}"
                 raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
         self._metrics.canvas_requests.labels(name, str(status)).inc()
         if body is None:
