@@ -73,6 +73,7 @@ class CanvasClient:
         self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
         self._rng = rng or _JITTER
         self._pages = PageMemory()
+        self.pages_read = 0  # pages answered in full since start (the ``baseline`` log line)
 
     def pages_changed(self) -> None:
         """Take every page for changed on the next read, as when the conferences on them
@@ -118,6 +119,7 @@ class CanvasClient:
                     PollFailure.INVALID_RESPONSE, f'{path}: expected {{"conferences": [...]}}'
                 )
             pages.setdefault(key, (b"", page))  # seen, when not remembered
+            self.pages_read += 1
             conferences.extend(page.conferences)
             if page.skipped:
                 self._metrics.invalid_records.labels(self._source.name).inc(page.skipped)
