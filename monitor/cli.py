@@ -62,8 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the monitor against a built-in simulated Canvas")
     demo.add_argument("--port", type=int, default=9464, help="HTTP port (default 9464)")
     simulate = commands.add_parser("simulate", help="the simulated Canvas alone")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8900)
+    simulate.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    simulate.add_argument(
+        "--port", type=int, default=8900, help="port to listen on (default 8900; 0: any free)"
+    )
     simulate.add_argument("--no-script", action="store_true", help="no scripted conferences")
     check = commands.add_parser("check", help="validate config, reach Canvas and the store")
     check.add_argument("--config", metavar="PATH", help="YAML config (default: $MONITOR_CONFIG)")
