@@ -73,8 +73,11 @@ class Poller:
         interval: float,
         clock: Callable[[], datetime] = utcnow,
         leases: LeaseKeeper | None = None,
+        quiet_events: bool = False,
     ) -> None:
         self.source = source
+        # A console sink on a terminal already prints each event: log them at debug only.
+        self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
         self._leases = leases  # None: this process is the only one that polls
         self.interval = interval
@@ -233,7 +236,7 @@ class Poller:
             if ran is not None:
                 duration = self._metrics.conference_duration
                 duration.labels(self.name, event.conference.conference_type).observe(ran)
-        log.info(
+        (log.debug if self._quiet_events else log.info)(
             event.type.value,
             source=self.name,
             conference_id=event.conference.id,
