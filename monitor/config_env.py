@@ -75,3 +75,9 @@ def settings_tree(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
         )
     tree["sinks"] = sinks
     return tree, names
+
+
+def sink_types(env: Mapping[str, str]) -> dict[str, str]:
+    """The sinks an environment-only set-up makes, name -> type (``dlq`` needs their names
+    without a Canvas)."""
+    return {name: kind for var, name, kind in _SINKS if env.get(var)}
