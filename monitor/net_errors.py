@@ -17,23 +17,27 @@ from monitor.tls import tls_failure
 
 #: ``errno`` values a connection attempt fails with, as a person would say them.
 _CONNECT_ERRNO = {
-    errno.ECONNREFUSED: "connection refused to {where}",
-    errno.ETIMEDOUT: "connection timed out to {where}",
-    errno.EHOSTUNREACH: "host unreachable: {where}",
-    errno.ENETUNREACH: "network unreachable for {where}",
-    errno.ECONNRESET: "connection reset by {where}",
-    errno.ECONNABORTED: "connection aborted by {where}",
-    errno.EADDRNOTAVAIL: "cannot assign an address to reach {where}",
+    errno.ECONNREFUSED: "connection refused",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.EADDRNOTAVAIL: "no local address to connect from",
 }
 
 
-def describe(exc: aiohttp.ClientError) -> str:
-    """A short, secret-free description of a failed request (no answer was read)."""
+def describe(exc: aiohttp.ClientError, *, host: bool = True) -> str:
+    """A short, secret-free description of a failed request (no answer was read).
+
+    ``host=False`` leaves out the host and port too: a sink's details name no part of its URL
+    (the sink's name says which receiver it was).
+    """
     tls = tls_failure(exc)
     if tls is not None:
         return tls
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _connect_failure(exc)
+        return _connect_failure(exc, host=host)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection without answering"
     if isinstance(exc, aiohttp.ClientPayloadError):
@@ -47,18 +51,17 @@ def describe(exc: aiohttp.ClientError) -> str:
     return f"request failed ({type(exc).__name__})"
 
 
-def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:
-    host, port = exc.host, exc.port
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if isinstance(exc.os_error, socket.gaierror):
-        return f"cannot resolve host {host}"
-    error = exc.os_error
-    template = _CONNECT_ERRNO.get(error.errno or 0)
-    if template is not None:
-        return template.format(where=where)
-    if isinstance(error, TimeoutError):
-        return f"connection timed out to {where}"
-    return f"cannot connect to {where} ({_why(error)})"
+def _connect_failure(exc: aiohttp.ClientConnectorError, *, host: bool) -> str:
+    name, error = exc.host, exc.os_error
+    where = (f"[{name}]:{exc.port}" if ":" in name else f"{name}:{exc.port}") if host else ""
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve host {name}" if host else "cannot resolve the host"
+    what = _CONNECT_ERRNO.get(error.errno or 0)
+    if what is None and isinstance(error, TimeoutError):
+        what = "connection timed out"
+    if what is None:
+        what = f"cannot connect ({_why(error)})"
+    return f"{what} to {where}" if where else what
 
 
 def _why(error: OSError) -> str:

@@ -82,7 +82,7 @@ async def test_a_failed_poll_reports_the_words_to_readiness_and_logs() -> None:
     assert "ClientConnectorError" not in error
 
 
-async def test_sink_refused_says_connection_refused_without_the_url(
+async def test_sink_refused_says_connection_refused_and_no_part_of_the_url(
     session: aiohttp.ClientSession,
 ) -> None:
     port = free_port()
@@ -90,7 +90,7 @@ async def test_sink_refused_says_connection_refused_without_the_url(
     attempt = await post(session, url, b"{}", {}, within=2.0)
     assert not isinstance(attempt, Answer)
     assert (attempt.verdict, attempt.failure) == (Verdict.RETRY, "connection")
-    assert attempt.detail == f"connection refused to 127.0.0.1:{port}"
+    assert attempt.detail == "connection refused"  # the sink's name says which receiver
 
 
 async def test_check_says_connection_refused(tmp_path: Path) -> None:

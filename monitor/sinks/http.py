@@ -58,4 +58,4 @@ async def post(
     except TimeoutError:
         return Attempt(Verdict.RETRY, failure="timeout", detail="timed out")
     except aiohttp.ClientError as exc:
-        return Attempt(Verdict.RETRY, failure="connection", detail=describe(exc))
+        return Attempt(Verdict.RETRY, failure="connection", detail=describe(exc, host=False))
