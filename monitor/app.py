@@ -20,11 +20,11 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from monitor import USER_AGENT, __version__, identity
+from monitor import USER_AGENT, __version__, identity, logs
 from monitor.aio import first
 from monitor.backlog import OutboxGauges
 from monitor.canvas import CanvasClient
-from monitor.config import Settings, SinkConfig, SourceConfig
+from monitor.config import Settings, SinkConfig, SinkType, SourceConfig
 from monitor.dispatch import SinkRunner
 from monitor.errors import StoreError
 from monitor.lane import Lane
@@ -124,11 +124,18 @@ async def serve(
         )
         lanes = token_lanes(settings)
         pollers = []
+        quiet = _events_printed(settings)
         for source in settings.sources:
             client = CanvasClient(session, source, lanes[_token_of(source)], metrics)
             pollers.append(
                 Poller(
-                    source, client, store, metrics, interval=settings.poll_interval, leases=leases
+                    source,
+                    client,
+                    store,
+                    metrics,
+                    interval=settings.poll_interval,
+                    leases=leases,
+                    quiet_events=quiet,
                 )
             )
         service = Service(settings, store, metrics, pollers, leases)
@@ -154,6 +161,16 @@ async def serve(
         if leases.name_taken.is_set():
             raise leases.taken_error()
     log.info("stopped")
+
+
+def _events_printed(settings: Settings) -> bool:
+    """Does a console sink already show each event to the person reading the logs?
+
+    Then the poller's per-event log line would print every event twice on a terminal; it goes
+    to debug. JSON logs (containers, files) keep it at info: there it is the machine record
+    (with the event id), which the console sink's human line is not.
+    """
+    return logs.for_people() and any(s.type is SinkType.CONSOLE for s in settings.sinks)
 
 
 def _token_of(source: SourceConfig) -> tuple[str, str]:

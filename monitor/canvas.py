@@ -32,6 +32,7 @@ from monitor.http_headers import next_link, retry_after
 from monitor.lane import Deadline, Lane
 from monitor.metrics import Metrics
 from monitor.models import Conference
+from monitor.net_errors import describe
 from monitor.pages import PageMemory, Pages, parse
 from monitor.tls import client_tls, tls_failure
 
@@ -72,6 +73,7 @@ class CanvasClient:
         self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
         self._rng = rng or _JITTER
         self._pages = PageMemory()
+        self.pages_read = 0  # pages answered in full since start (the ``baseline`` log line)
 
     def pages_changed(self) -> None:
         """Take every page for changed on the next read, as when the conferences on them
@@ -117,6 +119,7 @@ class CanvasClient:
                     PollFailure.INVALID_RESPONSE, f'{path}: expected {{"conferences": [...]}}'
                 )
             pages.setdefault(key, (b"", page))  # seen, when not remembered
+            self.pages_read += 1
             conferences.extend(page.conferences)
             if page.skipped:
                 self._metrics.invalid_records.labels(self._source.name).inc(page.skipped)
@@ -217,7 +220,7 @@ class CanvasClient:
                 raise CanvasError(PollFailure.CONNECTION, message) from None
             except aiohttp.ClientError as exc:
                 self._metrics.canvas_requests.labels(name, "connection").inc()
-                message = f"{url.path}: {tls_failure(exc) or type(exc).__name__}"
+                message = f"{url.path}: {describe(exc)}"
                 raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
         self._metrics.canvas_requests.labels(name, str(status)).inc()
         if body is None:

@@ -68,7 +68,8 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
             async with asyncio.timeout(10):
                 await store.ping()
         except (StoreError, TimeoutError) as exc:
-            report(False, "store", f"{where}: {exc or 'timed out'}")
+            said = str(exc) or "timed out"  # a StoreError names the server itself: say it once
+            report(False, "store", said if where in said else f"{where}: {said}")
         else:
             report(True, "store", f"{where} answers")
         finally:

@@ -21,12 +21,17 @@ from monitor.errors import ConfigError, ExitCode, MonitorError, StoreError
 Main = Callable[[asyncio.Event], Coroutine[Any, Any, Any]]
 
 
-def load_settings(path: str | None) -> Settings:
-    """``--config``, else ``$MONITOR_CONFIG``, else the environment alone."""
+def load_settings(path: str | None, *, store_only: bool = False) -> Settings:
+    """``--config``, else ``$MONITOR_CONFIG``, else the environment alone; ``store_only``
+    (``dlq``): without a Canvas in the environment, ``STATE_URL`` or ``REDIS_URL`` suffices."""
     if path:
         return load_file(path)
     if from_variable := os.environ.get("MONITOR_CONFIG"):
         return load_file(from_variable, named_by="MONITOR_CONFIG")
+    if store_only and not os.environ.get("CANVAS_BASE_URL"):
+        from monitor.dlq import store_settings  # noqa: PLC0415 - only dlq pays for it
+
+        return store_settings(os.environ)
     return from_environment()
 
 
@@ -62,8 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the monitor against a built-in simulated Canvas")
     demo.add_argument("--port", type=int, default=9464, help="HTTP port (default 9464)")
     simulate = commands.add_parser("simulate", help="the simulated Canvas alone")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8900)
+    simulate.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    simulate.add_argument(
+        "--port", type=int, default=8900, help="port to listen on (default 8900; 0: any free)"
+    )
     simulate.add_argument("--no-script", action="store_true", help="no scripted conferences")
     check = commands.add_parser("check", help="validate config, reach Canvas and the store")
     check.add_argument("--config", metavar="PATH", help="YAML config (default: $MONITOR_CONFIG)")
@@ -138,7 +147,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
         )
         return ExitCode.OK
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, store_only=args.command == "dlq")
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "check":
         passed = asyncio.run(check(settings, sys.stdout, send_test=args.send_test))

@@ -94,3 +94,9 @@ def _value_or_file(
         wanted = "exactly one" if required else "at most one"
         raise ConfigError(var, f"set {wanted} of {var} or {var}_FILE")
     return given
+
+
+def sink_types(env: Mapping[str, str]) -> dict[str, str]:
+    """The sinks an environment-only set-up makes, name -> type (``dlq`` needs their names
+    without a Canvas)."""
+    return {name: kind for var, name, kind in _SINKS if env.get(var) or env.get(f"{var}_FILE")}

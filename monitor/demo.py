@@ -17,6 +17,7 @@ from monitor.app import serve
 from monitor.config import Listen, Settings, SinkConfig, SinkType, SourceConfig
 from monitor.secret import Secret
 from monitor.simulator import Simulator, World, run_demo_script
+from monitor.simulator.admin_index import DOC as SIM_DOC
 
 DEMO_PORT = 9464
 DEMO_TOKEN = "sim-token"  # the simulator's built-in token; not a secret  # noqa: S105
@@ -82,6 +83,7 @@ async def simulate(stop: asyncio.Event, out: TextIO, *, host: str, port: int, sc
             f"Simulated Canvas at {sim.url}  (token: {DEMO_TOKEN})\n"
             f"  live list     {sim.url}/api/v1/conferences?state=live\n"
             f"  ground truth  {sim.url}/_sim/state\n"
+            f"  admin API     {sim.url}/_sim/  (what each endpoint does: {SIM_DOC})\n"
             f"Scripted churn is {'on' if script else 'off'}. Ctrl-C stops.",
             file=out,
             flush=True,

@@ -2,32 +2,71 @@
 
 ``list`` shows what each sink gave up on and why; ``replay`` sends dead letters back for
 delivery (and enables a disabled sink: replaying says the endpoint is fixed); ``purge``
-forgets them. It talks to the service's store, so it needs a persistent ``state_url``.
+forgets them. It talks to the service's store, so it needs a persistent ``state_url``, and
+nothing else: ``STATE_URL`` (or ``REDIS_URL``) alone will do (``store_settings``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from monitor.config import Settings
+from monitor.config import Settings, SinkConfig, SinkType
+from monitor.config_env import sink_types
+from monitor.config_fields import state_url
 from monitor.errors import ConfigError
 from monitor.identity import base_name
+from monitor.secret import Secret
 from monitor.store import DeadLetter, Store, open_store
 
+_STORE_VARIABLES = ("STATE_URL", "REDIS_URL")
 
-def _open(settings: Settings, sink: str | None) -> tuple[Store, list[str]]:
-    if settings.state_url.reveal().startswith("memory:"):
+
+def store_settings(env: Mapping[str, str]) -> Settings:
+    """Settings with the store alone, for ``dlq`` when no config file names a Canvas.
+
+    The sinks are those the environment names (``WEBHOOK_URL`` is the sink ``webhook``, as
+    ``run`` calls it), and ``--sink`` may name any other: no config says which exist.
+    """
+    variable = next((name for name in _STORE_VARIABLES if env.get(name)), None)
+    if variable is None:
         raise ConfigError(
-            "state_url",
+            "--config",
+            "dlq works on the service's store and needs only its URL: give --config PATH, "
+            "set MONITOR_CONFIG, or set STATE_URL (or REDIS_URL) to the redis:// URL the "
+            "service uses",
+        )
+    sinks = tuple(
+        SinkConfig(name, SinkType(kind), Secret("")) for name, kind in sink_types(env).items()
+    )
+    url = _shared(state_url(env[variable], variable), variable)
+    return Settings(sources=(), sinks=sinks, state_url=url)
+
+
+def _shared(url: Secret, field: str) -> Secret:
+    if url.reveal().startswith("memory:"):
+        raise ConfigError(
+            field,
             "memory:// lives inside the running service; dead letters need a shared store "
             "(redis://...)",
         )
+    return url
+
+
+def _open(settings: Settings, sink: str | None) -> tuple[Store, list[str]]:
+    _shared(settings.state_url, "state_url")
     names = [s.name for s in settings.sinks]
-    if sink is not None and sink not in names:
+    store_only = not settings.sources  # ``store_settings``: no config lists the sinks
+    if sink is not None and sink not in names and not store_only:
         raise ConfigError("--sink", f"no sink named {sink!r} (configured: {', '.join(names)})")
+    if sink is None and not names and store_only:
+        raise ConfigError(
+            "--sink",
+            "without a config, name the sink (as the service's config names it) with --sink, "
+            "or set the variables that make it (WEBHOOK_URL, SLACK_WEBHOOK_URL, ...)",
+        )
     return open_store(settings.state_url, consumer=base_name()), [sink] if sink else names
 
 

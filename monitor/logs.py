@@ -23,6 +23,14 @@ _LEVELS = {
     "error": logging.ERROR,
 }
 
+#: Whether the last ``configure`` chose the console renderer (people read the logs).
+_for_people = False
+
+
+def for_people() -> bool:
+    """Are log lines rendered for a person (a terminal, or ``log_format: console``)?"""
+    return _for_people
+
 
 def scrub(text: str) -> str:
     """Replace every known secret in ``text`` (longest first, so prefixes cannot half-match)."""
@@ -40,8 +48,10 @@ def _scrubbing(renderer: Processor) -> Processor:
 
 
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    global _for_people  # noqa: PLW0603 - logging is process-wide, like structlog's own config
     out = stream if stream is not None else sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    _for_people = not as_json
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if as_json

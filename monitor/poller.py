@@ -73,8 +73,12 @@ class Poller:
         interval: float,
         clock: Callable[[], datetime] = utcnow,
         leases: LeaseKeeper | None = None,
+        quiet_events: bool = False,
     ) -> None:
         self.source = source
+        # A console sink on a terminal already prints each event: log them at debug only.
+        self._quiet_events = quiet_events
+        self._baseline_told = False  # the ``baseline`` line: once per source and process
         self._leases = leases  # None: this process is the only one that polls
         self.interval = interval
         self._client = client
@@ -117,7 +121,8 @@ class Poller:
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
-        self.heartbeat = time.monotonic()
+        self.heartbeat = began = time.monotonic()
+        pages = self._client.pages_read
         self._metrics.polls.labels(self.name).inc()
         with self._metrics.poll_duration.labels(self.name).time():
             try:
@@ -137,7 +142,22 @@ class Poller:
                 self._failed(PollFailure.STORE, str(exc))
                 return False
         self._succeeded(outcome)
+        if not self._baseline_told:
+            self._baseline_told = True
+            self._tell_baseline(outcome, began, pages)
         return True
+
+    def _tell_baseline(self, outcome: Outcome, began: float, pages: int) -> None:
+        """Say once that the first poll worked (what a newcomer waits for after ``listening``);
+        later polls log only transitions."""
+        log.info(
+            "baseline",
+            source=self.name,
+            live=len(self.state.live()),
+            pages=self._client.pages_read - pages,
+            seconds=round(time.monotonic() - began, 3),
+            events=len(outcome.events),
+        )
 
     async def _poll(self) -> Outcome:
         fence = None if self._leases is None else self._leases.fence(self.name)
@@ -218,7 +238,7 @@ class Poller:
             if ran is not None:
                 duration = self._metrics.conference_duration
                 duration.labels(self.name, event.conference.conference_type).observe(ran)
-        log.info(
+        (log.debug if self._quiet_events else log.info)(
             event.type.value,
             source=self.name,
             conference_id=event.conference.id,

@@ -71,6 +71,7 @@ def _conf_id(request: web.Request) -> int:
 
 @routes.get("/_sim/state")
 async def state(request: web.Request) -> web.Response:
+    """The ground truth: the clock, every conference (with ``live``), every context."""
     world = request.app[WORLD]
     return web.json_response(
         {
@@ -91,6 +92,9 @@ async def state(request: web.Request) -> web.Response:
 
 @routes.post("/_sim/conferences")
 async def create(request: web.Request) -> web.Response:
+    """Create a conference (JSON: context_type, context_id, title, conference_type, duration,
+    participants, conference_id, ...); ``"start": true`` or ``started_at`` starts it,
+    ``ended_at`` ends it."""
     body = await read_body(request)
     body.only({*_CREATE_FIELDS, "start", "started_at", "ended_at"})
     world = request.app[WORLD]
@@ -105,11 +109,14 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.get("/_sim/conferences/{conf_id}")
 async def show(request: web.Request) -> web.Response:
+    """One conference as Canvas would send it, with ``live``."""
     return web.json_response(_truth(request, request.app[WORLD].get(_conf_id(request))))
 
 
 @routes.post("/_sim/conferences/{conf_id}/{action:start|end|restart}")
 async def lifecycle(request: web.Request) -> web.Response:
+    """``start``, ``end`` or ``restart`` a conference (optional JSON ``{"at": ISO time}`` for
+    start and end)."""
     world = request.app[WORLD]
     conf_id = _conf_id(request)
     body = await read_body(request)
@@ -127,6 +134,7 @@ async def lifecycle(request: web.Request) -> web.Response:
 
 @routes.post("/_sim/conferences/{conf_id}/participants/{user_id:\\d+}/{action:add|remove}")
 async def participant(request: web.Request) -> web.Response:
+    """``add`` or ``remove`` a user as a participant of a conference."""
     world = request.app[WORLD]
     conf_id, user_id = _conf_id(request), int(request.match_info["user_id"])
     if request.match_info["action"] == "add":
@@ -138,12 +146,14 @@ async def participant(request: web.Request) -> web.Response:
 
 @routes.delete("/_sim/conferences/{conf_id}")
 async def delete(request: web.Request) -> web.Response:
+    """Delete a conference, as if it had never been."""
     request.app[WORLD].delete_conference(_conf_id(request))
     return web.json_response({"deleted": _conf_id(request)})
 
 
 @routes.post("/_sim/tokens")
 async def add_token(request: web.Request) -> web.Response:
+    """Add an API token for a user (JSON: token, user_id)."""
     body = await read_body(request)
     body.only({"token", "user_id"})
     request.app[WORLD].add_token(body.string("token"), body.integer("user_id"))
@@ -152,6 +162,7 @@ async def add_token(request: web.Request) -> web.Response:
 
 @routes.post("/_sim/tokens/{token}/{action:revoke|expire}")
 async def token_state(request: web.Request) -> web.Response:
+    """``revoke`` a token or let it ``expire``: Canvas then answers 401."""
     world, token = request.app[WORLD], request.match_info["token"]
     if request.match_info["action"] == "revoke":
         world.revoke_token(token)
@@ -162,6 +173,7 @@ async def token_state(request: web.Request) -> web.Response:
 
 @routes.post("/_sim/contexts")
 async def add_context(request: web.Request) -> web.Response:
+    """Add a course or group (JSON: context_type, context_id, conferences_tab)."""
     body = await read_body(request)
     body.only({"context_type", "context_id", "conferences_tab"})
     context_type = parse_context_type(body.string("context_type"))
@@ -173,14 +185,24 @@ async def add_context(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/_sim/enrollments{remove:(/remove)?}")
-async def enrollment(request: web.Request) -> web.Response:
+@routes.post("/_sim/enrollments")
+async def enroll(request: web.Request) -> web.Response:
+    """Enroll a user in a course or group (JSON: user_id, context_type, context_id)."""
+    return await _enrollment(request, enrolled=True)
+
+
+@routes.post("/_sim/enrollments/remove")
+async def unenroll(request: web.Request) -> web.Response:
+    """Take a user out of a course or group (JSON: user_id, context_type, context_id)."""
+    return await _enrollment(request, enrolled=False)
+
+
+async def _enrollment(request: web.Request, *, enrolled: bool) -> web.Response:
     body = await read_body(request)
     body.only({"user_id", "context_type", "context_id"})
     user_id, context_id = body.integer("user_id"), body.integer("context_id")
     context_type = parse_context_type(body.string("context_type"))
     world = request.app[WORLD]
-    enrolled = not request.match_info["remove"]
     if enrolled:
         world.enroll(user_id, context_type, context_id)
     else:

@@ -18,22 +18,32 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/_sim/throttle")
-@routes.post("/_sim/throttle")
 async def throttle(request: web.Request) -> web.Response:
-    if request.method == "POST":
-        request.app[THROTTLE].configure((await read_body(request)).data)
+    """The leaky-bucket throttle's settings (Canvas's defaults until changed)."""
+    return web.json_response(request.app[THROTTLE].settings())
+
+
+@routes.post("/_sim/throttle")
+async def configure_throttle(request: web.Request) -> web.Response:
+    """Change throttle settings, all or none (JSON: enabled, mode, retry_after, high_water_mark,
+    maximum, outflow, up_front_cost, request_cost, reset_buckets); answers them all."""
+    request.app[THROTTLE].configure((await read_body(request)).data)
     return web.json_response(request.app[THROTTLE].settings())
 
 
 @routes.get("/_sim/faults")
-@routes.post("/_sim/faults")
 async def faults(request: web.Request) -> web.Response:
-    injector = request.app[FAULTS]
-    if request.method == "POST":
-        body = await read_body(request)
-        rule_id = injector.add(**_fault_kwargs(body))
-        return web.json_response({"id": rule_id}, status=201)
-    return web.json_response({"faults": [r.as_json() for r in injector.rules]})
+    """The fault rules in force, oldest first."""
+    return web.json_response({"faults": [r.as_json() for r in request.app[FAULTS].rules]})
+
+
+@routes.post("/_sim/faults")
+async def add_fault(request: web.Request) -> web.Response:
+    """Add a fault rule (JSON: kind, path, page, times, status, delay, shape, body,
+    content_type); answers its id."""
+    body = await read_body(request)
+    rule_id = request.app[FAULTS].add(**_fault_kwargs(body))
+    return web.json_response({"id": rule_id}, status=201)
 
 
 def _fault_kwargs(body: Body) -> dict[str, Any]:
@@ -47,12 +57,14 @@ def _fault_kwargs(body: Body) -> dict[str, Any]:
 
 @routes.delete("/_sim/faults")
 async def clear_faults(request: web.Request) -> web.Response:
+    """Remove every fault rule."""
     request.app[FAULTS].clear()
     return web.json_response({"faults": []})
 
 
 @routes.post("/_sim/latency")
 async def latency(request: web.Request) -> web.Response:
+    """Delay every Canvas answer (JSON: seconds)."""
     body = await read_body(request)
     body.only({"seconds"})
     request.app[OPTIONS].latency = body.number("seconds")
@@ -61,6 +73,7 @@ async def latency(request: web.Request) -> web.Response:
 
 @routes.post("/_sim/options")
 async def options(request: web.Request) -> web.Response:
+    """Latency and Link-header quirks (JSON: latency, link_header_lowercase, link_host_upper)."""
     body = await read_body(request)
     body.only({"latency", "link_header_lowercase", "link_host_upper"})
     opts = request.app[OPTIONS]
@@ -80,6 +93,7 @@ async def options(request: web.Request) -> web.Response:
 
 @routes.get("/_sim/requests")
 async def requests(request: web.Request) -> web.Response:
+    """The Canvas requests received, by path (``?prefix=`` adds a count of those under it)."""
     log = request.app[REQUESTS]
     by_path: dict[str, int] = {}
     for record in log:
@@ -98,12 +112,14 @@ async def requests(request: web.Request) -> web.Response:
 
 @routes.delete("/_sim/requests")
 async def clear_requests(request: web.Request) -> web.Response:
+    """Forget the requests received."""
     request.app[REQUESTS].clear()
     return web.json_response({"total": 0})
 
 
 @routes.post("/_sim/reset")
 async def reset(request: web.Request) -> web.Response:
+    """Back to the start: default world, no faults, default throttle and options, no requests."""
     app = request.app
     app[WORLD].reset()
     app[FAULTS].clear()

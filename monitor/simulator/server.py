@@ -14,7 +14,7 @@ from typing import Self
 
 from aiohttp import web
 
-from monitor.simulator import admin_api, admin_controls, canvas_api
+from monitor.simulator import admin_api, admin_controls, admin_index, canvas_api
 from monitor.simulator.faults import FaultInjector
 from monitor.simulator.middleware import canvas_middleware
 from monitor.simulator.paging import BookmarkPages
@@ -55,6 +55,7 @@ def create_app(
     canvas_api.add_routes(app)
     app.add_routes(admin_api.routes)
     app.add_routes(admin_controls.routes)
+    app.add_routes(admin_index.routes)
     return app
 
 

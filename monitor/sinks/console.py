@@ -13,6 +13,8 @@ from monitor.store import OutboxEntry
 
 def describe(envelope: dict[str, Any]) -> str:
     data = envelope.get("data", {})
+    if not str(envelope.get("type", "")).startswith("conference."):
+        return _notice(envelope, data)
     conference = data.get("conference", {})
     kind = envelope.get("type", "?").removeprefix("conference.")
     where = f"{conference.get('context_type', '?')} {conference.get('context_id', '?')}"
@@ -26,6 +28,14 @@ def describe(envelope: dict[str, Any]) -> str:
     if data.get("reason"):
         line += f" reason={data['reason']}"
     return line
+
+
+def _notice(envelope: dict[str, Any], data: dict[str, Any]) -> str:
+    """An event about the monitor itself (``check --send-test``'s ``monitor.test``): it names
+    no conference, so it says what it is and who it is for."""
+    kind = str(envelope.get("type", "?")).removeprefix("monitor.")
+    about = data.get("sink") or data.get("source") or "?"
+    return f"{envelope.get('timestamp', '')}  {kind:<8} [{about}] {data.get('message', '')}"
 
 
 class ConsoleSink:

@@ -13,9 +13,10 @@ import aiohttp
 
 from monitor import USER_AGENT
 from monitor.http_headers import retry_after
+from monitor.net_errors import describe
 from monitor.secret import Secret
 from monitor.sinks.base import Attempt, Verdict
-from monitor.tls import TlsSetting, tls_failure
+from monitor.tls import TlsSetting
 
 MAX_RESPONSE = 64 * 1024  # what we read of a receiver's answer
 
@@ -57,5 +58,4 @@ async def post(
     except TimeoutError:
         return Attempt(Verdict.RETRY, failure="timeout", detail="timed out")
     except aiohttp.ClientError as exc:
-        detail = tls_failure(exc) or type(exc).__name__
-        return Attempt(Verdict.RETRY, failure="connection", detail=detail)
+        return Attempt(Verdict.RETRY, failure="connection", detail=describe(exc, host=False))
