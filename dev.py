@@ -38,29 +38,38 @@ def say(message: str) -> None:
     print(f"dev.py: {message}", file=sys.stderr, flush=True)
 
 
-def call(*args: str | Path, env: dict[str, str] | None = None) -> int:
+def call(*args: str | Path, env: dict[str, str] | None = None, service: bool = False) -> int:
     """Run a child to its end, whatever signals come, and return its exit code.
 
-    The child owns the stop. Ctrl-C on a terminal reaches every process of the foreground
-    group, the child included, so dev.py only waits: forwarding that SIGINT would be a second
-    one, which makes the monitor stop at once instead of gracefully. SIGTERM and SIGHUP sent to
-    dev.py alone (a supervisor, ``kill``) are passed on. The child bounds its own stop
-    (``shutdown_timeout``; a second Ctrl-C stops it at once), so dev.py never kills it: with
-    ``subprocess.call`` it was killed 0.25 s after Ctrl-C, mid-shutdown, under a traceback.
+    A ``service`` (the monitor, the chaos suite, the benchmarks) owns its stop: the first
+    SIGINT or SIGTERM stops it gracefully, a second one at once. So it runs in a process group
+    of its own, where a terminal's Ctrl-C or a supervisor's signal to dev.py's group does not
+    reach it directly, and dev.py passes each signal on exactly once (a hang-up as SIGTERM).
+    dev.py never kills it: ``subprocess.call`` did, 0.25 s after Ctrl-C, mid-shutdown, under a
+    traceback. Any other child (pytest, pip) shares the terminal and gets its signals from it;
+    dev.py only waits, and passes on what was sent to dev.py alone (SIGTERM).
     """
-    child = subprocess.Popen([str(a) for a in args], cwd=ROOT, env=env)
+    own_group = service and os.name != "nt"
+    child = subprocess.Popen(
+        [str(a) for a in args], cwd=ROOT, env=env, process_group=0 if own_group else None
+    )
 
     def forward(signum: int, _frame: object) -> None:
-        if signum != signal.SIGINT and child.poll() is None:
-            child.send_signal(signum)
+        if child.poll() is not None or (signum == signal.SIGINT and not own_group):
+            return
+        child.send_signal(signal.SIGTERM if signum == HANGUP else signum)
 
-    passed_on = [signal.SIGINT, signal.SIGTERM, *filter(None, [getattr(signal, "SIGHUP", None)])]
+    passed_on = [signal.SIGINT, signal.SIGTERM, *([HANGUP] if HANGUP else [])]
     previous = {signum: signal.signal(signum, forward) for signum in passed_on}
     try:
-        return child.wait()
+        code = child.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as shells say
+
+
+HANGUP: int = getattr(signal, "SIGHUP", 0)
 
 
 def ensure_venv() -> None:
@@ -135,7 +144,7 @@ def task_run(args: list[str]) -> int:
     command = "run" if canvas_configured(args) else "demo"
     if command == "demo":
         say("no Canvas configured (--config, MONITOR_CONFIG or CANVAS_BASE_URL): starting the demo")
-    return call(PYTHON, "-m", "monitor", command, *args)
+    return call(PYTHON, "-m", "monitor", command, *args, service=True)
 
 
 def task_test(args: list[str]) -> int:
@@ -174,13 +183,13 @@ def task_chaos(args: list[str]) -> int:
     ensure_installed("test")
     ensure_redis_server()
     env = {**os.environ, "CHAOS": "1"}
-    return call(PYTHON, "-m", "pytest", "tests/chaos", "-m", "chaos", *args, env=env)
+    return call(PYTHON, "-m", "pytest", "tests/chaos", "-m", "chaos", *args, env=env, service=True)
 
 
 def task_bench(args: list[str]) -> int:
     ensure_installed("bench")  # test helpers, canvasapi (the baseline), pyinstrument, matplotlib
     ensure_redis_server()
-    return call(PYTHON, "-m", "bench.run", *args)
+    return call(PYTHON, "-m", "bench.run", *args, service=True)
 
 
 TASKS = {

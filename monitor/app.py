@@ -20,7 +20,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from monitor import USER_AGENT, __version__, identity, logs
+from monitor import USER_AGENT, __version__, identity, logs, name_claim
 from monitor.aio import first
 from monitor.backlog import OutboxGauges
 from monitor.canvas import CanvasClient
@@ -106,39 +106,20 @@ async def serve(
     for warning in settings.warnings:
         log.warning("config_warning", message=warning)
     async with AsyncExitStack() as stack:
-        me = identity.Identity(replica, "", None) if replica else identity.claim()
-        stack.callback(me.release)
-        replica = me.name
-        if store is None:
-            store = open_store(settings.state_url, consumer=replica)
-            stack.push_async_callback(store.close)
+        me = name_claim.start_identity(settings.state_url.reveal(), replica)
+        stack.callback(me.release)  # names are held to the end, after the store is closed
+        owned = store is None
+        store = store or open_store(settings.state_url, consumer=me.name)
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
         )
         stack.push_async_callback(session.close)
-
-        names = [*source_names, *(sink_lease(name) for name in sink_names)]
-        leases = LeaseKeeper(
-            store, replica, names, settings.lease_ttl, metrics, nonce=me.nonce, machine=me.machine
+        service = Service(
+            settings, store, metrics, *_workers(settings, me, store, session, metrics)
         )
-        lanes = token_lanes(settings)
-        pollers = []
-        quiet = _events_printed(settings)
-        for source in settings.sources:
-            client = CanvasClient(session, source, lanes[_token_of(source)], metrics)
-            pollers.append(
-                Poller(
-                    source,
-                    client,
-                    store,
-                    metrics,
-                    interval=settings.poll_interval,
-                    leases=leases,
-                    quiet_events=quiet,
-                )
-            )
-        service = Service(settings, store, metrics, pollers, leases)
+        if owned:
+            stack.push_async_callback(lambda: service.store.close())  # noqa: PLW0108 - the store as it is by then
         service.sinks = {
             c.name: (sinks or {}).get(c.name) or make_sink(c, session) for c in settings.sinks
         }
@@ -148,7 +129,7 @@ async def serve(
             "listening",
             url=url,
             version=__version__,
-            replica=replica,
+            replica=me.name,
             sources=source_names,
             sinks=sink_names,
         )
@@ -156,10 +137,22 @@ async def serve(
             on_listening(url)
         if not await _open_outbox(store, sink_names, source_names, stop):
             return
-        await leases.claim(stop)
+        settled = await name_claim.settle(
+            store, me, settings.lease_ttl, stop, url=settings.state_url.reveal()
+        )
+        if settled is None:
+            return
+        if settled is not me:  # a default name alive elsewhere: this process moved on
+            stack.callback(settled.release)
+            if owned:
+                await store.close()
+                service.store = open_store(settings.state_url, consumer=settled.name)
+            service.pollers, service.leases = _workers(
+                settings, settled, service.store, session, metrics
+            )
         await _run(service, stop)
-        if leases.name_taken.is_set():
-            raise leases.taken_error()
+        if service.leases.name_taken.is_set():
+            raise identity.taken(settled.name)
     log.info("stopped")
 
 
@@ -171,6 +164,33 @@ def _events_printed(settings: Settings) -> bool:
     (with the event id), which the console sink's human line is not.
     """
     return logs.for_people() and any(s.type is SinkType.CONSOLE for s in settings.sinks)
+
+
+def _workers(
+    settings: Settings,
+    me: identity.Identity,
+    store: Store,
+    session: aiohttp.ClientSession,
+    metrics: Metrics,
+) -> tuple[list[Poller], LeaseKeeper]:
+    """The pollers and the lease keeper of this replica, under its name."""
+    names = [s.name for s in settings.sources] + [sink_lease(s.name) for s in settings.sinks]
+    leases = LeaseKeeper(store, me.name, names, settings.lease_ttl, metrics, nonce=me.nonce)
+    lanes = token_lanes(settings)
+    quiet = _events_printed(settings)
+    pollers = [
+        Poller(
+            source,
+            CanvasClient(session, source, lanes[_token_of(source)], metrics),
+            store,
+            metrics,
+            interval=settings.poll_interval,
+            leases=leases,
+            quiet_events=quiet,
+        )
+        for source in settings.sources
+    ]
+    return pollers, leases
 
 
 def _token_of(source: SourceConfig) -> tuple[str, str]:

@@ -167,8 +167,8 @@ def _warnings(
     )
     if not sinks:
         warnings.append(
-            "no sinks: events are sent nowhere (only /api/v1/events, the status page and the "
-            "metrics show them); add one under sinks:, or set WEBHOOK_URL, SLACK_WEBHOOK_URL or "
+            "no sinks: events are sent nowhere (the status page, /api/v1/live and the metrics "
+            "show what is live); add one under sinks:, or set WEBHOOK_URL, SLACK_WEBHOOK_URL or "
             "TEAMS_WEBHOOK_URL without a config file"
         )
     return tuple(warnings)

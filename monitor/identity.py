@@ -1,21 +1,22 @@
 """Who this process is among replicas (invariant 11: one name, one process).
 
 A replica's name is its lease holder and its Redis consumer, so two live processes under one
-name would each take the other for its own dead predecessor. Names are made safe in two steps:
+name would each take the other for its own dead predecessor. Names are kept apart in two steps:
 
 - **On this machine**, a name is a lock file held for the life of the process (``flock``: the
-  kernel lets it go when the process dies, however it dies). A process started without
-  ``MONITOR_REPLICA_ID`` takes the first free name of ``host``, ``host-2``, ``host-3``, … so two
-  processes on one machine get distinct names, while a restarted one gets its old name back and
-  takes over its predecessor's leases and pending deliveries at once. A name given twice on one
-  machine is refused at start.
-- **Across machines** (the store, ``LeaseKeeper.claim``): a name already alive in the store under
-  another process is refused if that process keeps beating; one that lapses was a dead process.
-  A process of this machine (its ``machine`` tag, below) is known dead without waiting, as the
-  lock says so.
+  kernel lets it go when the process dies, however it dies), one per store, so processes of
+  other stores do not count. A process started without ``MONITOR_REPLICA_ID`` takes the first
+  free name of ``host``, ``host-2``, ``host-3``, …: two processes on one machine get distinct
+  names, and a restarted one gets its old name back and takes over its predecessor's leases and
+  pending deliveries at once. A name given twice on one machine is refused at start.
+- **In the store** (``settle``): a member of the name from another process is watched until it
+  beats again (a live process: a given name is refused, a default one moves on to the next
+  free name) or lapses (a dead process). A member with this lock directory's ``machine`` tag is
+  known dead without waiting, as the lock says so.
 
-Where no lock can be made (a read-only file system), the name is used as given and every rival
-is watched in the store.
+Where no lock can be made (a read-only file system, a lock directory that is not safely ours),
+a given name is used as it is and a default name gets a random suffix; every rival of the
+name is watched in the store.
 """
 
 from __future__ import annotations
@@ -25,19 +26,24 @@ import hashlib
 import os
 import secrets
 import socket
+import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
-from urllib.parse import quote
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+import structlog
 
 from monitor.errors import ReplicaNameTakenError
 
+log = structlog.get_logger("monitor.identity")
+
 VARIABLE: Final = "MONITOR_REPLICA_ID"
-MAX_SLOTS: Final = 64  # processes without a given name on one machine
-TAG_LENGTH: Final = 8  # hex digits of the machine tag at the head of a nonce
+NAME_HINT: Final = f"give each process its own {VARIABLE}, or leave it unset"
+MAX_SLOTS: Final = 64  # processes without a given name on one machine, per store
 
 
 def base_name(environ: Mapping[str, str] = os.environ) -> str:
@@ -47,78 +53,118 @@ def base_name(environ: Mapping[str, str] = os.environ) -> str:
 
 @dataclass
 class Identity:
-    """This process's replica name, and its ``nonce`` in the store's membership: a ``machine``
-    tag followed by random digits. ``machine`` is set only while the name's lock is held here,
-    so a member of the same name and tag is known to be a dead process."""
+    """This process's replica name, and its ``nonce`` in the store's membership: the
+    ``machine`` tag (when the name's lock is held here) followed by random digits, so a member
+    of the same name and tag is known to be a dead process."""
 
     name: str
     nonce: str
-    machine: str | None
-    _lock: IO[bytes] | None = field(default=None, repr=False)
+    given: bool
+    machine: str | None = None
+    _lock: int | None = field(default=None, repr=False)
 
     def release(self) -> None:
         if self._lock is not None:
-            self._lock.close()  # closing the file releases the lock
+            os.close(self._lock)  # closing the descriptor releases the lock
             self._lock = None
 
 
+def taken(name: str) -> ReplicaNameTakenError:
+    return ReplicaNameTakenError(
+        f"replica name {name!r} is in use by another running process: {NAME_HINT}"
+    )
+
+
+def store_scope(state_url: str) -> str:
+    """Which store a lock is for: its address without credentials, as a short digest."""
+    parts = urlsplit(state_url)
+    where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    return hashlib.sha256(where.encode()).hexdigest()[:8]
+
+
+def claim(
+    environ: Mapping[str, str] = os.environ,
+    *,
+    scope: str = "",
+    directory: Path | None = None,
+    skip: Collection[str] = (),
+) -> Identity:
+    """Take a name for this process (not one of ``skip``, names found alive in the store);
+    raises ``ReplicaNameTakenError`` when a given name is held by a live process here."""
+    given = environ.get(VARIABLE)
+    base = base_name(environ)
+    candidates = [base] if given else [base, *(f"{base}-{n}" for n in range(2, MAX_SLOTS + 1))]
+    candidates = [name for name in candidates if name not in skip]
+    try:
+        directory = directory or lock_directory(environ)
+        tag = machine_tag(directory)
+        for name in candidates:
+            lock = _try_lock(directory / f"{scope}{quote(name, safe='')}.lock")
+            if lock is not None:
+                return Identity(name, tag + secrets.token_hex(6), bool(given), tag, lock)
+    except OSError as exc:  # no lock here: the store's watch alone keeps names apart
+        log.warning("replica_name_unlocked", error=str(exc), hint=f"set {VARIABLE}")
+        name = given or f"{base}-{secrets.token_hex(3)}"
+        return Identity(name, secrets.token_hex(10), bool(given))
+    if given:
+        raise ReplicaNameTakenError(
+            f"replica name {base!r} is in use by another running process on this machine: "
+            + NAME_HINT
+        )
+    raise ReplicaNameTakenError(f"no free replica name among {base}, {base}-2 … {base}-{MAX_SLOTS}")
+
+
 def lock_directory(environ: Mapping[str, str] = os.environ) -> Path:
+    """A directory of this user's alone (a shared ``/tmp`` must not let anyone else plant
+    files or links in it): created 0700, refused unless it is a real directory we own."""
     runtime = environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(runtime) / f"conference-monitor-{uid}"
+    directory = Path(runtime) / f"conference-monitor-{uid}"
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
+        raise OSError(f"{directory} is not a private directory of this user")
+    return directory
 
 
 def machine_tag(directory: Path) -> str:
-    """Processes with this tag share a kernel boot, a host name and a lock directory, so the
+    """Processes with this tag share a kernel boot and this very lock directory (a random id
+    kept in it: the same path in two containers or private /tmps is two directories), so the
     lock files tell whether any of them is alive."""
     boot = ""
     with contextlib.suppress(OSError):
         boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    text = f"{socket.gethostname()}\0{boot}\0{directory.resolve()}"
-    return hashlib.sha256(text.encode()).hexdigest()[:TAG_LENGTH]
+    marker = directory / "directory-id"
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(16))
+    fd = os.open(marker, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, encoding="ascii") as held:
+        ident = held.read().strip()
+    text = f"{socket.gethostname()}\0{boot}\0{ident}"
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def claim(environ: Mapping[str, str] = os.environ, directory: Path | None = None) -> Identity:
-    """Take a name for this process; raises ``ReplicaNameTakenError`` when a given name is in use
-    by a live process of this machine."""
-    given = environ.get(VARIABLE)
-    base = base_name(environ)
-    directory = directory or lock_directory(environ)
-    tag = machine_tag(directory)
-    nonce = tag + secrets.token_hex(6)
-    names = [base] if given else [base, *(f"{base}-{n}" for n in range(2, MAX_SLOTS + 1))]
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name in names:
-            lock = _try_lock(directory / f"{quote(name, safe='')}.lock")
-            if lock is not None:
-                return Identity(name, nonce, tag, lock)
-    except OSError:  # no lock here: the store's check alone keeps names apart
-        return Identity(base, nonce, None)
-    if given:
-        raise ReplicaNameTakenError(
-            f"replica name {base!r} is in use by another running process on this machine; "
-            f"give each process its own {VARIABLE} (or leave it unset for a distinct default)"
-        )
-    raise ReplicaNameTakenError(f"{MAX_SLOTS} monitor processes already run on this machine")
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _try_lock(path: Path) -> IO[bytes] | None:
-    """The open, locked file, or None when another live process holds it."""
-    if sys.platform == "win32":  # no flock: the store's check alone keeps names apart
+def _try_lock(path: Path) -> int | None:
+    """The locked descriptor, or None when another live process holds the lock."""
+    if sys.platform == "win32":  # no flock: the store's watch alone keeps names apart
         raise OSError("no file locks on this platform")
     import fcntl  # noqa: PLC0415 - POSIX only
 
-    handle = path.open("a+b")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | _NOFOLLOW, 0o600)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
+        os.close(fd)
         return None
     except OSError:
-        handle.close()
+        os.close(fd)
         raise
-    handle.truncate(0)
-    handle.write(f"{os.getpid()}\n".encode())
-    handle.flush()
-    return handle
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -25,19 +25,16 @@ import hashlib
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Final
 
 import structlog
 
 from monitor.aio import first
-from monitor.errors import ReplicaNameTakenError, StoreError
-from monitor.identity import VARIABLE
+from monitor.errors import StoreError
+from monitor.identity import NAME_HINT
 from monitor.metrics import Metrics
-from monitor.store import STORE_RETRY, Fence, Membership, Store, holder, member_parts
+from monitor.store import STORE_RETRY, Fence, Membership, Store, holder
 
 log = structlog.get_logger("monitor.leases")
-
-NAME_HINT: Final = f"give each process its own {VARIABLE}, or leave it unset"
 
 
 def owner(name: str, replicas: Sequence[str]) -> str | None:
@@ -59,11 +56,8 @@ class LeaseKeeper:
         metrics: Metrics,
         *,
         nonce: str | None = None,
-        machine: str | None = None,
     ) -> None:
-        """``nonce`` names this process among processes of the same name (``identity``);
-        ``machine``, when set, is the tag of the processes that are known dead when they have
-        this replica's name, as this process holds the name's lock on their machine."""
+        """``nonce`` names this process among processes of the same name (``identity``)."""
         self.replica = replica
         self._store = store
         self._names = list(names)
@@ -72,7 +66,6 @@ class LeaseKeeper:
         self._held: dict[str, int] = {}  # name -> fencing token
         self._waiting: dict[str, float] = {}  # name -> since when (monotonic) it is ours, not held
         self._nonce = nonce or secrets.token_hex(6)
-        self._machine = machine
         self._epoch = 0  # none yet
         self._trusted_until = 0.0  # time.monotonic(): the last heartbeat's validity, with margin
         self._superseded = False
@@ -120,45 +113,6 @@ class LeaseKeeper:
             changed = self._changed
             await first(changed.wait(), stop.wait(), asyncio.sleep(self.check_every))
         return False
-
-    async def claim(self, stop: asyncio.Event) -> None:
-        """Before the first heartbeat: make sure no live process elsewhere has this name.
-
-        A member of this name and another process is watched until it lapses (a dead process:
-        the heartbeat then retires it and its leases are taken at once) or beats again, or a new
-        one appears (a live process: ``ReplicaNameTakenError``). A member of this machine's tag is
-        known dead, as this process holds the name's lock (``identity``)."""
-        watched: dict[str, int] = {}  # member -> when it was to lapse, when first seen
-        first_look = True
-        while not stop.is_set():
-            try:
-                _, members = await self._store.members()
-            except StoreError as exc:
-                log.warning("replica_claim_waiting", replica=self.replica, error=str(exc))
-                await first(asyncio.sleep(STORE_RETRY), stop.wait())
-                continue
-            rivals = {m: until for m, until in members.items() if self._rival(m)}
-            for member, until in rivals.items():
-                appeared = not first_look and member not in watched
-                if appeared or until > watched.setdefault(member, until):  # it is alive
-                    raise self.taken_error()
-            if not rivals:
-                return
-            if first_look:
-                log.warning("replica_name_in_use", replica=self.replica, waiting_for=len(rivals))
-            first_look = False
-            await first(asyncio.sleep(self.check_every / 8), stop.wait())
-
-    def _rival(self, member: str) -> bool:
-        parts = member_parts(member)
-        if parts is None or parts[0] != self.replica or parts[2] == self._nonce:
-            return False
-        return self._machine is None or not parts[2].startswith(self._machine)
-
-    def taken_error(self) -> ReplicaNameTakenError:
-        return ReplicaNameTakenError(
-            f"replica name {self.replica!r} is in use by another running process: {NAME_HINT}"
-        )
 
     async def run(self, stop: asyncio.Event) -> None:
         failing = False

@@ -1,10 +1,11 @@
 """``python3 dev.py run``, as a person runs it from a terminal, and stops it with Ctrl-C.
 
-A terminal's Ctrl-C sends SIGINT to every process of its foreground process group: dev.py and
-the monitor it started. The test starts dev.py in a process group of its own and signals that
-group, exactly as the terminal would. The monitor must get its graceful stop (a delivery in
-flight to a slow receiver finishes; ``stopped`` is logged; exit 0), and dev.py must neither kill
-it nor print a traceback.
+A terminal's Ctrl-C sends SIGINT to every process of its foreground process group, and a
+supervisor may signal a whole group too. The test starts dev.py in a process group of its own
+and signals that group, exactly as the terminal would, or dev.py alone. Whichever way, the
+monitor must get one signal and its graceful stop (a delivery in flight to a slow receiver
+finishes; ``stopped`` is logged; exit 0), and dev.py must neither kill it nor print a
+traceback.
 """
 
 from __future__ import annotations
@@ -67,16 +68,23 @@ async def stop_during_delivery(tmp_path: Path, send: signal.Signals, *, group: b
     return err.decode()
 
 
-async def test_ctrl_c_on_dev_py_run_lets_the_monitor_stop_gracefully(tmp_path: Path) -> None:
-    err = await stop_during_delivery(tmp_path, signal.SIGINT, group=True)
+@pytest.mark.parametrize(
+    ("send", "group"),
+    [
+        (signal.SIGINT, True),  # Ctrl-C on a terminal
+        (signal.SIGTERM, True),  # systemd's control-group stop, `timeout`, kill -TERM -PGID
+        (signal.SIGTERM, False),  # kill PID: dev.py alone
+        (signal.SIGINT, False),  # an IDE's stop button, kill -INT PID
+        (signal.SIGHUP, False),  # the terminal closed
+    ],
+    ids=["ctrl-c", "term-group", "term-alone", "int-alone", "hangup"],
+)
+async def test_a_signal_to_dev_py_run_stops_the_monitor_gracefully(
+    tmp_path: Path, send: signal.Signals, group: bool
+) -> None:
+    err = await stop_during_delivery(tmp_path, send, group=group)
     assert '"event": "stopping"' in err
     assert '"event": "stopped"' in err
     assert "Traceback" not in err
     assert "KeyboardInterrupt" not in err
-    assert "second signal" not in err  # dev.py did not pass the terminal's SIGINT on again
-
-
-async def test_sigterm_to_dev_py_alone_is_passed_on(tmp_path: Path) -> None:
-    err = await stop_during_delivery(tmp_path, signal.SIGTERM, group=False)
-    assert '"event": "stopped"' in err
-    assert "Traceback" not in err
+    assert "second signal" not in err  # the monitor got one signal, not two

@@ -233,3 +233,47 @@ async def test_a_dead_process_of_another_machine_is_waited_out_not_refused(
         acquired = await second.logged("lease_changed", within=10)
         assert acquired["change"] == "acquired"
         assert second.proc.returncode is None
+
+
+async def test_a_process_whose_name_was_taken_while_paused_stops_and_exits_1(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Paused past its lapse, the earlier process is taken for dead and a later one starts
+    under its name; woken, the earlier one must not idle under it: it stops, exit 1."""
+    async with cluster(tmp_path, redis_url, lease_ttl=3) as start:
+        earlier = await start(**machine(tmp_path, "one", "node-1"), MONITOR_REPLICA_ID="shared")
+        await earlier.logged("lease_changed")
+        earlier.proc.send_signal(signal.SIGSTOP)
+        later = await start(**machine(tmp_path, "two", "node-2"), MONITOR_REPLICA_ID="shared")
+        await later.logged("replica_name_in_use")
+        acquired = await later.logged("lease_changed", within=10)  # the earlier one lapsed
+        assert acquired["change"] == "acquired"
+        earlier.proc.send_signal(signal.SIGCONT)
+        assert await earlier.exited(10) == 1
+        assert earlier.events("replica_name_taken")
+        assert earlier.events("stopping")  # a graceful stop, not an abrupt exit
+        assert "MONITOR_REPLICA_ID" in earlier.stderr
+        assert "Traceback" not in earlier.stderr
+        assert later.proc.returncode is None
+        await until(later.readyz, lambda answer: answer[0] == 200, 10)  # it polls on
+
+
+async def test_a_default_name_alive_on_another_machine_moves_on(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two machines of one host name (no shared lock directory), no MONITOR_REPLICA_ID: the
+    later process sees the name beat in Redis and takes the next one; both stay up."""
+    async with cluster(tmp_path, redis_url, lease_ttl=3) as start:
+        first = await start(**machine(tmp_path, "one", "node"))
+        await first.logged("lease_changed")
+        second = await start(**machine(tmp_path, "two", "node"))
+        renamed = await second.logged("replica_renamed")
+        assert renamed["replica"] == "node-2"
+        await second.logged("standby")
+        status, body = await second.readyz()
+        assert status == 200
+        assert body["standby"]["active"] == ["node"]
+        await asyncio.sleep(2)
+        for replica in (first, second):
+            assert replica.proc.returncode is None
+            assert not replica.events("replica_name_taken"), replica.stderr
