@@ -21,7 +21,9 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        if len(value) >= 4:  # shorter values would scrub innocent text
+        # Shorter values would scrub innocent text; a bare origin (``redis://host:6379``) holds
+        # nothing secret, and masking it would hide which server a message is about.
+        if len(value) >= 4 and not _bare_origin(value):
             _registered.add(value)
 
     def reveal(self) -> str:
@@ -67,3 +69,8 @@ def redact_url(url: str) -> str:
     netloc = f"{host}:{port}" if port else host
     tail = "/…" if parts.path not in ("", "/") or parts.query else ""
     return urlunsplit((parts.scheme, netloc, "", "", "")) + tail
+
+
+def _bare_origin(value: str) -> bool:
+    """A URL of scheme, host and port alone: what ``redact_url`` shows of any URL."""
+    return "://" in value and redact_url(value) == value

@@ -576,6 +576,33 @@ def test_very_short_values_are_not_scrubbed() -> None:
     assert logs.scrub("abc abcdef") == "abc abcdef"
 
 
+def test_a_url_with_nothing_secret_is_not_scrubbed() -> None:
+    """``STATE_URL=redis://127.0.0.1:1``: a message names the server it could not reach, not
+    ``redis ***``; the same URL with a password or a path (a database, a webhook's token) is a
+    secret as a whole."""
+    Secret("redis://127.0.0.1:16001")
+    Secret("redis://:pw-Q7@127.0.0.1:16002")
+    Secret("https://hooks.example.edu/services/T0KEN-9f")
+    assert (
+        logs.scrub("cannot reach redis://127.0.0.1:16001") == "cannot reach redis://127.0.0.1:16001"
+    )
+    assert logs.scrub("redis://:pw-Q7@127.0.0.1:16002 down") == "*** down"
+    assert logs.scrub("post https://hooks.example.edu/services/T0KEN-9f") == "post ***"
+
+
+async def test_dlq_with_a_bare_store_url_names_the_server() -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "dlq", "list", "--sink", "ops",
+        env={"PATH": os.environ.get("PATH", ""), "STATE_URL": f"redis://127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert f"redis redis://127.0.0.1:{port}:" in err.decode()
+    assert "***" not in err.decode()
+
+
 def fail_with(message: str) -> None:
     raise ValueError(message)
 
