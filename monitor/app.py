@@ -30,6 +30,7 @@ from monitor.errors import StoreError
 from monitor.lane import Lane
 from monitor.leases import LeaseKeeper
 from monitor.metrics import Metrics
+from monitor.models import EventType
 from monitor.poller import Poller
 from monitor.sinks import Sink, make_sink
 from monitor.store import STORE_RETRY, Store, open_store
@@ -156,14 +157,22 @@ async def serve(
     log.info("stopped")
 
 
-def _events_printed(settings: Settings) -> bool:
-    """Does a console sink already show each event to the person reading the logs?
+def _events_printed(settings: Settings, source: str) -> bool:
+    """Does a console sink already show each event of ``source`` to the person reading the
+    logs (a console sink whose filters let every one of them through)?
 
     Then the poller's per-event log line would print every event twice on a terminal; it goes
     to debug. JSON logs (containers, files) keep it at info: there it is the machine record
     (with the event id), which the console sink's human line is not.
     """
-    return logs.for_people() and any(s.type is SinkType.CONSOLE for s in settings.sinks)
+    return logs.for_people() and any(
+        s.type is SinkType.CONSOLE
+        and s.events == frozenset(EventType)
+        and (s.sources is None or source in s.sources)
+        and s.conference_types is None
+        and s.context_types is None
+        for s in settings.sinks
+    )
 
 
 def _workers(
@@ -177,7 +186,6 @@ def _workers(
     names = [s.name for s in settings.sources] + [sink_lease(s.name) for s in settings.sinks]
     leases = LeaseKeeper(store, me.name, names, settings.lease_ttl, metrics, nonce=me.nonce)
     lanes = token_lanes(settings)
-    quiet = _events_printed(settings)
     pollers = [
         Poller(
             source,
@@ -186,7 +194,7 @@ def _workers(
             metrics,
             interval=settings.poll_interval,
             leases=leases,
-            quiet_events=quiet,
+            quiet_events=_events_printed(settings, source.name),
         )
         for source in settings.sources
     ]

@@ -46,10 +46,8 @@ def settings_tree(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
         if env.get(var):
             tree[key] = env[var]
             names[key] = var
-    state_var = "STATE_URL" if env.get("STATE_URL") else "REDIS_URL"
-    if env.get(state_var):
-        tree["state_url"] = env[state_var]
-        names["state_url"] = state_var
+    state_var = "STATE_URL" if env.get("STATE_URL") or env.get("STATE_URL_FILE") else "REDIS_URL"
+    tree.update(_value_or_file(env, state_var, "state_url", names, ""))
 
     source: dict[str, Any] = {"name": "main"}
     for var, key in _SOURCE.items():
@@ -88,7 +86,7 @@ def _value_or_file(
     ``required``. Both are recorded in ``names`` so that errors name the variable."""
     pairs = ((key, var), (f"{key}_file", f"{var}_FILE"))
     for field, variable in pairs:
-        names[f"{path}.{field}"] = variable
+        names[f"{path}.{field}" if path else field] = variable
     given = {field: env[variable] for field, variable in pairs if env.get(variable)}
     if len(given) > 1 or (required and not given):
         wanted = "exactly one" if required else "at most one"

@@ -55,7 +55,10 @@ def name(value: object, field: str) -> str:
 
 
 def _check_http_url(text: str, field: str) -> str:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "Invalid IPv6 URL": a bracket that does not close
+        raise ConfigError(field, "not a valid URL (check the brackets of an IPv6 host)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(field, "not an http(s) URL with a host")
     try:

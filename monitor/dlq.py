@@ -15,13 +15,13 @@ from typing import Any, TextIO
 
 from monitor.config import Settings, SinkConfig, SinkType
 from monitor.config_env import sink_types
-from monitor.config_fields import state_url
+from monitor.config_fields import file_text, state_url
 from monitor.errors import ConfigError
 from monitor.identity import base_name
 from monitor.secret import Secret
 from monitor.store import DeadLetter, Store, open_store
 
-_STORE_VARIABLES = ("STATE_URL", "REDIS_URL")
+_STORE_VARIABLES = ("STATE_URL", "STATE_URL_FILE", "REDIS_URL", "REDIS_URL_FILE")
 
 
 def store_settings(env: Mapping[str, str]) -> Settings:
@@ -35,13 +35,14 @@ def store_settings(env: Mapping[str, str]) -> Settings:
         raise ConfigError(
             "--config",
             "dlq works on the service's store and needs only its URL: give --config PATH, "
-            "set MONITOR_CONFIG, or set STATE_URL (or REDIS_URL) to the redis:// URL the "
-            "service uses",
+            "set MONITOR_CONFIG, or set STATE_URL (or REDIS_URL, or either's _FILE) to the "
+            "redis:// URL the service uses",
         )
     sinks = tuple(
         SinkConfig(name, SinkType(kind), Secret("")) for name, kind in sink_types(env).items()
     )
-    url = _shared(state_url(env[variable], variable), variable)
+    text = file_text(env[variable], variable) if variable.endswith("_FILE") else env[variable]
+    url = _shared(state_url(text, variable), variable)
     return Settings(sources=(), sinks=sinks, state_url=url)
 
 

@@ -73,4 +73,7 @@ def redact_url(url: str) -> str:
 
 def _bare_origin(value: str) -> bool:
     """A URL of scheme, host and port alone: what ``redact_url`` shows of any URL."""
-    return "://" in value and redact_url(value) == value
+    try:
+        return "://" in value and redact_url(value) == value
+    except ValueError:  # not a URL after all (an unclosed IPv6 bracket): a secret like any
+        return False

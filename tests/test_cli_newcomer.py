@@ -80,9 +80,11 @@ class Terminal:
                 os.close(fd)
 
 
-async def test_run_on_a_terminal_prints_each_event_once(tmp_path: Path) -> None:
+async def on_a_terminal(tmp_path: Path, sinks: str, title: str) -> str:
+    """Run with ``sinks`` on a pseudo-terminal, start a conference titled ``title`` once the
+    baseline is taken; return the screen a second after it first shows."""
     async with Simulator() as sim:
-        path = write(tmp_path, config_text(sim.url, sinks=CONSOLE_SINK))
+        path = write(tmp_path, config_text(sim.url, sinks=sinks))
         term = Terminal()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -98,20 +100,32 @@ async def test_run_on_a_terminal_prints_each_event_once(tmp_path: Path) -> None:
             try:
                 await term.shows("listening", within=15)
                 await asyncio.sleep(0.5)  # the baseline is taken without it
-                conference = sim.world.create_conference(title="Terminal Office Hours")
+                conference = sim.world.create_conference(title=title)
                 sim.world.start(conference.id)
-                await term.shows("Terminal Office Hours", within=10)
+                await term.shows(title, within=10)
                 await asyncio.sleep(1.0)  # five more polls: a second line would be out by now
             finally:
                 proc.send_signal(signal.SIGINT)
                 await asyncio.wait_for(proc.wait(), 10)
-            screen = term.text
+            return term.text
         finally:
             term.close()
+
+
+async def test_run_on_a_terminal_prints_each_event_once(tmp_path: Path) -> None:
+    screen = await on_a_terminal(tmp_path, CONSOLE_SINK, "Terminal Office Hours")
     assert screen.count("Terminal Office Hours") == 1, screen
     (shown,) = [line for line in screen.splitlines() if "Terminal Office Hours" in line]
     assert re.search(r"started\s+\[main\] 'Terminal Office Hours'", shown), shown  # the sink's
     assert "listening" in screen  # the log still says what the service does
+
+
+async def test_a_console_sink_that_filters_leaves_the_log_line(tmp_path: Path) -> None:
+    """A console sink for ends only: the start is on screen once, as the log's line."""
+    sinks = CONSOLE_SINK + "    events: [conference.ended]\n"
+    screen = await on_a_terminal(tmp_path, sinks, "Filtered Office Hours")
+    (shown,) = [line for line in screen.splitlines() if "Filtered Office Hours" in line]
+    assert "conference.started" in shown, shown  # the log's line, not the sink's
 
 
 async def test_json_logs_keep_the_event_line_for_machines(tmp_path: Path) -> None:
@@ -180,10 +194,15 @@ async def buried(redis_url: str) -> str:
     return outcome.events[0].id
 
 
-@pytest.mark.parametrize("variable", ["STATE_URL", "REDIS_URL"])
-async def test_dlq_with_only_the_store_url(redis_url: str, buried: str, variable: str) -> None:
+@pytest.mark.parametrize("variable", ["STATE_URL", "REDIS_URL", "STATE_URL_FILE", "REDIS_URL_FILE"])
+async def test_dlq_with_only_the_store_url(
+    redis_url: str, buried: str, variable: str, tmp_path: Path
+) -> None:
+    value = redis_url
+    if variable.endswith("_FILE"):
+        value = str(write(tmp_path, redis_url + "\n", "state-url"))
     code, out, err = await run_async(
-        "dlq", "list", "--sink", "ops", env=clean_env(**{variable: redis_url})
+        "dlq", "list", "--sink", "ops", env=clean_env(**{variable: value})
     )
     assert code == 0, err
     (row,) = [line for line in out.splitlines() if line.startswith("ops ")]

@@ -149,6 +149,35 @@ def test_environment_file_variables(files: dict[str, Path]) -> None:
     assert slack.secret is None
 
 
+@pytest.mark.parametrize("variable", ["STATE_URL", "REDIS_URL"])
+def test_the_store_url_from_a_file_in_the_environment(tmp_path: Path, variable: str) -> None:
+    """``STATE_URL_FILE`` (or ``REDIS_URL_FILE``): silently ignored, replicas would each get a
+    memory store of their own."""
+    url = "redis://:pw-7Rk@redis.example.edu:6379/2"
+    path = tmp_path / "redis-url"
+    path.write_text(url + "\n", encoding="utf-8")
+    settings = from_environment({**BASE_ENV, f"{variable}_FILE": str(path)})
+    assert settings.state_url.reveal() == url
+    with pytest.raises(ConfigError) as caught:
+        from_environment({**BASE_ENV, variable: url, f"{variable}_FILE": str(path)})
+    assert caught.value.field == variable
+    assert "pw-7Rk" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"WEBHOOK_URL": "http://[::1/hook"}, "WEBHOOK_URL"),
+        ({"CANVAS_BASE_URL": "https://[canvas"}, "CANVAS_BASE_URL"),
+    ],
+)
+def test_an_unclosed_ipv6_bracket_is_a_config_error(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_environment({**BASE_ENV, **env})
+    assert caught.value.field == variable
+    assert "IPv6" in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("extra", "variable", "fragment"),
     [

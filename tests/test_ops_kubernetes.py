@@ -52,13 +52,14 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     shutil.copytree(
         KUBERNETES,
         tree / "deploy" / "kubernetes",
-        ignore=shutil.ignore_patterns("secret.env", "__pycache__"),
+        ignore=shutil.ignore_patterns("secret.env", "site.env", "__pycache__"),
     )
     shutil.copytree(ROOT / "grafana", tree / "grafana")
     out = {}
     for overlay in OVERLAYS:
         directory = tree / "deploy" / "kubernetes" / "overlays" / overlay
         shutil.copy(directory / "secret.env.example", directory / "secret.env")
+        shutil.copy(directory / "site.env.example", directory / "site.env")
         result = subprocess.run(  # noqa: S603 - our own manifests
             [kubectl, "kustomize", str(directory)],
             capture_output=True,

@@ -590,6 +590,12 @@ def test_a_url_with_nothing_secret_is_not_scrubbed() -> None:
     assert logs.scrub("post https://hooks.example.edu/services/T0KEN-9f") == "post ***"
 
 
+def test_a_secret_that_only_looks_like_a_url_is_still_one() -> None:
+    """``urlsplit`` refuses an unclosed IPv6 bracket: the value is kept secret, no crash."""
+    Secret("tok://[x-not-a-url-9Q")
+    assert logs.scrub("a tok://[x-not-a-url-9Q b") == "a *** b"
+
+
 async def test_dlq_with_a_bare_store_url_names_the_server() -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
