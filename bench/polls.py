@@ -16,13 +16,13 @@ import redis
 
 from bench.redis_proxy import RedisProxy
 from bench.world import COURSE_BASE, live_for_one_user
-from monitor.canvas import CanvasClient
-from monitor.lane import Lane
-from monitor.metrics import Metrics
-from monitor.poller import Poller
-from monitor.secret import Secret
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Lane
+from monitor.core.secret import Secret
+from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
-from monitor.store_redis import RedisStore
+from monitor.store.redis.store import RedisStore
+from monitor.watch.poller import Poller
 from tests.service import source_config
 
 

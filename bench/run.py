@@ -35,7 +35,7 @@ from bench.scenarios import (
     redis_round_trips,
 )
 from bench.table import Row, render
-from monitor.logs import configure
+from monitor.observe.logs import configure
 from monitor.simulator import Simulator
 from tests.redis_server import RedisServer, start_redis
 

@@ -1,5 +1,5 @@
 """``python -m monitor`` is the ``conference-monitor`` command."""
 
-from monitor.cli import main
+from monitor.commands.cli import main
 
 raise SystemExit(main())

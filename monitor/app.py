@@ -20,22 +20,24 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from monitor import USER_AGENT, __version__, identity, logs, name_claim
-from monitor.aio import first
-from monitor.backlog import OutboxGauges
-from monitor.canvas import CanvasClient
-from monitor.config import Settings, SinkConfig, SinkType, SourceConfig
-from monitor.dispatch import SinkRunner
-from monitor.errors import StoreError
-from monitor.lane import Lane
-from monitor.leases import LeaseKeeper
-from monitor.metrics import Metrics
-from monitor.models import EventType
-from monitor.poller import Poller
-from monitor.sinks import Sink, make_sink
-from monitor.store import STORE_RETRY, Store, open_store
-from monitor.supervise import deliver_while_held, sink_lease
-from monitor.web import create_app
+from monitor import USER_AGENT, __version__
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Lane
+from monitor.config.settings import Settings, SinkConfig, SinkType, SourceConfig
+from monitor.core.aio import first
+from monitor.core.errors import StoreError
+from monitor.core.models import EventType
+from monitor.delivery.backlog import OutboxGauges
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks import Sink, make_sink
+from monitor.delivery.supervise import deliver_while_held, sink_lease
+from monitor.observe import logs
+from monitor.observe.metrics import Metrics
+from monitor.replicas import identity, name_claim
+from monitor.replicas.leases import LeaseKeeper
+from monitor.store.base import STORE_RETRY, Store, open_store
+from monitor.watch.poller import Poller
+from monitor.web.server import create_app
 
 log = structlog.get_logger("monitor.app")
 

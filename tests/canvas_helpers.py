@@ -22,16 +22,16 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.canvas import CanvasClient
-from monitor.config import SourceConfig
-from monitor.diff import Outcome
-from monitor.errors import PollFailure, StoreError
-from monitor.lane import Lane
-from monitor.leases import LeaseKeeper
-from monitor.metrics import Metrics
-from monitor.poller import Poller
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Lane
+from monitor.config.settings import SourceConfig
+from monitor.core.diff import Outcome
+from monitor.core.errors import PollFailure, StoreError
+from monitor.observe.metrics import Metrics
+from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator import Simulator, World
-from monitor.store import Fence, Store
+from monitor.store.base import Fence, Store
+from monitor.watch.poller import Poller
 from tests.service import source_config
 from tests.store_wrappers import PassThroughStore
 

@@ -24,17 +24,17 @@ from typing import Any, Final
 
 import aiohttp
 
-from monitor.config import SinkConfig, SinkType
-from monitor.diff import Answer, Confirmation, diff
-from monitor.dispatch import SinkRunner
-from monitor.metrics import Metrics
-from monitor.models import Conference, Event, SourceState
-from monitor.secret import Secret
-from monitor.sinks import ChatSink
-from monitor.sinks.base import Attempt, Message
-from monitor.store import OutboxEntry, Store
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
+from monitor.config.settings import SinkConfig, SinkType
+from monitor.core.diff import Answer, Confirmation, diff
+from monitor.core.models import Conference, Event, SourceState
+from monitor.core.secret import Secret
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks import ChatSink
+from monitor.delivery.sinks.base import Attempt, Message
+from monitor.observe.metrics import Metrics
+from monitor.store.base import OutboxEntry, Store
+from monitor.store.memory import MemoryStore
+from monitor.store.redis.store import RedisStore
 from tests import delivery_helpers
 from tests.chat_receivers import ChatRequest, SlackReceiver, _Answer
 from tests.factories import conference

@@ -14,9 +14,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from monitor import dispatch
-from monitor.secret import Secret
-from monitor.store_redis import RedisStore
+from monitor.core.secret import Secret
+from monitor.delivery import dispatch
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import StoreFactory, store_factory
 from tests.ledger_helpers import ScriptedReceiver
 from tests.redis_server import RedisServer, start_redis

@@ -21,20 +21,20 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from monitor.config import SinkConfig
-from monitor.diff import Answer, Confirmation, Outcome, diff
-from monitor.dispatch import SinkRunner
-from monitor.errors import StoreError
-from monitor.metrics import Metrics
-from monitor.models import Event, SourceState
-from monitor.secret import Secret
-from monitor.sinks import WebhookSink
-from monitor.store import (
+from monitor.config.settings import SinkConfig
+from monitor.core.diff import Answer, Confirmation, Outcome, diff
+from monitor.core.errors import StoreError
+from monitor.core.models import Event, SourceState
+from monitor.core.secret import Secret
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks import WebhookSink
+from monitor.observe.metrics import Metrics
+from monitor.store.base import (
     OutboxEntry,
     Store,
 )
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
+from monitor.store.memory import MemoryStore
+from monitor.store.redis.store import RedisStore
 from tests.factories import NOW, conference, snapshot
 from tests.receiver import Receiver
 from tests.redis_server import redis_server_binary

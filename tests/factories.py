@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.models import Conference, format_time
+from monitor.core.models import Conference, format_time
 
 NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 

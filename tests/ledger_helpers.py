@@ -8,9 +8,9 @@ from datetime import datetime
 
 from aiohttp import web
 
-from monitor.diff import Outcome, diff
-from monitor.models import SourceState
-from monitor.store import OutboxEntry, Store
+from monitor.core.diff import Outcome, diff
+from monitor.core.models import SourceState
+from monitor.store.base import OutboxEntry, Store
 from tests.factories import NOW, conference
 from tests.receiver import Received, Receiver
 

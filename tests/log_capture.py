@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import structlog
 
-from monitor import logs
+from monitor.observe import logs
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from monitor.metrics import Metrics
+from monitor.observe.metrics import Metrics
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DASHBOARDS: Final = ROOT / "grafana" / "dashboards"

@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 
 from monitor.app import serve
-from monitor.config import Listen, Settings, SinkConfig, SinkType, SourceConfig
-from monitor.secret import Secret
-from monitor.sinks import Sink
-from monitor.store import Store
+from monitor.config.settings import Listen, Settings, SinkConfig, SinkType, SourceConfig
+from monitor.core.secret import Secret
+from monitor.delivery.sinks import Sink
+from monitor.store.base import Store
 
 SIM_TOKEN = "sim-token"
 

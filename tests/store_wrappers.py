@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from monitor.diff import Outcome
-from monitor.store import (
+from monitor.core.diff import Outcome
+from monitor.store.base import (
     DeadLetter,
     Fence,
     Loaded,

@@ -19,10 +19,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor import dispatch
-from monitor.config import Listen, Settings, from_environment, parse
-from monitor.config_fields import DEFAULT_LISTEN
-from monitor.secret import Secret
+from monitor.config.fields import DEFAULT_LISTEN
+from monitor.config.settings import Listen, Settings, from_environment, parse
+from monitor.core.secret import Secret
+from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from tests.service import Running, get_json, running, settings_for, source_config, until
 

@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.canvas import CanvasClient
-from monitor.errors import CanvasError, PollFailure
-from monitor.lane import Deadline
-from monitor.metrics import Metrics
-from monitor.secret import Secret
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Deadline
+from monitor.core.errors import CanvasError, PollFailure
+from monitor.core.secret import Secret
+from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from tests.canvas_helpers import (
     LIVE,

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from monitor.canvas_json import MAX_DEPTH, decode, decode_list
+from monitor.core.canvas_json import MAX_DEPTH, decode, decode_list
 from tests.test_fuzz_canvas import repaired
 
 

@@ -23,11 +23,11 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-import monitor.lane
-from monitor.errors import CanvasError, PollFailure
-from monitor.http_headers import next_link, retry_after
-from monitor.lane import Deadline, Lane, courtesy_pause
-from monitor.metrics import Metrics
+import monitor.canvas.lane
+from monitor.canvas.http_headers import next_link, retry_after
+from monitor.canvas.lane import Deadline, Lane, courtesy_pause
+from monitor.core.errors import CanvasError, PollFailure
+from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from tests.canvas_helpers import (
     ScriptedCanvas,
@@ -63,7 +63,7 @@ def metrics() -> Metrics:
 
 @pytest.fixture
 def quick_soft_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.lane, "OUTFLOW", 1000.0)
+    monkeypatch.setattr(monitor.canvas.lane, "OUTFLOW", 1000.0)
 
 
 async def overfill(

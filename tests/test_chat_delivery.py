@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from monitor import dispatch
-from monitor.config import SinkType
-from monitor.sinks import ChatSink
+from monitor.config.settings import SinkType
+from monitor.delivery import dispatch
+from monitor.delivery.sinks import ChatSink
 from tests.chat_helpers import (
     ChatRun,
     Source,

@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor import dlq
-from monitor.config import Settings, SinkType
-from monitor.store import Store
+from monitor.commands import dlq
+from monitor.config.settings import Settings, SinkType
+from monitor.store.base import Store
 from tests.chat_helpers import (
     PATIENT_SCHEDULE,
     SINK,

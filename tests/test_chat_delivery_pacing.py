@@ -14,7 +14,7 @@ from email.utils import format_datetime
 import aiohttp
 import pytest
 
-from monitor.config import SinkType
+from monitor.config.settings import SinkType
 from tests.chat_helpers import (
     ChatRun,
     ScriptedSlack,

@@ -14,10 +14,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import app, checks, dispatch
-from monitor.config import SinkType
+from monitor import app
+from monitor.commands import checks
+from monitor.config.settings import SinkType
+from monitor.delivery import dispatch
+from monitor.delivery.sinks import ChatSink
 from monitor.simulator import Simulator
-from monitor.sinks import ChatSink
 from tests.chat_helpers import (
     SINK,
     chat_config,

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.models import Conference, EndReason, Event, EventType, event_id, format_time
-from monitor.sinks.base import Attempt, Verdict
-from monitor.sinks.examples import examples
-from monitor.sinks.notice import (
+from monitor.core.models import Conference, EndReason, Event, EventType, event_id, format_time
+from monitor.delivery.sinks.base import Attempt, Verdict
+from monitor.delivery.sinks.examples import examples
+from monitor.delivery.sinks.notice import (
     DIGEST_MAX_NOTICES,
     Chunk,
     Notice,
@@ -26,8 +26,13 @@ from monitor.sinks.notice import (
     notice_of,
     safe_url,
 )
-from monitor.sinks.slack_format import slack_digest, slack_message, slack_verdict
-from monitor.sinks.teams_format import MAX_MESSAGE_BYTES, teams_digest, teams_message, teams_verdict
+from monitor.delivery.sinks.slack_format import slack_digest, slack_message, slack_verdict
+from monitor.delivery.sinks.teams_format import (
+    MAX_MESSAGE_BYTES,
+    teams_digest,
+    teams_message,
+    teams_verdict,
+)
 from tests.chat_receivers import slack_problems, teams_problems
 from tests.factories import NOW, raw_conference
 
@@ -545,5 +550,6 @@ def test_answer_details_blank_the_parts_of_the_sinks_own_url(
 def test_docs_chat_md_is_what_the_code_sends() -> None:
     path = Path(__file__).resolve().parents[1] / "docs" / "chat.md"
     assert path.read_text(encoding="utf-8") == examples(), (
-        "docs/chat.md is out of date: run `python -m monitor.sinks.examples > docs/chat.md`"
+        "docs/chat.md is out of date: "
+        "run `python -m monitor.delivery.sinks.examples > docs/chat.md`"
     )

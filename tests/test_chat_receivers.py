@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.http_headers import retry_after
-from monitor.models import EndReason
-from monitor.sinks.base import Attempt, Verdict
-from monitor.sinks.notice import encode, merge
-from monitor.sinks.slack_format import slack_digest, slack_message, slack_verdict
-from monitor.sinks.teams_format import teams_digest, teams_message, teams_verdict
+from monitor.canvas.http_headers import retry_after
+from monitor.core.models import EndReason
+from monitor.delivery.sinks.base import Attempt, Verdict
+from monitor.delivery.sinks.notice import encode, merge
+from monitor.delivery.sinks.slack_format import slack_digest, slack_message, slack_verdict
+from monitor.delivery.sinks.teams_format import teams_digest, teams_message, teams_verdict
 from tests.chat_receivers import (
     SlackReceiver,
     TeamsReceiver,

@@ -7,9 +7,9 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from monitor.config import SinkConfig, SinkType
-from monitor.secret import Secret
-from monitor.sinks import ChatSink
+from monitor.config.settings import SinkConfig, SinkType
+from monitor.core.secret import Secret
+from monitor.delivery.sinks import ChatSink
 from tests.delivery_helpers import entry_of, started
 
 

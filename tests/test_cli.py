@@ -26,7 +26,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from monitor import __version__
-from monitor.errors import ExitCode
+from monitor.core.errors import ExitCode
 from monitor.simulator import Simulator
 from tests.receiver import Receiver
 from tests.redis_server import free_port

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.secret import Secret
+from monitor.core.secret import Secret
 from monitor.simulator import Simulator
-from monitor.store_redis import RedisStore
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import started
 from tests.redis_server import free_port
 from tests.test_cli import (

@@ -24,15 +24,15 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from monitor.compact_metrics import (
+from monitor.core.models import Conference
+from monitor.observe.compact_metrics import (
     CompactCounter,
     CompactFamily,
     CompactGauge,
     CompactHistogram,
 )
-from monitor.exposition import metrics_handler
-from monitor.metrics import Metrics
-from monitor.models import Conference
+from monitor.observe.exposition import metrics_handler
+from monitor.observe.metrics import Metrics
 from tests.redis_server import free_port
 
 BUCKETS = (0.5, 1, 2.5, 10)

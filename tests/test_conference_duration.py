@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.store_memory import MemoryStore
+from monitor.store.memory import MemoryStore
 from tests.canvas_helpers import poller_rig, sample, start_live
 
 NAME = "conference_monitor_conference_duration_seconds"

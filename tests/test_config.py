@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor.config import (
+from monitor.config.settings import (
     Listen,
     Settings,
     SinkConfig,
@@ -24,9 +24,9 @@ from monitor.config import (
     load_file,
     parse,
 )
-from monitor.errors import ConfigError
-from monitor.models import EventType
-from monitor.secret import Secret
+from monitor.core.errors import ConfigError
+from monitor.core.models import EventType
+from monitor.core.secret import Secret
 
 TOKEN = "canvas-token-for-config-tests-1a2b"
 WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from monitor.config import Settings, from_environment, parse
-from monitor.errors import ConfigError
+from monitor.config.settings import Settings, from_environment, parse
+from monitor.core.errors import ConfigError
 from monitor.simulator import Simulator
 from tests.receiver import Receiver
 from tests.test_cli import CONFIG, WHSEC, config_text, run_async, run_cli, write

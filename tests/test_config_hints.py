@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from monitor.config import from_environment, parse
-from monitor.demo import demo_settings
-from monitor.errors import ConfigError
+from monitor.commands.demo import demo_settings
+from monitor.config.settings import from_environment, parse
+from monitor.core.errors import ConfigError
 from monitor.simulator import Simulator
 from tests.redis_server import free_port
 from tests.test_cli import CONFIG, config_text, process, run_cli, wait_ok, write

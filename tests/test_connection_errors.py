@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.errors import CanvasError, PollFailure
-from monitor.lane import Deadline
-from monitor.secret import Secret
-from monitor.sinks.base import Verdict
-from monitor.sinks.http import Answer, post
-from monitor.store_memory import MemoryStore
+from monitor.canvas.lane import Deadline
+from monitor.core.errors import CanvasError, PollFailure
+from monitor.core.secret import Secret
+from monitor.delivery.sinks.base import Verdict
+from monitor.delivery.sinks.http import Answer, post
+from monitor.store.memory import MemoryStore
 from tests.canvas_helpers import fast_source, http_session, make_client, new_metrics, poller_rig
 from tests.redis_server import free_port
 from tests.test_cli import FAILURE, config_text, lines, run_async, write

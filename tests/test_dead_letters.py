@@ -13,10 +13,11 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor import dispatch, dlq
 from monitor.app import Service
-from monitor.leases import LeaseKeeper
-from monitor.web import create_app
+from monitor.commands import dlq
+from monitor.delivery import dispatch
+from monitor.replicas.leases import LeaseKeeper
+from monitor.web.server import create_app
 from tests.delivery_helpers import (
     StoreFactory,
     backlog_is,

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from monitor.diff import diff
-from monitor.models import EventType, SourceState, format_time
-from monitor.sinks import Attempt, Message, Verdict, WebhookSink
-from monitor.store import OutboxEntry
+from monitor.core.diff import diff
+from monitor.core.models import EventType, SourceState, format_time
+from monitor.delivery.sinks import Attempt, Message, Verdict, WebhookSink
+from monitor.store.base import OutboxEntry
 from tests.delivery_helpers import (
     OTHER_SECRET,
     SECRET,

@@ -12,15 +12,15 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from monitor import backlog, dispatch
-from monitor import redis_keys as keys
-from monitor.backlog import OutboxGauges
-from monitor.dispatch import SinkRunner
-from monitor.metrics import Metrics
-from monitor.secret import Secret
-from monitor.sinks.webhook import WebhookSink
-from monitor.store import OutboxEntry, Store
-from monitor.store_redis import RedisStore
+from monitor.core.secret import Secret
+from monitor.delivery import backlog, dispatch
+from monitor.delivery.backlog import OutboxGauges
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks.webhook import WebhookSink
+from monitor.observe.metrics import Metrics
+from monitor.store.base import OutboxEntry, Store
+from monitor.store.redis import keys
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import commandstats, eventually, fast_config, running_sink, started
 from tests.receiver import Receiver
 from tests.store_wrappers import PassThroughStore

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from monitor.backlog import update_backlogs
+from monitor.delivery.backlog import update_backlogs
 from tests.delivery_helpers import (
     StoreFactory,
     backlog_is,

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from monitor import redis_keys as keys
+from monitor.store.redis import keys
 from tests.delivery_helpers import (
     StoreFactory,
     backlog_is,

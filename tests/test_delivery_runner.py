@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from monitor import dispatch, settle
-from monitor.models import EventType
+from monitor.core.models import EventType
+from monitor.delivery import dispatch, settle
 from tests.delivery_helpers import (
     Harness,
     JitteryReceiver,

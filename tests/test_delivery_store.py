@@ -10,15 +10,15 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from monitor import dispatch, settle
-from monitor import redis_keys as keys
-from monitor.backlog import update_backlogs
-from monitor.dispatch import SinkRunner
-from monitor.errors import StaleStateError, StoreError
-from monitor.metrics import Metrics
-from monitor.secret import Secret
-from monitor.sinks import ConsoleSink
-from monitor.store_redis import RedisStore
+from monitor.core.errors import StaleStateError, StoreError
+from monitor.core.secret import Secret
+from monitor.delivery import dispatch, settle
+from monitor.delivery.backlog import update_backlogs
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks import ConsoleSink
+from monitor.observe.metrics import Metrics
+from monitor.store.redis import keys
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import (
     StoreFactory,
     WrappedStore,

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.diff import Answer, Confirmation, diff, end_reason, vanished
-from monitor.models import EndReason, EventType, Phase, SourceState
+from monitor.core.diff import Answer, Confirmation, diff, end_reason, vanished
+from monitor.core.models import EndReason, EventType, Phase, SourceState
 from tests.factories import NOW, conference, snapshot
 
 LATER = NOW + timedelta(seconds=30)

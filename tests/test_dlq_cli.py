@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from monitor.errors import ExitCode
-from monitor.secret import Secret
-from monitor.store import SinkDisabled
-from monitor.store_redis import RedisStore
+from monitor.core.errors import ExitCode
+from monitor.core.secret import Secret
+from monitor.store.base import SinkDisabled
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import backlog_is, fast_config, running_sink, started
 from tests.ledger_helpers import ScriptedReceiver
 

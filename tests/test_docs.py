@@ -15,7 +15,7 @@ from typing import Final
 
 import pytest
 
-from monitor.config import load_file
+from monitor.config.settings import load_file
 from tests.test_config import DESIGN_EXAMPLE, TOKEN, WHSEC
 
 ROOT: Final = Path(__file__).resolve().parent.parent

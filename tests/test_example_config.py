@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Settings, SinkType, load_file
-from monitor.config_reader import Reader
-from monitor.errors import ConfigError
+from monitor.config.reader import Reader
+from monitor.config.settings import Settings, SinkType, load_file
+from monitor.core.errors import ConfigError
 from tests.ops_helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "monitor.yaml"

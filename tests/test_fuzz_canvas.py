@@ -27,24 +27,29 @@ from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from monitor import canvas as canvas_module
-from monitor.canvas import CanvasClient
-from monitor.canvas_json import MAX_DEPTH
-from monitor.config import SinkType
-from monitor.diff import Answer, Confirmation, diff, vanished
-from monitor.errors import CanvasError, PollFailure
-from monitor.lane import Deadline, Lane
-from monitor.metrics import Metrics
-from monitor.models import Conference, SourceState
-from monitor.poller import Poller
-from monitor.redis_codec import decode_tombstone, decode_tracked, encode_tombstone, encode_tracked
-from monitor.secret import Secret
-from monitor.sinks import ChatSink, WebhookSink
-from monitor.sinks.notice import notice_of
-from monitor.store import Store
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
-from monitor.web import create_app, live, status_page
+from monitor.canvas import client as canvas_module
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Deadline, Lane
+from monitor.config.settings import SinkType
+from monitor.core.canvas_json import MAX_DEPTH
+from monitor.core.diff import Answer, Confirmation, diff, vanished
+from monitor.core.errors import CanvasError, PollFailure
+from monitor.core.models import Conference, SourceState
+from monitor.core.secret import Secret
+from monitor.delivery.sinks import ChatSink, WebhookSink
+from monitor.delivery.sinks.notice import notice_of
+from monitor.observe.metrics import Metrics
+from monitor.store.base import Store
+from monitor.store.memory import MemoryStore
+from monitor.store.redis.codec import (
+    decode_tombstone,
+    decode_tracked,
+    encode_tombstone,
+    encode_tracked,
+)
+from monitor.store.redis.store import RedisStore
+from monitor.watch.poller import Poller
+from monitor.web.server import create_app, live, status_page
 from tests.canvas_helpers import (
     LIVE,
     SINK,

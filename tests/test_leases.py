@@ -9,13 +9,13 @@ from collections.abc import Collection, Sequence
 import pytest
 import redis.asyncio as aioredis
 
-from monitor import redis_keys as keys
-from monitor.errors import StaleStateError
-from monitor.leases import LeaseKeeper, owner
-from monitor.metrics import Metrics
-from monitor.secret import Secret
-from monitor.store import Fence, Membership, Store, holder
-from monitor.store_redis import RedisStore
+from monitor.core.errors import StaleStateError
+from monitor.core.secret import Secret
+from monitor.observe.metrics import Metrics
+from monitor.replicas.leases import LeaseKeeper, owner
+from monitor.store.base import Fence, Membership, Store, holder
+from monitor.store.redis import keys
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import StoreFactory, started
 from tests.store_wrappers import PassThroughStore
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from monitor.secret import Secret
-from monitor.store import RetryState, SinkDisabled, Store
-from monitor.store_redis import RedisStore
+from monitor.core.secret import Secret
+from monitor.store.base import RetryState, SinkDisabled, Store
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import StoreFactory, started
 from tests.ledger_helpers import read_all, same_event
 

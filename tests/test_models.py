@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from monitor import canvas_json
-from monitor.models import Conference
+from monitor.core import canvas_json
+from monitor.core.models import Conference
 
 CANVAS = {
     "id": 1000,

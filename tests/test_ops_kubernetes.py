@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.config import load_file
+from monitor.config.settings import load_file
 from tests.ops_helpers import DASHBOARDS, KUBERNETES, ROOT, RULES, in_ci, tool
 
 OVERLAYS = ("single", "ha")

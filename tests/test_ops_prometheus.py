@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 import yaml
 
-from monitor import dispatch
-from monitor.config import Listen
+from monitor.config.settings import Listen
+from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from tests.ops_helpers import RULES, dashboard_expressions, promql, rule_expressions, tool
 from tests.redis_server import free_port

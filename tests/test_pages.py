@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from monitor import canvas as canvas_module
-from monitor import pages as pages_module
-from monitor.canvas import CanvasClient
-from monitor.errors import CanvasError
-from monitor.lane import Deadline
-from monitor.metrics import Metrics
+from monitor.canvas import client as canvas_module
+from monitor.canvas import pages as pages_module
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Deadline
+from monitor.core.errors import CanvasError
+from monitor.observe.metrics import Metrics
 from tests.canvas_helpers import (
     LIVE,
     ScriptedCanvas,

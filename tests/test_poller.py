@@ -17,23 +17,23 @@ from typing import Any
 
 import pytest
 
-import monitor.canvas
-from monitor.errors import PollFailure
-from monitor.leases import LeaseKeeper
-from monitor.metrics import Metrics
-from monitor.models import EventType, Phase, event_id
-from monitor.poller import ticker
-from monitor.secret import Secret
+import monitor.canvas.client
+from monitor.core.errors import PollFailure
+from monitor.core.models import EventType, Phase, event_id
+from monitor.core.secret import Secret
+from monitor.observe.metrics import Metrics
+from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator.throttle import FORBIDDEN_BODY
-from monitor.store import Store, holder
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
+from monitor.store.base import Store, holder
+from monitor.store.memory import MemoryStore
+from monitor.store.redis.store import RedisStore
+from monitor.watch.poller import ticker
 from tests.canvas_helpers import LIVE, Rig, poller_rig, start_live
 
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.canvas, "BACKOFF_BASE", 0.002)
+    monkeypatch.setattr(monitor.canvas.client, "BACKOFF_BASE", 0.002)
 
 
 @pytest.fixture(params=["memory", "redis"])

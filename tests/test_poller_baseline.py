@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.store_memory import MemoryStore
+from monitor.store.memory import MemoryStore
 from tests.canvas_helpers import poller_rig, start_live
 from tests.log_capture import captured_logs
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-import monitor.canvas
-from monitor.models import EventType, Phase, event_id
-from monitor.secret import Secret
+import monitor.canvas.client
+from monitor.core.models import EventType, Phase, event_id
+from monitor.core.secret import Secret
 from monitor.simulator.throttle import FORBIDDEN_BODY
-from monitor.store import Store
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
+from monitor.store.base import Store
+from monitor.store.memory import MemoryStore
+from monitor.store.redis.store import RedisStore
 from tests.canvas_helpers import T0, Committed, Rig, committed_events, poller_rig, start_live
 
 COURSE_101 = "/api/v1/courses/101/conferences"
@@ -28,7 +28,7 @@ COURSE_101 = "/api/v1/courses/101/conferences"
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.canvas, "BACKOFF_BASE", 0.002)
+    monkeypatch.setattr(monitor.canvas.client, "BACKOFF_BASE", 0.002)
 
 
 @pytest.fixture(params=["memory", "redis"])

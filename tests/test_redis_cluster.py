@@ -16,12 +16,12 @@ import aiohttp
 import pytest
 import redis
 
-from monitor import redis_keys as keys
-from monitor import redis_outbox
-from monitor.errors import StoreError
-from monitor.secret import Secret
+from monitor.core.errors import StoreError
+from monitor.core.secret import Secret
 from monitor.simulator import Simulator
-from monitor.store import RetryState, Store, open_store
+from monitor.store.base import RetryState, Store, open_store
+from monitor.store.redis import keys
+from monitor.store.redis import outbox as redis_outbox
 from tests import test_ledger_contract, test_store_contract
 from tests.delivery_helpers import StoreFactory, started, store_factory
 from tests.ledger_helpers import read_all

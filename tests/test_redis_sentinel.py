@@ -25,15 +25,15 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from monitor import redis_keys as keys
-from monitor import redis_sentinel
-from monitor.checks import check
-from monitor.errors import StaleStateError, StoreError
-from monitor.redis_url import where as server_name
-from monitor.secret import Secret
+from monitor.commands.checks import check
+from monitor.config.redis_url import where as server_name
+from monitor.core.errors import StaleStateError, StoreError
+from monitor.core.secret import Secret
 from monitor.simulator import Simulator
-from monitor.store import Store, open_store
-from monitor.store_redis import RedisStore
+from monitor.store.base import Store, open_store
+from monitor.store.redis import keys
+from monitor.store.redis import sentinel as redis_sentinel
+from monitor.store.redis.store import RedisStore
 from tests import test_ledger_contract, test_store_contract
 from tests.delivery_helpers import StoreFactory, started, store_factory
 from tests.ledger_helpers import read_all

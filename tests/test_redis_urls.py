@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from monitor import redis_url
-from monitor.config import parse
-from monitor.errors import ConfigError, ExitCode
-from monitor.redis_client import BLOCK_SLICE, POOL_SIZE, connect, is_cluster
-from monitor.redis_sentinel import SentinelPrimary
-from monitor.redis_url import Topology
-from monitor.secret import Secret
-from monitor.store import open_store
-from monitor.store_redis import RedisStore
+from monitor.config import redis_url
+from monitor.config.redis_url import Topology
+from monitor.config.settings import parse
+from monitor.core.errors import ConfigError, ExitCode
+from monitor.core.secret import Secret
+from monitor.store.base import open_store
+from monitor.store.redis.client import BLOCK_SLICE, POOL_SIZE, connect, is_cluster
+from monitor.store.redis.sentinel import SentinelPrimary
+from monitor.store.redis.store import RedisStore
 
 PASSWORD = "url-pass-8f3b2a"
 SOURCE = {"name": "main", "base_url": "https://canvas.example.edu", "token": "t0ken"}

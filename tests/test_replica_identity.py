@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor import identity, name_claim
-from monitor.errors import ReplicaNameTakenError
-from monitor.identity import Identity
-from monitor.leases import LeaseKeeper
-from monitor.metrics import Metrics
-from monitor.store import Store
+from monitor.core.errors import ReplicaNameTakenError
+from monitor.observe.metrics import Metrics
+from monitor.replicas import identity, name_claim
+from monitor.replicas.identity import Identity
+from monitor.replicas.leases import LeaseKeeper
+from monitor.store.base import Store
 from tests.delivery_helpers import StoreFactory
 
 TTL = 1.5  # a member lapses 1 s after its last heartbeat; heartbeats every 0.5 s
@@ -63,7 +63,7 @@ def test_a_dead_process_leaves_its_name_free(tmp_path: Path) -> None:
     """The kernel lets a lock go when its process dies, even by SIGKILL."""
     code = (
         "import os, sys, pathlib\n"
-        "from monitor import identity\n"
+        "from monitor.replicas import identity\n"
         "held = identity.claim({'MONITOR_REPLICA_ID': 'a'}, directory=pathlib.Path(sys.argv[1]))\n"
         "print('held', flush=True)\n"
         "sys.stdin.read()\n"

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.leases import owner
+from monitor.replicas.leases import owner
 from monitor.simulator import Simulator
 from tests.redis_server import free_port
 from tests.service import until

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from monitor import redis_keys as keys
-from monitor.config import Settings
+from monitor.config.settings import Settings
 from monitor.simulator import Simulator
+from monitor.store.redis import keys
 from tests.receiver import Receiver
 from tests.service import (
     get_json,

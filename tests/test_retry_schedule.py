@@ -10,9 +10,9 @@ import random
 import aiohttp
 import pytest
 
-from monitor.config_sinks import DEFAULT_SCHEDULE
-from monitor.retry import JITTER, RETRY_AFTER_CAP, next_due
-from monitor.store import RetryState
+from monitor.config.sinks import DEFAULT_SCHEDULE
+from monitor.delivery.retry import JITTER, RETRY_AFTER_CAP, next_due
+from monitor.store.base import RetryState
 from tests.delivery_helpers import (
     FAST_SCHEDULE,
     StoreFactory,

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from monitor import redis_keys as keys
-from monitor.redis_ledger import UNNAMED_STATE_TTL
-from monitor.secret import Secret
-from monitor.store import RetryState
-from monitor.store_redis import RedisStore
+from monitor.core.secret import Secret
+from monitor.store.base import RetryState
+from monitor.store.redis import keys
+from monitor.store.redis.ledger import UNNAMED_STATE_TTL
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import commandstats, started
 
 STATE = RetryState(1, 1_790_000_000.0, "HTTP 503")

@@ -30,17 +30,17 @@ import redis
 import structlog
 from standardwebhooks.webhooks import Webhook
 
-from monitor import logs
-from monitor.canvas import CanvasClient
-from monitor.checks import test_entry as make_test_entry
-from monitor.config import from_environment, load_file, parse
-from monitor.errors import CanvasError, ConfigError, StoreError
-from monitor.lane import Deadline, Lane
-from monitor.metrics import Metrics
-from monitor.secret import Secret, redact_url, registered_secrets
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Deadline, Lane
+from monitor.commands.checks import test_entry as make_test_entry
+from monitor.config.settings import from_environment, load_file, parse
+from monitor.core.errors import CanvasError, ConfigError, StoreError
+from monitor.core.secret import Secret, redact_url, registered_secrets
+from monitor.delivery.sinks import WebhookSink
+from monitor.observe import logs
+from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
-from monitor.sinks import WebhookSink
-from monitor.store_redis import RedisStore
+from monitor.store.redis.store import RedisStore
 from tests.log_capture import captured_logs as capture_logs
 from tests.receiver import Receiver
 from tests.redis_server import free_port, password_redis

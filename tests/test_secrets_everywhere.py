@@ -25,11 +25,11 @@ import pytest
 import redis
 from aiohttp import web
 
-from monitor import dispatch
-from monitor.config import load_file
-from monitor.secret import Secret
+from monitor.config.settings import load_file
+from monitor.core.secret import Secret
+from monitor.delivery import dispatch
 from monitor.simulator import Simulator
-from monitor.store_redis import RedisStore
+from monitor.store.redis.store import RedisStore
 from tests.log_capture import captured_logs as capture_logs
 from tests.receiver import Receiver
 from tests.redis_server import password_redis

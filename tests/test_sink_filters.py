@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 import structlog
 
-from monitor.config import SinkConfig, parse
-from monitor.diff import Answer, Confirmation, diff
-from monitor.errors import ConfigError
-from monitor.models import EventType
-from monitor.secret import Secret
+from monitor.config.settings import SinkConfig, parse
+from monitor.core.diff import Answer, Confirmation, diff
+from monitor.core.errors import ConfigError
+from monitor.core.models import EventType
+from monitor.core.secret import Secret
 from tests.delivery_helpers import (
     FAST_SCHEDULE,
     StoreFactory,

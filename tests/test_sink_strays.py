@@ -10,14 +10,14 @@ import asyncio
 import aiohttp
 import pytest
 
-from monitor import supervise
-from monitor.dispatch import SinkRunner
-from monitor.leases import LeaseKeeper
-from monitor.metrics import Metrics
-from monitor.secret import Secret
-from monitor.sinks.webhook import WebhookSink
-from monitor.store import OutboxEntry, Store
-from monitor.store_redis import RedisStore
+from monitor.core.secret import Secret
+from monitor.delivery import supervise
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks.webhook import WebhookSink
+from monitor.observe.metrics import Metrics
+from monitor.replicas.leases import LeaseKeeper
+from monitor.store.base import OutboxEntry, Store
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import fast_config, started
 from tests.receiver import Receiver
 from tests.store_wrappers import PassThroughStore

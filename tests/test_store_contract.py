@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.diff import Answer, Confirmation, Outcome, diff
-from monitor.errors import StaleStateError
-from monitor.models import SourceState
-from monitor.secret import Secret
-from monitor.store import Store
-from monitor.store_memory import MemoryStore
-from monitor.store_redis import RedisStore
+from monitor.core.diff import Answer, Confirmation, Outcome, diff
+from monitor.core.errors import StaleStateError
+from monitor.core.models import SourceState
+from monitor.core.secret import Secret
+from monitor.store.base import Store
+from monitor.store.memory import MemoryStore
+from monitor.store.redis.store import RedisStore
 from tests.factories import NOW, conference, snapshot
 
 StoreFactory = Callable[[], Store]

@@ -24,20 +24,20 @@ import pytest
 import trustme
 from aiohttp import web
 
-from monitor import dispatch
-from monitor.canvas import CanvasClient
-from monitor.checks import test_entry as make_test_entry
-from monitor.config import SinkType, parse
-from monitor.errors import CanvasError, ConfigError, PollFailure
-from monitor.lane import Deadline, Lane
-from monitor.metrics import Metrics
-from monitor.poller import Poller
-from monitor.secret import Secret
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Deadline, Lane
+from monitor.commands.checks import test_entry as make_test_entry
+from monitor.config.settings import SinkType, parse
+from monitor.core.errors import CanvasError, ConfigError, PollFailure
+from monitor.core.secret import Secret
+from monitor.core.tls import client_tls
+from monitor.delivery import dispatch
+from monitor.delivery.sinks import ChatSink, WebhookSink
+from monitor.delivery.sinks.base import Verdict
+from monitor.observe.metrics import Metrics
 from monitor.simulator import RequestLog, World, create_app
-from monitor.sinks import ChatSink, WebhookSink
-from monitor.sinks.base import Verdict
-from monitor.store_memory import MemoryStore
-from monitor.tls import client_tls
+from monitor.store.memory import MemoryStore
+from monitor.watch.poller import Poller
 from tests.canvas_helpers import LIVE, sample
 from tests.receiver import Receiver
 from tests.service import (

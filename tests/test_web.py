@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import __version__, dispatch
+from monitor import __version__
+from monitor.delivery import dispatch
 from monitor.simulator import Simulator
-from monitor.store_memory import MemoryStore
+from monitor.store.memory import MemoryStore
 from tests.delivery_helpers import GatedStore
 from tests.receiver import Receiver
 from tests.service import get_json, running, settings_for, source_config, until, webhook_config

@@ -16,18 +16,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks.webhooks import Webhook
 
 from monitor import app as app_module
-from monitor import dispatch
 from monitor.app import Service
-from monitor.canvas import CanvasClient
-from monitor.errors import PollFailure
-from monitor.lane import Lane
-from monitor.leases import LeaseKeeper
-from monitor.metrics import Metrics
-from monitor.poller import Poller
-from monitor.secret import Secret
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Lane
+from monitor.core.errors import PollFailure
+from monitor.core.secret import Secret
+from monitor.delivery import dispatch
+from monitor.observe.metrics import Metrics
+from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator import Simulator
-from monitor.store_memory import MemoryStore
-from monitor.web import create_app
+from monitor.store.memory import MemoryStore
+from monitor.watch.poller import Poller
+from monitor.web.server import create_app
 from tests.delivery_helpers import SECRET, GatedStore, redis_on_port
 from tests.receiver import Receiver
 from tests.redis_server import free_port

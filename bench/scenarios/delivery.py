@@ -14,14 +14,14 @@ import aiohttp
 import redis
 
 from bench.table import Row
-from monitor.config import SinkConfig, SinkType
-from monitor.diff import diff
-from monitor.dispatch import SinkRunner
-from monitor.metrics import Metrics
-from monitor.models import Conference, SourceState
-from monitor.secret import Secret
-from monitor.sinks import WebhookSink
-from monitor.store_redis import RedisStore
+from monitor.config.settings import SinkConfig, SinkType
+from monitor.core.diff import diff
+from monitor.core.models import Conference, SourceState
+from monitor.core.secret import Secret
+from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.sinks import WebhookSink
+from monitor.observe.metrics import Metrics
+from monitor.store.redis.store import RedisStore
 from tests.delivery_helpers import started
 from tests.factories import NOW, raw_conference, snapshot
 from tests.receiver import Receiver

@@ -23,18 +23,18 @@ from yarl import URL
 
 from bench.sim_process import simulator_process
 from bench.table import Row
-from monitor import canvas_json
-from monitor.canvas import CanvasClient
-from monitor.diff import diff, vanished
-from monitor.http_headers import next_link
-from monitor.lane import Lane
-from monitor.metrics import Metrics
-from monitor.models import Conference, SourceState
-from monitor.pages import parse
-from monitor.poller import Poller, utcnow
-from monitor.redis_codec import commit_args
-from monitor.secret import Secret
-from monitor.store_redis import RedisStore
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.http_headers import next_link
+from monitor.canvas.lane import Lane
+from monitor.canvas.pages import parse
+from monitor.core import canvas_json
+from monitor.core.diff import diff, vanished
+from monitor.core.models import Conference, SourceState
+from monitor.core.secret import Secret
+from monitor.observe.metrics import Metrics
+from monitor.store.redis.codec import commit_args
+from monitor.store.redis.store import RedisStore
+from monitor.watch.poller import Poller, utcnow
 from tests.service import SIM_TOKEN, source_config
 
 REPEAT = 5

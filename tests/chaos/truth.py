@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.aio import first
-from monitor.models import EventType, event_id
+from monitor.core.aio import first
+from monitor.core.models import EventType, event_id
 from monitor.simulator import SimConference, World
 from monitor.simulator.records import ContextType
 from tests.receiver import Received

@@ -1,0 +1,326 @@
+"""The Canvas HTTP client: auth, pagination, throttling, retries, and errors mapped to reasons.
+
+Every request goes through the token's ``Lane``. Pages are followed through ``Link: rel="next"``
+exactly as Canvas wrote them (bookmarks are opaque). A page that is not ``{"conferences": [...]}``
+fails the whole listing, so the poll fails and nothing changes (invariant 1); a single record
+without a usable id is skipped and counted. Transient failures (timeouts, connection errors,
+5xx) are retried with jittered backoff; throttling waits as long as Canvas asks (up to
+``MAX_THROTTLE_WAIT``); all of it inside the poll's ``Deadline``.
+
+Bad input never escapes as anything but a ``CanvasError``: bodies are read up to ``MAX_BODY``
+and decoded strictly (``canvas_json``), so garbage fails the poll as ``invalid_response``. TLS
+is always verified (``tls``); a certificate that is not accepted fails the poll as
+``connection`` at once, since retrying cannot fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from monitor.canvas.http_headers import next_link, retry_after
+from monitor.canvas.lane import Deadline, Lane
+from monitor.canvas.pages import PageMemory, Pages, parse
+from monitor.config.settings import SourceConfig
+from monitor.core import canvas_json
+from monitor.core.errors import CanvasError, PollFailure
+from monitor.core.models import Conference
+from monitor.core.net_errors import describe
+from monitor.core.tls import client_tls, tls_failure
+from monitor.observe.metrics import Metrics
+
+PER_PAGE: Final = 100
+MAX_PAGES: Final = 10_000
+ATTEMPTS: Final = 3  # per request, for transient failures
+BACKOFF_BASE: Final = 0.5
+BACKOFF_CAP: Final = 10.0
+#: Longest a ``Retry-After`` is honoured: a garbled one (``1e12``) must not silence the token.
+MAX_THROTTLE_WAIT: Final = 900.0
+#: Largest answer read (a page of 100 conferences is a few hundred kB).
+MAX_BODY: Final = 16 * 1024 * 1024
+_RATE_LIMITED: Final = b"Rate Limit Exceeded"
+CONTEXT_PATHS: Final = {"Course": "courses", "Group": "groups"}
+#: Jitter for every client that is not given its own generator (each one is 2.5 kB).
+_JITTER: Final = random.Random()  # noqa: S311 - jitter, not cryptography
+
+
+class CanvasClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        source: SourceConfig,
+        lane: Lane,
+        metrics: Metrics,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self._source = source
+        self._base = URL(source.base_url)
+        self._headers = {
+            "Authorization": f"Bearer {source.token.reveal()}",
+            "Accept": "application/json",
+        }
+        self._lane = lane
+        self._metrics = metrics
+        self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
+        self._rng = rng or _JITTER
+        self._pages = PageMemory()
+        self.pages_read = 0  # pages answered in full since start (the ``baseline`` log line)
+
+    def pages_changed(self) -> None:
+        """Take every page for changed on the next read, as when the conferences on them
+        moved (benchmarks)."""
+        self._pages.forget_digests()
+
+    async def live(self, deadline: Deadline) -> list[Conference]:
+        """``GET /api/v1/conferences?state=live``, every page."""
+        return await self._list("/api/v1/conferences", {"state": "live"}, deadline, remember=True)
+
+    async def context(
+        self, context_type: str, context_id: int, deadline: Deadline, *, remember: bool = False
+    ) -> list[Conference]:
+        """Every conference of a course or group (``index``: Canvas ignores ``state`` there);
+        ``remember`` its pages when it is asked on every poll (``PageMemory``)."""
+        path = f"/api/v1/{CONTEXT_PATHS[context_type]}/{context_id}/conferences"
+        return await self._list(path, {}, deadline, remember=remember)
+
+    async def whoami(self, deadline: Deadline) -> dict[str, Any]:
+        """``GET /api/v1/users/self``: proves the URL and the token work."""
+        url = self._base.with_path(self._base.path.rstrip("/") + "/api/v1/users/self")
+        payload, _ = await self._get(url, deadline, canvas_json.decode)
+        if not isinstance(payload, dict):
+            raise CanvasError(PollFailure.INVALID_RESPONSE, "users/self did not answer an object")
+        return payload
+
+    async def _list(
+        self, path: str, params: dict[str, str], deadline: Deadline, *, remember: bool
+    ) -> list[Conference]:
+        url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
+            {**params, "per_page": str(PER_PAGE)}
+        )
+        conferences: list[Conference] = []
+        pages: Pages = {}  # the pages of this read, by URL
+        while url is not None:
+            key = str(url)
+            if key in pages or len(pages) >= MAX_PAGES:
+                raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: pagination loops")
+            read = partial(self._pages.read, path, key, into=pages) if remember else parse
+            page, headers = await self._get(url, deadline, read)
+            if page is None:
+                raise CanvasError(
+                    PollFailure.INVALID_RESPONSE, f'{path}: expected {{"conferences": [...]}}'
+                )
+            pages.setdefault(key, (b"", page))  # seen, when not remembered
+            self.pages_read += 1
+            conferences.extend(page.conferences)
+            if page.skipped:
+                self._metrics.invalid_records.labels(self._source.name).inc(page.skipped)
+            url = self._follow(next_link(headers), path)  # an empty page may still have a next
+        if remember:
+            self._pages.keep(path, pages)
+        return conferences
+
+    def _follow(self, link: str | None, path: str) -> URL | None:
+        """The next page's URL, refusing to carry the token to another host."""
+        if link is None:
+            return None
+        try:
+            url = URL(link, encoded=True)
+            host, _ = url.host, url.port  # yarl checks lazily: a bad port raises here
+        except ValueError:
+            raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: bad next-page URL") from None
+        if (
+            url.scheme != self._base.scheme
+            or (host or "").lower() != (self._base.host or "").lower()
+        ):
+            raise CanvasError(
+                PollFailure.INVALID_RESPONSE, f"{path}: next page points to another host"
+            )
+        return url
+
+    async def _get(
+        self, url: URL, deadline: Deadline, read: Callable[[bytes], Any]
+    ) -> tuple[Any, Mapping[str, str]]:
+        """One page, read by ``read`` (``ValueError``: not valid), with retries: transient
+        failures up to ``ATTEMPTS``, throttling while the deadline allows."""
+        failures = 0
+        throttled = 0
+        while True:
+            try:
+                return await self._attempt(url, deadline, read)
+            except _Throttled as exc:
+                throttled += 1
+                self._note_throttled(exc)
+                # Honour Retry-After; without one (or when "now" keeps being throttled) back off.
+                floor = self._throttle_wait(throttled - 1) if throttled > 1 else 0.0
+                wait = self._throttle_wait(throttled) if exc.wait is None else max(exc.wait, floor)
+                wait = min(wait, MAX_THROTTLE_WAIT)
+                self._lane.pause(wait)  # also when this poll gives up: the next one must wait too
+                if wait >= deadline.remaining():
+                    raise CanvasError(
+                        PollFailure.THROTTLED,
+                        f"{url.path}: throttled by Canvas (status {exc.status}) past the budget",
+                        status=exc.status,
+                    ) from None
+            except _Transient as exc:
+                failures += 1
+                wait = self._backoff(failures, BACKOFF_BASE, BACKOFF_CAP)
+                if failures >= ATTEMPTS or wait >= deadline.remaining():
+                    raise exc.error from None
+                await asyncio.sleep(wait)
+
+    def _note_throttled(self, exc: _Throttled) -> None:
+        if exc.remaining is not None:
+            self._metrics.rate_limit_remaining.labels(self._source.name).set(exc.remaining)
+
+    def _backoff(self, attempt: int, base: float, cap: float) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^attempt)]."""
+        return self._rng.uniform(0, min(cap, base * 2**attempt))
+
+    def _throttle_wait(self, attempt: int) -> float:
+        """Throttled without ``Retry-After``: 1-2 s, then 2-4 s, ... up to 60 s; never ~0."""
+        return self._rng.uniform(0.5, 1.0) * min(60.0, 2.0**attempt)
+
+    async def _attempt(
+        self, url: URL, deadline: Deadline, read: Callable[[bytes], Any]
+    ) -> tuple[Any, Mapping[str, str]]:
+        name = self._source.name
+        async with self._lane.turn(deadline):
+            timeout = min(self._source.request_timeout, deadline.remaining())
+            if timeout <= 0:
+                raise CanvasError(
+                    PollFailure.TIMEOUT, f"{url.path}: the poll's time budget ran out"
+                )
+            try:
+                async with self._session.get(
+                    url,
+                    headers=self._headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                    allow_redirects=False,
+                    ssl=self._tls,
+                ) as response:
+                    status, headers = response.status, response.headers
+                    body = await _read(response)
+            except TimeoutError:
+                self._metrics.canvas_requests.labels(name, "timeout").inc()
+                raise _Transient(
+                    CanvasError(PollFailure.TIMEOUT, f"{url.path}: timed out")
+                ) from None
+            except aiohttp.ClientConnectorCertificateError as exc:  # retrying cannot fix it
+                self._metrics.canvas_requests.labels(name, "connection").inc()
+                message = f"{url.path}: {tls_failure(exc)}"
+                raise CanvasError(PollFailure.CONNECTION, message) from None
+            except aiohttp.ClientError as exc:
+                self._metrics.canvas_requests.labels(name, "connection").inc()
+                message = f"{url.path}: {describe(exc)}"
+                raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
+        self._metrics.canvas_requests.labels(name, str(status)).inc()
+        if body is None:
+            message = f"{url.path}: answer larger than {MAX_BODY} bytes"
+            raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
+        result = _interpret(url, status, headers, body, read)  # raises unless 200 and valid
+        self._observe_remaining(headers)
+        return result
+
+    def _observe_remaining(self, headers: Mapping[str, str]) -> None:
+        """Export ``X-Rate-Limit-Remaining`` and let the lane ease off when it runs low.
+
+        Called for answered requests only: a throttled answer has its own wait (Retry-After),
+        and its remaining figure, below zero by definition, would only add to it.
+        """
+        remaining = _remaining(headers)
+        if remaining is not None:
+            self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
+            self._lane.observe_remaining(remaining)
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body, or None once it passes ``MAX_BODY``."""
+    if (response.content_length or 0) > MAX_BODY:
+        return None
+    blocks: list[bytes] = []
+    size = 0
+    while block := await response.content.readany():  # whatever has arrived, in one piece
+        size += len(block)
+        if size > MAX_BODY:
+            return None
+        blocks.append(block)
+    return b"".join(blocks)
+
+
+class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error
+    def __init__(self, status: int, wait: float | None, remaining: float | None) -> None:
+        self.status = status
+        self.wait = wait
+        self.remaining = remaining
+
+
+class _Transient(Exception):  # noqa: N818 - wraps the error to raise if retries run out
+    def __init__(self, error: CanvasError) -> None:
+        self.error = error
+
+
+def _interpret(
+    url: URL, status: int, headers: Mapping[str, str], body: bytes, read: Callable[[bytes], Any]
+) -> tuple[Any, Mapping[str, str]]:
+    """Map one answer to a payload, a retry signal, or the ``CanvasError`` that ends the poll."""
+    where = url.path
+    if status == 200:
+        try:
+            return read(body), headers
+        except ValueError as exc:  # UnicodeDecodeError included
+            message = f"{where}: body is not valid JSON ({_why(exc)})"
+            raise CanvasError(PollFailure.INVALID_RESPONSE, message) from None
+    if status == 429 or (status == 403 and _RATE_LIMITED in body):
+        raise _Throttled(status, retry_after(headers.get("Retry-After")), _remaining(headers))
+    if status == 401:
+        raise CanvasError(PollFailure.AUTH, f"{where}: 401 {_canvas_message(body)}", status=401)
+    if status == 403:
+        raise CanvasError(
+            PollFailure.FORBIDDEN, f"{where}: 403 {_canvas_message(body)}", status=403
+        )
+    if status >= 500:
+        raise _Transient(CanvasError(PollFailure.HTTP_5XX, f"{where}: {status}", status=status))
+    if 300 <= status < 400:
+        message = f"{where}: redirected ({status}); set base_url to the final URL"
+        raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
+    message = f"{where}: {status} {_canvas_message(body)}"
+    raise CanvasError(PollFailure.HTTP_4XX, message, status=status)
+
+
+def _remaining(headers: Mapping[str, str]) -> float | None:
+    try:
+        return float(headers["X-Rate-Limit-Remaining"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _why(exc: ValueError) -> str:
+    """What was wrong with a body, in a few words that quote none of it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    text = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+    return text.split(":")[0][:80]
+
+
+def _canvas_message(body: bytes) -> str:
+    """The first message of a Canvas error body, if it has one (bounded, never the raw body)."""
+    try:
+        payload = canvas_json.decode(body)
+    except ValueError:
+        return ""
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message", ""))[:200]
+        if isinstance(payload.get("message"), str):
+            return str(payload["message"])[:200]
+    return ""

@@ -1,0 +1,271 @@
+"""The durable store: state and outbox in Redis, shared by every replica.
+
+Per source: a ``meta`` hash (version, baseline flag), a ``tracked`` hash, a ``tombstones`` hash
+and an ``outbox`` stream, all under one hash tag (``redis_keys``). ``commit`` is one Lua script
+(``redis_scripts.COMMIT``): version check, outbox append and state delta in one atomic step and
+one round trip. The outbox side (consumer groups, replay, reclaim, trim) is ``RedisOutbox``; what
+each sink's deliveries went through (retries, dead letters, disabling) is ``RedisLedger``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Collection, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError, ResponseError
+
+from monitor.config.redis_url import where
+from monitor.core.diff import Outcome
+from monitor.core.errors import FencedError, StaleStateError, StoreError
+from monitor.core.models import SourceState
+from monitor.core.secret import Secret
+from monitor.store.base import (
+    DeadLetter,
+    Fence,
+    Loaded,
+    Membership,
+    OutboxEntry,
+    RetryState,
+    SinkDisabled,
+)
+from monitor.store.redis import keys
+from monitor.store.redis.client import connect
+from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
+from monitor.store.redis.leases import RedisLeases
+from monitor.store.redis.ledger import RedisLedger
+from monitor.store.redis.outbox import RedisOutbox
+from monitor.store.redis.scripts import COMMIT, FORGET_IDLE_CONSUMERS
+
+T = TypeVar("T")
+
+log = structlog.get_logger("monitor.store.base")
+
+
+class RedisStore:
+    def __init__(self, client: aioredis.Redis, *, consumer: str, where: str) -> None:
+        self._redis = client
+        self._where = where  # the URL without credentials, for messages
+        self._commit = client.register_script(COMMIT)
+        self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
+        self._consumer = consumer
+        self._outbox = RedisOutbox(client, consumer)
+        self._ledger = RedisLedger(client)
+        self._leases = RedisLeases(client)
+
+    @classmethod
+    def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
+        return cls(connect(url), consumer=consumer, where=where(url.reveal()))
+
+    def _error(self, action: str, exc: RedisError) -> StoreError:
+        return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")
+
+    async def _call(self, action: str, work: Awaitable[T]) -> T:
+        """Run one Redis step, turning its errors into a ``StoreError`` that names it."""
+        try:
+            return await work
+        except RedisError as exc:
+            raise self._error(action, exc) from exc
+
+    async def ping(self) -> None:
+        await self._call("ping", self._redis.ping())
+
+    async def load(self, source: str) -> Loaded:
+        meta, tracked, tombs, outbox = await self._call(
+            f"loading source {source}", self._fetch(source)
+        )
+        for part in (meta, tracked, tombs):
+            if isinstance(part, Exception):
+                raise StoreError(f"redis {self._where}: loading source {source} failed: {part}")
+        # The outbox remembers its last id even when trimmed empty: events were committed here.
+        known = isinstance(outbox, dict) and _decode(outbox.get("last-generated-id")) != "0-0"
+        try:
+            state = SourceState(
+                baselined=meta.get(b"baselined") == b"1",
+                tracked={int(k): decode_tracked(v) for k, v in tracked.items()},
+                tombstones={int(k): decode_tombstone(v) for k, v in tombs.items()},
+            )
+            return Loaded(state, int(meta.get(b"version", 0)), known)
+        except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            message = f"redis {self._where}: stored state of source {source} is corrupt"
+            raise StoreError(f"{message}: {type(exc).__name__}") from exc
+
+    async def _fetch(self, source: str) -> list[Any]:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.meta(source))
+            pipe.hgetall(keys.tracked(source))
+            pipe.hgetall(keys.tombstones(source))
+            pipe.xinfo_stream(keys.outbox(source))
+            result: list[Any] = await pipe.execute(raise_on_error=False)
+            return result
+
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
+        script_keys = [
+            keys.meta(source),
+            keys.tracked(source),
+            keys.tombstones(source),
+            keys.outbox(source),
+            keys.lease(source),
+            keys.fence(source),
+        ]
+        args = commit_args(version, outcome, self._outbox.sinks, fence)
+        try:
+            return int(await self._commit(script_keys, args))
+        except ResponseError as exc:
+            if str(exc).startswith("STALE fenced"):
+                raise FencedError(f"source {source}: {exc}") from exc
+            if str(exc).startswith("STALE"):
+                raise StaleStateError(f"source {source}: {exc}") from exc
+            raise self._error(f"committing source {source}", exc) from exc
+        except RedisError as exc:
+            raise self._error(f"committing source {source}", exc) from exc
+
+    async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
+        await self._call("creating consumer groups", self._outbox.open(sinks, sources))
+        self._ledger.unswept = set(sinks)  # retry states the last run may have left
+
+    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
+        return await self._call(
+            f"reading the outbox of sink {sink}", self._outbox.read(sink, count, wait)
+        )
+
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        await self._call(f"keeping entries of sink {sink}", self._outbox.keep(sink, entries))
+
+    async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        await self._call(f"acknowledging for sink {sink}", self._outbox.ack(sink, entries))
+
+    async def backlog(self, sink: str) -> int:
+        return await self._call(f"measuring the backlog of {sink}", self._outbox.backlog(sink))
+
+    async def trim(self) -> int:
+        removed = await self._call("trimming the outbox", self._outbox.trim())
+        await self._sweep_retries()
+        return removed
+
+    async def _sweep_retries(self) -> None:
+        """Forget retry states of settled entries, for the sinks that may have some."""
+        self._ledger.unswept |= self._outbox.dropped
+        self._outbox.dropped.clear()
+        now = time.time()
+        for sink in sorted(self._ledger.unswept):
+            self._ledger.unswept.discard(sink)
+            try:
+                forgotten = await self._ledger.sweep(sink, now)
+            except RedisError as exc:
+                self._ledger.unswept.add(sink)  # the next trim tries it again
+                raise self._error(f"forgetting settled retry states of sink {sink}", exc) from exc
+            if forgotten:
+                log.info("retry_states_forgotten", sink=sink, count=forgotten)
+
+    async def retry_states(
+        self, sink: str, entries: Sequence[OutboxEntry]
+    ) -> dict[str, RetryState]:
+        return await self._call(
+            f"reading retry states of sink {sink}", self._ledger.retry_states(sink, entries)
+        )
+
+    async def schedule_retry(
+        self, sink: str, entries: Sequence[OutboxEntry], state: RetryState
+    ) -> None:
+        await self._call(
+            f"scheduling a retry for sink {sink}", self._ledger.schedule_retry(sink, entries, state)
+        )
+
+    async def dead_letter(
+        self, sink: str, entries: Sequence[OutboxEntry], reason: str, attempts: int
+    ) -> None:
+        action = f"dead-lettering for sink {sink}"
+        await self._call(action, self._ledger.bury(sink, entries, reason, attempts))
+        await self._call(action, self._outbox.ack(sink, entries))
+
+    async def dead_letters(self, sink: str) -> list[DeadLetter]:
+        return await self._call(f"reading dead letters of {sink}", self._ledger.dead_letters(sink))
+
+    async def count_dead(self, sink: str) -> int:
+        return await self._call(f"counting dead letters of {sink}", self._ledger.count(sink))
+
+    async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        return await self._call(
+            f"replaying dead letters of {sink}", self._ledger.replay(sink, event_ids)
+        )
+
+    async def purge_dead(self, sink: str) -> int:
+        return await self._call(f"purging dead letters of {sink}", self._ledger.purge(sink))
+
+    async def adopt(self, sink: str) -> int:
+        return await self._call(f"adopting the entries of sink {sink}", self._adopt(sink))
+
+    async def _adopt(self, sink: str) -> int:
+        taken = 0
+        for stream in self._outbox.streams(sink):
+            start = "0-0"
+            while True:
+                reply: Any = await self._redis.xautoclaim(  # (redis-py's justid drops the cursor)
+                    stream, sink, self._consumer, 0, start, count=500
+                )
+                taken += len(reply[1])
+                self._outbox.claimed(sink, reply)
+                start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+                if start == "0-0":
+                    break
+            await self._forget_idle(keys=[stream], args=[sink, self._consumer])
+        self._outbox.reopen(sink)
+        return taken
+
+    async def strays(self, sink: str) -> int:
+        return await self._call(f"counting stray entries of sink {sink}", self._strays(sink))
+
+    async def _strays(self, sink: str) -> int:
+        count = 0
+        for stream in self._outbox.streams(sink):
+            try:
+                summary: Any = await self._redis.xpending(stream, sink)
+            except ResponseError:  # no stream or group yet: nothing is pending
+                continue
+            count += sum(
+                int(consumer["pending"])
+                for consumer in summary["consumers"]
+                if consumer["name"] not in (self._consumer, self._consumer.encode())
+            )
+        return count
+
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
+        return await self._call(
+            "registering this replica", self._leases.heartbeat(replica, nonce, epoch, ttl)
+        )
+
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
+        return await self._call("taking leases", self._leases.acquire(names, holder, view, force))
+
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        if names:
+            await self._call("handing leases back", self._leases.release(names, holder))
+
+    async def leave(self, holder: str) -> None:
+        await self._call("leaving the replicas", self._leases.leave(holder))
+
+    async def members(self) -> tuple[int, dict[str, int]]:
+        return await self._call("reading the replicas", self._leases.members())
+
+    async def sink_disabled(self, sink: str) -> SinkDisabled | None:
+        return await self._call(f"reading the state of sink {sink}", self._ledger.disabled(sink))
+
+    async def disable_sink(self, sink: str, why: SinkDisabled) -> None:
+        await self._call(f"disabling sink {sink}", self._ledger.disable(sink, why))
+
+    async def enable_sink(self, sink: str) -> None:
+        await self._call(f"enabling sink {sink}", self._ledger.enable(sink))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _decode(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,256 @@
+"""One source's loop: poll on a steady beat, diff, commit, and keep the metrics true.
+
+The ticker is drift-corrected (start-to-start): a slow or failed poll does not push the schedule
+back; ticks that a long poll (Canvas throttling) overran are skipped, not bunched up. A poll that
+fails anywhere before the commit changes nothing: the in-memory state is replaced only by what
+the store accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import structlog
+
+from monitor.canvas.client import CanvasClient
+from monitor.canvas.lane import Deadline
+from monitor.canvas.snapshot import confirm, take_snapshot
+from monitor.config.settings import SourceConfig
+from monitor.core.diff import Delta, Outcome, diff, vanished
+from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
+from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
+from monitor.observe.metrics import Metrics
+from monitor.replicas.leases import LeaseKeeper
+from monitor.store.base import Fence, Store
+
+log = structlog.get_logger("monitor.watch.poller")
+
+PRUNE_EVERY: Final = timedelta(hours=1)
+LOAD_RETRY: Final = 1.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ran_for(event: Event) -> float | None:
+    """Seconds a conference ran, when Canvas confirmed its end (``reason: ended``)."""
+    if event.reason is not EndReason.ENDED:
+        return None
+    started, ended = parse_time(event.started_at), parse_time(event.ended_at)
+    if started is None or ended is None or ended < started:
+        return None
+    return (ended - started).total_seconds()
+
+
+async def ticker(interval: float, stop: asyncio.Event) -> AsyncIterator[None]:
+    """Yield every ``interval`` seconds, start to start, until ``stop`` is set."""
+    loop = asyncio.get_running_loop()
+    next_tick = loop.time()
+    while not stop.is_set():
+        yield
+        next_tick += interval
+        now = loop.time()
+        if next_tick < now:  # overran: skip the missed ticks, keep the phase
+            next_tick += interval * ((now - next_tick) // interval + 1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), next_tick - now)
+
+
+class Poller:
+    def __init__(
+        self,
+        source: SourceConfig,
+        client: CanvasClient,
+        store: Store,
+        metrics: Metrics,
+        *,
+        interval: float,
+        clock: Callable[[], datetime] = utcnow,
+        leases: LeaseKeeper | None = None,
+        quiet_events: bool = False,
+    ) -> None:
+        self.source = source
+        # A console sink on a terminal already prints each event: log them at debug only.
+        self._quiet_events = quiet_events
+        self._baseline_told = False  # the ``baseline`` line: once per source and process
+        self._leases = leases  # None: this process is the only one that polls
+        self.interval = interval
+        self._client = client
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self.state = SourceState()
+        self._version: int | None = None  # None: not loaded from the store (yet, or again)
+        self._fence: Fence | None = None  # the lease this state was loaded under
+        self._quiet_baseline = False  # the store lost a source it had: do not announce again
+        self._last_prune: datetime | None = None
+        self.failing: PollFailure | None = None
+        self.last_error: str | None = None  # what the last failed poll said (no secrets)
+        self.last_success: float | None = None  # time.monotonic() of the last good poll
+        self.heartbeat = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def holds(self) -> bool:
+        """Does this replica poll the source now (holds its lease)?"""
+        return self._leases is None or self._leases.holds(self.name)
+
+    @property
+    def elsewhere(self) -> bool:
+        """Is the source another replica's to poll (and to answer for in readiness)?"""
+        return self._leases is not None and self._leases.elsewhere(self.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async for _ in ticker(self.interval, stop):
+            if self.holds:
+                await self.poll_once()
+            else:  # another replica polls it; load afresh should the lease come back here
+                self.heartbeat = time.monotonic()
+                if self._version is not None:
+                    self._version = None
+                    self._metrics.set_live(self.name, [])  # the holder reports it
+
+    async def poll_once(self) -> bool:
+        """One poll: True when it completed and its outcome is committed."""
+        self.heartbeat = began = time.monotonic()
+        pages = self._client.pages_read
+        self._metrics.polls.labels(self.name).inc()
+        with self._metrics.poll_duration.labels(self.name).time():
+            try:
+                outcome = await self._poll()
+            except CanvasError as exc:
+                self._failed(exc.reason, str(exc))
+                return False
+            except StaleStateError as exc:
+                self._version = None  # someone else committed: reload before the next diff
+                if isinstance(exc, FencedError):  # another replica holds the lease now
+                    self._metrics.commits_refused.labels(self.name).inc()
+                    if self._leases is not None:
+                        self._leases.refused(self.name)
+                self._failed(PollFailure.STORE, str(exc))
+                return False
+            except StoreError as exc:
+                self._failed(PollFailure.STORE, str(exc))
+                return False
+        self._succeeded(outcome)
+        if not self._baseline_told:
+            self._baseline_told = True
+            self._tell_baseline(outcome, began, pages)
+        return True
+
+    def _tell_baseline(self, outcome: Outcome, began: float, pages: int) -> None:
+        """Say once that the first poll worked (what a newcomer waits for after ``listening``);
+        later polls log only transitions."""
+        log.info(
+            "baseline",
+            source=self.name,
+            live=len(self.state.live()),
+            pages=self._client.pages_read - pages,
+            seconds=round(time.monotonic() - began, 3),
+            events=len(outcome.events),
+        )
+
+    async def _poll(self) -> Outcome:
+        fence = None if self._leases is None else self._leases.fence(self.name)
+        if fence is None and self._leases is not None:  # trust ran out since ``holds``
+            raise StaleStateError(f"source {self.name}: the lease lapsed; not committing")
+        if fence != self._fence:  # a new lease: another replica may have committed meanwhile
+            self._fence, self._version = fence, None
+        version = self._version if self._version is not None else await self._load(fence)
+        self._version = version
+        now = self._clock()
+        deadline = Deadline(self.source.poll_timeout)
+        snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
+        gone = vanished(self.state, snapshot)
+        confirmations = await confirm(self._client, gone, listings, deadline) if gone else {}
+        prune = self._last_prune is None or now - self._last_prune >= PRUNE_EVERY
+        outcome = diff(
+            self.name,
+            self.state,
+            snapshot,
+            confirmations,
+            now=now,
+            announce_existing=self.source.announce_existing and not self._quiet_baseline,
+            grace_polls=self.source.confirm_grace,
+            prune=prune,
+        )
+        if outcome.delta:
+            self._version = await self._store.commit(self.name, version, outcome, fence)
+        if prune:
+            self._last_prune = now
+        self._quiet_baseline = False
+        return outcome
+
+    async def _load(self, fence: Fence | None) -> int:
+        """Load the committed state; if the store lost it, rebuild it without false alarms.
+
+        With a state in memory (the store was wiped under a running process), that state is
+        written back and the polls go on from it, so no transition is missed. Without one (the
+        process restarted too) but with signs the source was known, the next poll is a baseline
+        that announces nothing, even with ``announce_existing``.
+        """
+        loaded = await self._store.load(self.name)
+        lost = loaded.version == 0 and not loaded.state.baselined
+        if lost and self.state.baselined:
+            restore = Outcome(self.state, (), Delta.everything(self.state))
+            version = await self._store.commit(self.name, 0, restore, fence)
+            self._reset("from_memory", tracked=len(self.state.tracked))
+            return version
+        if lost and loaded.known:
+            self._quiet_baseline = True
+            self._reset("rebaselined")
+        self.state = loaded.state
+        self._metrics.set_live(self.name, self.state.live())
+        return loaded.version
+
+    def _reset(self, how: str, **details: object) -> None:
+        self._metrics.state_resets.labels(self.name, how).inc()
+        log.warning("state_lost", source=self.name, how=how, **details)
+
+    def _succeeded(self, outcome: Outcome) -> None:
+        changed = outcome.state is not self.state
+        self.state = outcome.state
+        self.last_success = time.monotonic()
+        self._metrics.last_success.labels(self.name).set(time.time())
+        if changed:
+            self._metrics.set_live(self.name, self.state.live())
+        for event in outcome.events:
+            self._announce(event)
+        if self.failing is not None:
+            log.info("poll_recovered", source=self.name, after=self.failing.value)
+            self.failing = None
+            self.last_error = None
+
+    def _announce(self, event: Event) -> None:
+        self._metrics.events.labels(self.name, event.type.value).inc()
+        if event.type is EventType.ENDED and event.reason is not None:
+            self._metrics.ends.labels(self.name, event.reason.value).inc()
+            ran = _ran_for(event)
+            if ran is not None:
+                duration = self._metrics.conference_duration
+                duration.labels(self.name, event.conference.conference_type).observe(ran)
+        (log.debug if self._quiet_events else log.info)(
+            event.type.value,
+            source=self.name,
+            conference_id=event.conference.id,
+            title=event.conference.title,
+            event_id=event.id,
+            restart=event.restart,
+            reason=None if event.reason is None else event.reason.value,
+        )
+
+    def _failed(self, reason: PollFailure, message: str) -> None:
+        self._metrics.poll_failures.labels(self.name, reason.value).inc()
+        if self.failing is not reason:  # log on transitions, not on every tick
+            log.warning("poll_failed", source=self.name, reason=reason.value, error=message)
+        self.failing = reason
+        self.last_error = message

@@ -1,0 +1,5 @@
+"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and the status page."""
+
+from monitor.web.server import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,231 @@
+"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and a status page.
+
+``create_app`` takes a read-only view of the running service, so the handlers can be tested
+against any object that has pollers, runners, a store and metrics. Nothing here ever shows
+configuration: conference objects as Canvas sent them, names, counts and times only.
+
+Access. The server listens on 127.0.0.1 unless ``listen`` says otherwise. With ``api_token`` set,
+every path except ``/metrics``, ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer
+<token>`` (compared in constant time; otherwise 401 with ``WWW-Authenticate: Bearer``): the
+status page and ``/api/v1/live`` show conference titles and links, which are for people with
+access. The three open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
+carry no token, and they show only names of sources and sinks, counts, times and failure
+reasons, never a title, a conference id or a secret. Unknown paths are protected too (deny by
+default), so a route added later is never open by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import time
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from monitor import __version__
+from monitor.core.errors import StoreError
+from monitor.core.models import Conference, SourceState
+from monitor.core.secret import Secret
+from monitor.delivery.dispatch import SinkRunner
+from monitor.observe.exposition import metrics_handler
+from monitor.observe.metrics import Metrics
+from monitor.store.base import Store
+from monitor.watch.poller import Poller
+
+STORE_PING_TIMEOUT: Final = 2.0
+STALE_INTERVALS: Final = 3  # a source is unready after this many intervals without success
+#: Paths that stay open when ``api_token`` is set: probes and scrapes (see the module docstring).
+OPEN_PATHS: Final = frozenset({"/metrics", "/healthz", "/readyz"})
+REALM: Final = 'Bearer realm="conference-monitor"'
+
+
+class ServiceView(Protocol):
+    pollers: Sequence[Poller]
+    runners: Sequence[SinkRunner]
+    store: Store
+    metrics: Metrics
+
+    def dead_loops(self) -> list[str]:
+        """Names of loops that stopped or stopped beating."""
+
+    def standby(self) -> tuple[str, ...] | None:
+        """The replicas doing all the work, when this one is a standby."""
+
+
+SERVICE: Final = web.AppKey("service", ServiceView)
+
+
+def create_app(service: ServiceView, *, api_token: Secret | None = None) -> web.Application:
+    middlewares = [] if api_token is None else [bearer_auth(api_token)]
+    app = web.Application(middlewares=middlewares)
+    app[SERVICE] = service
+    app.router.add_get("/", status_page)
+    app.router.add_get("/metrics", metrics_handler(service.metrics))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/v1/live", live)
+    return app
+
+
+def bearer_auth(token: Secret) -> Middleware:
+    """Demand ``Authorization: Bearer <token>`` everywhere but ``OPEN_PATHS``."""
+    expected = token.reveal().encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        presented = given.strip().encode("utf-8", "surrogateescape")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented, expected):
+            return await handler(request)
+        challenge = f'{REALM}, error="invalid_token"' if given else REALM
+        return web.json_response(
+            {"error": "unauthorized", "detail": "send Authorization: Bearer <api_token>"},
+            status=401,
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    return middleware
+
+
+async def healthz(request: web.Request) -> web.Response:
+    dead = request.app[SERVICE].dead_loops()
+    body = {"status": "failing" if dead else "ok", "dead_loops": dead}
+    return web.json_response(body, status=503 if dead else 200)
+
+
+def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
+    checks = []
+    now = time.monotonic()
+    for poller in pollers:
+        if poller.elsewhere:  # several replicas: another one polls it (and answers for it)
+            checks.append({"name": f"source:{poller.name}", "ok": True, "polled_here": False})
+            continue
+        limit = max(STALE_INTERVALS * poller.interval, 1.0)
+        age = None if poller.last_success is None else now - poller.last_success
+        check: dict[str, Any] = {
+            "name": f"source:{poller.name}",
+            "ok": age is not None and age <= limit,
+        }
+        if age is None:
+            check["detail"] = "no successful poll yet"
+        elif age > limit:
+            check["detail"] = f"last successful poll {age:.0f}s ago (limit {limit:g}s)"
+        if poller.failing is not None:
+            check["failing"] = poller.failing.value
+            check["error"] = poller.last_error
+        checks.append(check)
+    return checks
+
+
+def sink_checks(runners: Sequence[SinkRunner]) -> list[dict[str, Any]]:
+    """Sinks never make the service unready (it must stay scraped and alerting), but a
+    disabled or failing sink is named here."""
+    checks = []
+    for runner in runners:
+        check: dict[str, Any] = {"name": f"sink:{runner.name}", "ok": True}
+        if runner.disabled is not None:
+            check["disabled"] = runner.disabled.reason
+        if runner.failing is not None:
+            check["failing"] = runner.failing
+        checks.append(check)
+    return checks
+
+
+async def readyz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    store: dict[str, Any] = {"name": "store", "ok": True}
+    try:
+        async with asyncio.timeout(STORE_PING_TIMEOUT):
+            await service.store.ping()
+    except (StoreError, TimeoutError) as exc:
+        store = {"name": "store", "ok": False, "detail": str(exc) or "timed out"}
+    checks = [store, *source_checks(service.pollers), *sink_checks(service.runners)]
+    ready = all(check["ok"] for check in checks)
+    body: dict[str, Any] = {"ready": ready, "checks": checks}
+    if (active := service.standby()) is not None:
+        body["standby"] = {
+            "active": list(active),
+            "detail": "standby: other replicas poll every source and deliver every sink; "
+            "this one takes over when one of them stops",
+        }
+    return web.json_response(body, status=200 if ready else 503)
+
+
+def _iso(monotonic: float | None) -> str | None:
+    if monotonic is None:
+        return None
+    wall = time.time() - (time.monotonic() - monotonic)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
+
+
+async def live_state(service: ServiceView, poller: Poller) -> SourceState:
+    """What the source's poller knows; for a source another replica polls, what it committed."""
+    if not poller.elsewhere:
+        return poller.state
+    try:
+        return (await service.store.load(poller.name)).state
+    except StoreError:
+        return SourceState()
+
+
+async def live(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    sources = []
+    for poller in service.pollers:
+        conferences = sorted((await live_state(service, poller)).live(), key=lambda c: c.id)
+        sources.append(
+            {
+                "name": poller.name,
+                "count": len(conferences),
+                "polled_here": not poller.elsewhere,
+                "last_successful_poll": _iso(poller.last_success),
+                "failing": None if poller.failing is None else poller.failing.value,
+                "conferences": [dict(c.raw) for c in conferences],
+            }
+        )
+    return web.json_response({"sources": sources})
+
+
+def _row(conference: Conference) -> str:
+    url = conference.raw.get("url")
+    title = html.escape(conference.title or f"conference {conference.id}")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
+    cells = (
+        title,
+        html.escape(conference.conference_type),
+        html.escape(f"{conference.context_type} {conference.context_id}"),
+        html.escape(str(conference.raw.get("started_at") or "")),
+    )
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _started_key(conference: Conference) -> tuple[str, int]:
+    """Oldest first; ``started_at`` may be anything Canvas sent, so compare it as text."""
+    return (str(conference.raw.get("started_at") or ""), conference.id)
+
+
+async def status_page(request: web.Request) -> web.Response:
+    parts = [
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>",
+        f"<title>conference monitor</title><h1>Live conferences</h1><p>v{__version__} · "
+        '<a href="/api/v1/live">JSON</a> · <a href="/metrics">metrics</a> · '
+        '<a href="/readyz">readiness</a></p>',
+    ]
+    service = request.app[SERVICE]
+    for poller in service.pollers:
+        conferences = sorted((await live_state(service, poller)).live(), key=_started_key)
+        state = "ok" if poller.failing is None else f"failing: {poller.failing.value}"
+        parts.append(
+            f"<h2>{html.escape(poller.name)} — {len(conferences)} live ({html.escape(state)})</h2>"
+            "<table><tr><th>Title<th>Type<th>Context<th>Started</tr>"
+            + "".join(_row(c) for c in conferences)
+            + "</table>"
+        )
+    return web.Response(text="".join(parts), content_type="text/html")
