@@ -257,10 +257,9 @@ async def _run(service: Service, requested: asyncio.Event) -> None:
     stop = asyncio.Event()  # a stop was requested, or another process took this one's name
     async with asyncio.TaskGroup() as group:
         service.tasks["leases"] = group.create_task(service.leases.run(handed_back))
-        for poller in service.pollers:
-            service.tasks[f"poller:{poller.name}"] = group.create_task(poller.run(stop))
-        for config in service.settings.sinks:
-            service.tasks[f"sink:{config.name}"] = group.create_task(
+        polling = [group.create_task(poller.run(stop)) for poller in service.pollers]
+        delivering = [
+            group.create_task(
                 deliver_while_held(
                     config.name,
                     leases=service.leases,
@@ -271,15 +270,19 @@ async def _run(service: Service, requested: asyncio.Event) -> None:
                     grace=grace,
                 )
             )
+            for config in service.settings.sinks
+        ]
+        for poller, task in zip(service.pollers, polling, strict=True):
+            service.tasks[f"poller:{poller.name}"] = task
+        for config, task in zip(service.settings.sinks, delivering, strict=True):
+            service.tasks[f"sink:{config.name}"] = task
         service.tasks["housekeeping"] = group.create_task(_housekeeping(service, stop))
         await first(requested.wait(), service.leases.name_taken.wait())
         stop.set()
         log.info("stopping", grace=grace)
-        for name, task in service.tasks.items():
-            if name.startswith("poller:"):  # a poll cut short commits nothing
-                task.cancel()
-        work = [task for name, task in service.tasks.items() if name.startswith("sink:")]
-        await asyncio.gather(*work, return_exceptions=True)
+        for task in polling:  # a poll cut short commits nothing
+            task.cancel()
+        await asyncio.gather(*delivering, return_exceptions=True)
         handed_back.set()
 
 

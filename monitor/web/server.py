@@ -21,7 +21,7 @@ import hmac
 import html
 import time
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -30,30 +30,14 @@ from monitor import __version__
 from monitor.core.errors import StoreError
 from monitor.core.models import Conference, SourceState
 from monitor.core.secret import Secret
-from monitor.delivery.dispatch import SinkRunner
 from monitor.observe.exposition import metrics_handler
-from monitor.observe.metrics import Metrics
-from monitor.store.base import Store
-from monitor.watch.poller import Poller
+from monitor.web.views import ServiceView, SinkView, SourceView
 
 STORE_PING_TIMEOUT: Final = 2.0
 STALE_INTERVALS: Final = 3  # a source is unready after this many intervals without success
 #: Paths that stay open when ``api_token`` is set: probes and scrapes (see the module docstring).
 OPEN_PATHS: Final = frozenset({"/metrics", "/healthz", "/readyz"})
 REALM: Final = 'Bearer realm="conference-monitor"'
-
-
-class ServiceView(Protocol):
-    pollers: Sequence[Poller]
-    runners: Sequence[SinkRunner]
-    store: Store
-    metrics: Metrics
-
-    def dead_loops(self) -> list[str]:
-        """Names of loops that stopped or stopped beating."""
-
-    def standby(self) -> tuple[str, ...] | None:
-        """The replicas doing all the work, when this one is a standby."""
 
 
 SERVICE: Final = web.AppKey("service", ServiceView)
@@ -99,7 +83,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=503 if dead else 200)
 
 
-def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
+def source_checks(pollers: Sequence[SourceView]) -> list[dict[str, Any]]:
     checks = []
     now = time.monotonic()
     for poller in pollers:
@@ -123,7 +107,7 @@ def source_checks(pollers: Sequence[Poller]) -> list[dict[str, Any]]:
     return checks
 
 
-def sink_checks(runners: Sequence[SinkRunner]) -> list[dict[str, Any]]:
+def sink_checks(runners: Sequence[SinkView]) -> list[dict[str, Any]]:
     """Sinks never make the service unready (it must stay scraped and alerting), but a
     disabled or failing sink is named here."""
     checks = []
@@ -164,7 +148,7 @@ def _iso(monotonic: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
 
 
-async def live_state(service: ServiceView, poller: Poller) -> SourceState:
+async def live_state(service: ServiceView, poller: SourceView) -> SourceState:
     """What the source's poller knows; for a source another replica polls, what it committed."""
     if not poller.elsewhere:
         return poller.state
