@@ -35,7 +35,8 @@ from monitor.observe import logs
 from monitor.observe.metrics import Metrics
 from monitor.replicas import identity, name_claim
 from monitor.replicas.leases import LeaseKeeper
-from monitor.store.base import STORE_RETRY, Store, open_store
+from monitor.store.base import STORE_RETRY, open_store
+from monitor.store.roles import Store
 from monitor.watch.poller import Poller
 from monitor.web.server import create_app
 

@@ -30,7 +30,8 @@ from monitor.core.errors import PollFailure, StoreError
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator import Simulator, World
-from monitor.store.base import Fence, Store
+from monitor.store.roles import Store
+from monitor.store.values import Fence
 from monitor.watch.poller import Poller
 from tests.service import source_config
 from tests.store_wrappers import PassThroughStore

@@ -32,9 +32,10 @@ from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import ChatSink
 from monitor.delivery.sinks.base import Attempt, Message
 from monitor.observe.metrics import Metrics
-from monitor.store.base import OutboxEntry, Store
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import OutboxEntry
 from tests import delivery_helpers
 from tests.chat_receivers import ChatRequest, SlackReceiver, _Answer
 from tests.factories import conference

@@ -29,12 +29,10 @@ from monitor.core.secret import Secret
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import WebhookSink
 from monitor.observe.metrics import Metrics
-from monitor.store.base import (
-    OutboxEntry,
-    Store,
-)
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import OutboxEntry
 from tests.factories import NOW, conference, snapshot
 from tests.receiver import Receiver
 from tests.redis_server import redis_server_binary

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from monitor.core.diff import Outcome, diff
 from monitor.core.models import SourceState
-from monitor.store.base import OutboxEntry, Store
+from monitor.store.roles import Store
+from monitor.store.values import OutboxEntry
 from tests.factories import NOW, conference
 from tests.receiver import Received, Receiver
 

@@ -14,7 +14,7 @@ from monitor.app import serve
 from monitor.config.settings import Listen, Settings, SinkConfig, SinkType, SourceConfig
 from monitor.core.secret import Secret
 from monitor.delivery.sinks import Sink
-from monitor.store.base import Store
+from monitor.store.roles import Store
 
 SIM_TOKEN = "sim-token"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from monitor.core.diff import Outcome
-from monitor.store.base import (
+from monitor.store.roles import Store
+from monitor.store.values import (
     DeadLetter,
     Fence,
     Loaded,
@@ -14,7 +15,6 @@ from monitor.store.base import (
     OutboxEntry,
     RetryState,
     SinkDisabled,
-    Store,
 )
 
 

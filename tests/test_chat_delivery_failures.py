@@ -15,7 +15,7 @@ import pytest
 
 from monitor.commands import dlq
 from monitor.config.settings import Settings, SinkType
-from monitor.store.base import Store
+from monitor.store.roles import Store
 from tests.chat_helpers import (
     PATIENT_SCHEDULE,
     SINK,

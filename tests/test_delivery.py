@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from monitor.core.diff import diff
 from monitor.core.models import EventType, SourceState, format_time
 from monitor.delivery.sinks import Attempt, Message, Verdict, WebhookSink
-from monitor.store.base import OutboxEntry
+from monitor.store.values import OutboxEntry
 from tests.delivery_helpers import (
     OTHER_SECRET,
     SECRET,

@@ -18,9 +18,10 @@ from monitor.delivery.backlog import OutboxGauges
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks.webhook import WebhookSink
 from monitor.observe.metrics import Metrics
-from monitor.store.base import OutboxEntry, Store
 from monitor.store.redis import keys
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import OutboxEntry
 from tests.delivery_helpers import commandstats, eventually, fast_config, running_sink, started
 from tests.receiver import Receiver
 from tests.store_wrappers import PassThroughStore

@@ -15,8 +15,8 @@ import pytest
 
 from monitor.core.errors import ExitCode
 from monitor.core.secret import Secret
-from monitor.store.base import SinkDisabled
 from monitor.store.redis.store import RedisStore
+from monitor.store.values import SinkDisabled
 from tests.delivery_helpers import backlog_is, fast_config, running_sink, started
 from tests.ledger_helpers import ScriptedReceiver
 

@@ -39,7 +39,6 @@ from monitor.core.secret import Secret
 from monitor.delivery.sinks import ChatSink, WebhookSink
 from monitor.delivery.sinks.notice import notice_of
 from monitor.observe.metrics import Metrics
-from monitor.store.base import Store
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.codec import (
     decode_tombstone,
@@ -48,6 +47,7 @@ from monitor.store.redis.codec import (
     encode_tracked,
 )
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
 from monitor.watch.poller import Poller
 from monitor.web.server import create_app, live, status_page
 from tests.canvas_helpers import (

@@ -13,9 +13,10 @@ from monitor.core.errors import StaleStateError
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper, owner
-from monitor.store.base import Fence, Membership, Store, holder
 from monitor.store.redis import keys
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import Fence, Membership, holder
 from tests.delivery_helpers import StoreFactory, started
 from tests.store_wrappers import PassThroughStore
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 from monitor.core.secret import Secret
-from monitor.store.base import RetryState, SinkDisabled, Store
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import RetryState, SinkDisabled
 from tests.delivery_helpers import StoreFactory, started
 from tests.ledger_helpers import read_all, same_event
 

@@ -24,9 +24,10 @@ from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator.throttle import FORBIDDEN_BODY
-from monitor.store.base import Store, holder
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import holder
 from monitor.watch.poller import ticker
 from tests.canvas_helpers import LIVE, Rig, poller_rig, start_live
 

@@ -18,9 +18,9 @@ import monitor.canvas.client
 from monitor.core.models import EventType, Phase, event_id
 from monitor.core.secret import Secret
 from monitor.simulator.throttle import FORBIDDEN_BODY
-from monitor.store.base import Store
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
 from tests.canvas_helpers import T0, Committed, Rig, committed_events, poller_rig, start_live
 
 COURSE_101 = "/api/v1/courses/101/conferences"

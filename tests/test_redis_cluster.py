@@ -19,9 +19,11 @@ import redis
 from monitor.core.errors import StoreError
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
-from monitor.store.base import RetryState, Store, open_store
+from monitor.store.base import open_store
 from monitor.store.redis import keys
 from monitor.store.redis import outbox as redis_outbox
+from monitor.store.roles import Store
+from monitor.store.values import RetryState
 from tests import test_ledger_contract, test_store_contract
 from tests.delivery_helpers import StoreFactory, started, store_factory
 from tests.ledger_helpers import read_all

@@ -30,10 +30,11 @@ from monitor.config.redis_url import where as server_name
 from monitor.core.errors import StaleStateError, StoreError
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
-from monitor.store.base import Store, open_store
+from monitor.store.base import open_store
 from monitor.store.redis import keys
 from monitor.store.redis import sentinel as redis_sentinel
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
 from tests import test_ledger_contract, test_store_contract
 from tests.delivery_helpers import StoreFactory, started, store_factory
 from tests.ledger_helpers import read_all

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.config.sinks import DEFAULT_SCHEDULE
 from monitor.delivery.retry import JITTER, RETRY_AFTER_CAP, next_due
-from monitor.store.base import RetryState
+from monitor.store.values import RetryState
 from tests.delivery_helpers import (
     FAST_SCHEDULE,
     StoreFactory,

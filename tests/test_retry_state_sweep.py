@@ -13,10 +13,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.core.secret import Secret
-from monitor.store.base import RetryState
 from monitor.store.redis import keys
 from monitor.store.redis.ledger import UNNAMED_STATE_TTL
 from monitor.store.redis.store import RedisStore
+from monitor.store.values import RetryState
 from tests.delivery_helpers import commandstats, started
 
 STATE = RetryState(1, 1_790_000_000.0, "HTTP 503")

@@ -16,8 +16,9 @@ from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks.webhook import WebhookSink
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
-from monitor.store.base import OutboxEntry, Store
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
+from monitor.store.values import OutboxEntry
 from tests.delivery_helpers import fast_config, started
 from tests.receiver import Receiver
 from tests.store_wrappers import PassThroughStore

@@ -11,9 +11,9 @@ from monitor.core.diff import Answer, Confirmation, Outcome, diff
 from monitor.core.errors import StaleStateError
 from monitor.core.models import SourceState
 from monitor.core.secret import Secret
-from monitor.store.base import Store
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
+from monitor.store.roles import Store
 from tests.factories import NOW, conference, snapshot
 
 StoreFactory = Callable[[], Store]

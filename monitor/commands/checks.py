@@ -25,7 +25,8 @@ from monitor.core.models import format_time
 from monitor.delivery.sinks import make_sink
 from monitor.observe.metrics import Metrics
 from monitor.replicas.identity import base_name
-from monitor.store.base import OutboxEntry, open_store
+from monitor.store.base import open_store
+from monitor.store.values import OutboxEntry
 
 TEST_EVENT = "monitor.test"
 

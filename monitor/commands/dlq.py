@@ -19,7 +19,9 @@ from monitor.config.settings import Settings, SinkConfig, SinkType
 from monitor.core.errors import ConfigError
 from monitor.core.secret import Secret
 from monitor.replicas.identity import base_name
-from monitor.store.base import DeadLetter, Store, open_store
+from monitor.store.base import open_store
+from monitor.store.roles import Store
+from monitor.store.values import DeadLetter
 
 _STORE_VARIABLES = ("STATE_URL", "STATE_URL_FILE", "REDIS_URL", "REDIS_URL_FILE")
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
 from monitor.observe.metrics import Metrics
-from monitor.store.base import Store
+from monitor.store.roles import Deliveries
 
 #: Seconds between measurements in the store. The backlog alert waits 15 minutes; a dashboard
 #: of a sink that is behind moves once a minute.
@@ -48,7 +48,7 @@ class Runner(Protocol):
     def inflight(self) -> int: ...
 
 
-async def update_backlogs(sinks: Sequence[str], store: Store, metrics: Metrics) -> None:
+async def update_backlogs(sinks: Sequence[str], store: Deliveries, metrics: Metrics) -> None:
     """Measure ``outbox_pending`` and ``dead_letters`` of every sink in the store."""
     for sink in sinks:
         metrics.outbox_pending.labels(sink).set(await store.backlog(sink))
@@ -59,7 +59,7 @@ class OutboxGauges:
     def __init__(
         self,
         sinks: Sequence[str],
-        store: Store,
+        store: Deliveries,
         metrics: Metrics,
         elsewhere: Callable[[str], bool] = lambda sink: False,
     ) -> None:

@@ -33,7 +33,9 @@ from monitor.delivery.sink_filter import SinkFilter
 from monitor.delivery.sink_switch import SinkSwitch
 from monitor.delivery.sinks.base import Attempt, Sink, Verdict
 from monitor.observe.metrics import Metrics
-from monitor.store.base import STORE_RETRY, OutboxEntry, RetryState, SinkDisabled, Store
+from monitor.store.base import STORE_RETRY
+from monitor.store.roles import Deliveries
+from monitor.store.values import OutboxEntry, RetryState, SinkDisabled
 
 log = structlog.get_logger("monitor.delivery.dispatch")
 
@@ -53,7 +55,7 @@ class SinkRunner:
         self,
         sink: Sink,
         config: SinkConfig,
-        store: Store,
+        store: Deliveries,
         metrics: Metrics,
         *,
         rng: random.Random | None = None,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.delivery.sinks.base import Message
-from monitor.store.base import OutboxEntry, RetryState
+from monitor.store.values import OutboxEntry, RetryState
 
 
 @dataclass(slots=True)

@@ -17,7 +17,9 @@ import structlog
 
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
-from monitor.store.base import STORE_RETRY, OutboxEntry, RetryState, Store
+from monitor.store.base import STORE_RETRY
+from monitor.store.roles import Deliveries
+from monitor.store.values import OutboxEntry, RetryState
 
 log = structlog.get_logger("monitor.delivery.dispatch")
 
@@ -30,7 +32,7 @@ class Settler:
     def __init__(
         self,
         sink: str,
-        store: Store,
+        store: Deliveries,
         settled: Callable[[OutboxEntry], None],
         beat: Callable[[], None],
     ) -> None:

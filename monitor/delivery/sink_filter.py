@@ -15,7 +15,7 @@ from typing import Final
 
 from monitor.config.settings import SinkConfig
 from monitor.core.models import envelope_facts
-from monitor.store.base import OutboxEntry
+from monitor.store.values import OutboxEntry
 
 _LEADING_TIME: Final = re.compile(rb'\{"type":"[^"\\]*","timestamp":"([^"\\]{1,40})"')
 

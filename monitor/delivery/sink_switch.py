@@ -14,7 +14,8 @@ import structlog
 
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
-from monitor.store.base import SinkDisabled, Store
+from monitor.store.roles import Ledger
+from monitor.store.values import SinkDisabled
 
 log = structlog.get_logger("monitor.delivery.dispatch")
 
@@ -24,7 +25,7 @@ class SinkSwitch:
         self,
         sink: str,
         url: Secret,
-        store: Store,
+        store: Ledger,
         metrics: Metrics,
         clock: Callable[[], float],
     ) -> None:

@@ -29,7 +29,8 @@ from monitor.core.aio import first
 from monitor.core.errors import StoreError
 from monitor.delivery.dispatch import READ_WAIT, SinkRunner
 from monitor.replicas.leases import LeaseKeeper
-from monitor.store.base import STORE_RETRY, Store
+from monitor.store.base import STORE_RETRY
+from monitor.store.roles import Deliveries
 
 log = structlog.get_logger("monitor.delivery.supervise")
 
@@ -47,7 +48,7 @@ async def deliver_while_held(
     sink: str,
     *,
     leases: LeaseKeeper,
-    store: Store,
+    store: Deliveries,
     make_runner: Callable[[], SinkRunner],
     running: list[SinkRunner],
     stop: asyncio.Event,
@@ -71,7 +72,7 @@ async def deliver_while_held(
             running.remove(runner)
 
 
-async def _adopt(sink: str, store: Store, stop: asyncio.Event) -> bool:
+async def _adopt(sink: str, store: Deliveries, stop: asyncio.Event) -> bool:
     """Take over the sink's pending entries, retrying while the store is away."""
     while not stop.is_set():
         try:
@@ -94,7 +95,7 @@ async def _watch(lease: str, leases: LeaseKeeper, stop: asyncio.Event, lost: asy
         await first(asyncio.sleep(WATCH_EVERY), stop.wait(), lost.wait())
 
 
-async def _adopt_strays(sink: str, store: Store, lost: asyncio.Event) -> None:
+async def _adopt_strays(sink: str, store: Deliveries, lost: asyncio.Event) -> None:
     """Once the lease has been held ``ADOPT_AFTER``: adopt what another consumer read after its
     lease had gone (again a little later while the store fails)."""
     wait = ADOPT_AFTER

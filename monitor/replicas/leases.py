@@ -32,7 +32,9 @@ from monitor.core.aio import first
 from monitor.core.errors import StoreError
 from monitor.observe.metrics import Metrics
 from monitor.replicas.identity import NAME_HINT
-from monitor.store.base import STORE_RETRY, Fence, Membership, Store, holder
+from monitor.store.base import STORE_RETRY
+from monitor.store.roles import LeaseStore
+from monitor.store.values import Fence, Membership, holder
 
 log = structlog.get_logger("monitor.replicas.leases")
 
@@ -49,7 +51,7 @@ def owner(name: str, replicas: Sequence[str]) -> str | None:
 class LeaseKeeper:
     def __init__(
         self,
-        store: Store,
+        store: LeaseStore,
         replica: str,
         names: Sequence[str],
         ttl: float,

@@ -21,7 +21,9 @@ from monitor.core.aio import first
 from monitor.core.errors import StoreError
 from monitor.replicas import identity
 from monitor.replicas.identity import Identity
-from monitor.store.base import STORE_RETRY, Store, member_parts
+from monitor.store.base import STORE_RETRY
+from monitor.store.roles import LeaseStore
+from monitor.store.values import member_parts
 
 log = structlog.get_logger("monitor.replicas.name_claim")
 
@@ -38,7 +40,7 @@ def start_identity(url: str, replica: str | None) -> Identity:
 
 
 async def settle(
-    store: Store,
+    store: LeaseStore,
     me: Identity,
     lease_ttl: float,
     stop: asyncio.Event,
@@ -62,7 +64,7 @@ async def settle(
         log.info("replica_renamed", replica=me.name, alive_elsewhere=alive)
 
 
-async def _watch(store: Store, me: Identity, every: float, stop: asyncio.Event) -> bool | None:
+async def _watch(store: LeaseStore, me: Identity, every: float, stop: asyncio.Event) -> bool | None:
     """Is another process alive under ``me.name``? None when stopped before it was known."""
     watched: dict[str, int] = {}  # member -> when it was to lapse, when first seen
     looked, failing = False, False

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError
 from monitor.core.models import SourceState
-from monitor.store.base import (
+from monitor.store.values import (
     DeadLetter,
     Fence,
     Loaded,

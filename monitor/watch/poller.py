@@ -26,7 +26,8 @@ from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStat
 from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
-from monitor.store.base import Fence, Store
+from monitor.store.roles import StateStore
+from monitor.store.values import Fence
 
 log = structlog.get_logger("monitor.watch.poller")
 
@@ -67,7 +68,7 @@ class Poller:
         self,
         source: SourceConfig,
         client: CanvasClient,
-        store: Store,
+        store: StateStore,
         metrics: Metrics,
         *,
         interval: float,

@@ -9,7 +9,8 @@ from typing import Protocol
 from monitor.core.errors import PollFailure
 from monitor.core.models import SourceState
 from monitor.observe.metrics import Metrics
-from monitor.store.base import SinkDisabled, Store
+from monitor.store.roles import Store
+from monitor.store.values import SinkDisabled
 
 
 class SourceView(Protocol):

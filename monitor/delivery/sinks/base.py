@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from monitor.store.base import OutboxEntry
+from monitor.store.values import OutboxEntry
 
 
 class Verdict(StrEnum):

@@ -27,7 +27,7 @@ from monitor.delivery.sinks.teams_format import (
     teams_message,
     teams_verdict,
 )
-from monitor.store.base import OutboxEntry
+from monitor.store.values import OutboxEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from monitor.delivery.sinks.base import Attempt, Message
-from monitor.store.base import OutboxEntry
+from monitor.store.values import OutboxEntry
 
 
 def describe(envelope: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from monitor.core.secret import Secret
 from monitor.core.tls import client_tls
 from monitor.delivery.sinks.base import Attempt, Message, Verdict
 from monitor.delivery.sinks.http import Answer, post
-from monitor.store.base import OutboxEntry
+from monitor.store.values import OutboxEntry
 
 
 def sign(secret: Secret, event_id: str, timestamp: int, body: bytes) -> str:

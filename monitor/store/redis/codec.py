@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from monitor.core.diff import Outcome
 from monitor.core.models import Conference, Phase, Tombstone, Tracked
-from monitor.store.base import Fence, OutboxEntry
 from monitor.store.redis import keys
+from monitor.store.values import Fence, OutboxEntry
 
 V = TypeVar("V")
 

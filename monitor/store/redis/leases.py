@@ -15,9 +15,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from monitor.store.base import Membership
 from monitor.store.redis import keys
 from monitor.store.redis.scripts import ACQUIRE, HEARTBEAT, MEMBERS, RELEASE
+from monitor.store.values import Membership
 
 
 def _ms(seconds: float) -> int:

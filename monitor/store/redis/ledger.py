@@ -23,9 +23,9 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from monitor.store.base import DeadLetter, OutboxEntry, RetryState, SinkDisabled
 from monitor.store.redis import keys
 from monitor.store.redis.scripts import FORGET_RETRIES
+from monitor.store.values import DeadLetter, OutboxEntry, RetryState, SinkDisabled
 
 # A state written before states named their entry (it has no ``ref``) is taken for a settled
 # entry's once its attempt is this overdue (seconds): a delivery in progress makes its attempt

@@ -22,13 +22,13 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
-from monitor.store.base import OutboxEntry
 from monitor.store.redis import keys
 from monitor.store.redis.codec import decode_entry
 from monitor.store.redis.scripts import TRIM
 from monitor.store.redis.stream_reads import StreamReads
+from monitor.store.values import OutboxEntry
 
-log = structlog.get_logger("monitor.store.base")
+log = structlog.get_logger("monitor.store")
 
 CLAIM_IDLE: Final = 60.0  # seconds an entry may sit with a silent consumer before another takes it
 # How often a reader looks for such entries: one XAUTOCLAIM per stream. A sink's new holder

@@ -22,7 +22,14 @@ from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError, StoreError
 from monitor.core.models import SourceState
 from monitor.core.secret import Secret
-from monitor.store.base import (
+from monitor.store.redis import keys
+from monitor.store.redis.client import connect
+from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
+from monitor.store.redis.leases import RedisLeases
+from monitor.store.redis.ledger import RedisLedger
+from monitor.store.redis.outbox import RedisOutbox
+from monitor.store.redis.scripts import COMMIT, FORGET_IDLE_CONSUMERS
+from monitor.store.values import (
     DeadLetter,
     Fence,
     Loaded,
@@ -31,17 +38,10 @@ from monitor.store.base import (
     RetryState,
     SinkDisabled,
 )
-from monitor.store.redis import keys
-from monitor.store.redis.client import connect
-from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
-from monitor.store.redis.leases import RedisLeases
-from monitor.store.redis.ledger import RedisLedger
-from monitor.store.redis.outbox import RedisOutbox
-from monitor.store.redis.scripts import COMMIT, FORGET_IDLE_CONSUMERS
 
 T = TypeVar("T")
 
-log = structlog.get_logger("monitor.store.base")
+log = structlog.get_logger("monitor.store")
 
 
 class RedisStore:

@@ -1,0 +1,161 @@
+"""The store's roles, each a protocol its callers can name: a poller needs ``StateStore``, a
+sink's delivery ``Outbox`` and ``Ledger``, the replicas ``LeaseStore``; ``Store`` is all of
+them, as both implementations (memory, Redis) are.
+
+Two implementations pass one contract suite per role (``tests/test_store_contract.py``,
+``tests/test_ledger_contract.py``, ``tests/test_leases.py``). The promise they keep
+(invariant 2): ``commit`` writes a source's new state and the events it implies in one atomic
+step, and refuses to write over a version it did not load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from monitor.core.diff import Outcome
+from monitor.store.values import (
+    DeadLetter,
+    Fence,
+    Loaded,
+    Membership,
+    OutboxEntry,
+    RetryState,
+    SinkDisabled,
+)
+
+
+class StateStore(Protocol):
+    """Each source's committed state, and the commit of a poll (state and events at once)."""
+
+    async def load(self, source: str) -> Loaded:
+        """The committed state of ``source`` (empty, version 0, when there is none)."""
+
+    async def commit(
+        self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
+    ) -> int:
+        """Write the changed parts of ``outcome.state`` and append its events, atomically.
+
+        Raises ``StaleStateError`` (writing nothing) when the stored version is not ``version``,
+        or when ``fence`` no longer holds the source's lease; returns the new version.
+        """
+
+
+class Outbox(Protocol):
+    """The committed events, one consumer group per sink."""
+
+    async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
+        """Make every sink a consumer of every source's outbox, from now on.
+
+        After this, the first ``read`` of a sink returns its deliveries that were in flight
+        when the last process stopped, before any new entry.
+        """
+
+    async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
+        """Up to ``count`` entries for ``sink``, waiting at most ``wait`` seconds for one."""
+
+    async def ack(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        """The sink has them: remove them from its outbox, with any retry state."""
+
+    async def keep(self, sink: str, entries: Sequence[OutboxEntry]) -> None:
+        """These entries are still being delivered here: do not hand them to another replica.
+
+        Entries read by a consumer that then went quiet for long (a replaced pod) are handed to
+        whoever reads next; ``keep`` is how a live consumer with a long retry says it is alive.
+        """
+
+    async def backlog(self, sink: str) -> int:
+        """Entries committed for ``sink`` and not yet acknowledged."""
+
+    async def trim(self) -> int:
+        """Forget outbox entries that every sink has acknowledged; returns how many.
+
+        Also forgets retry states whose entry is no longer pending for their sink (saved too
+        late, or left by a crash, or the entry was trimmed), so they never pile up. Called on
+        a slow beat (``app.TRIM_EVERY``); it costs nothing while nothing was delivered."""
+
+    async def adopt(self, sink: str) -> int:
+        """Take over every entry of ``sink`` still pending with another consumer (this replica
+        just took the sink's lease, so nobody else delivers for it); returns how many."""
+
+    async def strays(self, sink: str) -> int:
+        """How many of ``sink``'s entries are pending with another consumer: entries a former
+        lease holder read after its lease had gone, which ``adopt`` takes back."""
+
+
+class Ledger(Protocol):
+    """What a sink's deliveries have been through: retries, dead letters, being disabled."""
+
+    async def retry_states(
+        self, sink: str, entries: Sequence[OutboxEntry]
+    ) -> dict[str, RetryState]:
+        """The retry state of those ``entries`` that have one, by event id."""
+
+    async def schedule_retry(
+        self, sink: str, entries: Sequence[OutboxEntry], state: RetryState
+    ) -> None:
+        """Remember that these entries failed and when to try again (survives restarts)."""
+
+    async def dead_letter(
+        self, sink: str, entries: Sequence[OutboxEntry], reason: str, attempts: int
+    ) -> None:
+        """Move entries to the sink's dead-letter queue and out of its outbox."""
+
+    async def dead_letters(self, sink: str) -> list[DeadLetter]:
+        """The sink's dead-letter queue, oldest first."""
+
+    async def count_dead(self, sink: str) -> int:
+        """How many dead letters the sink has (cheaper than listing them)."""
+
+    async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        """Deliver dead letters again (all, or those with ``event_ids``); returns how many."""
+
+    async def purge_dead(self, sink: str) -> int:
+        """Forget the sink's dead letters; returns how many."""
+
+    async def sink_disabled(self, sink: str) -> SinkDisabled | None:
+        """Why the sink is disabled, or None while it is enabled."""
+
+    async def disable_sink(self, sink: str, why: SinkDisabled) -> None: ...
+
+    async def enable_sink(self, sink: str) -> None: ...
+
+
+class LeaseStore(Protocol):
+    """Leases: which replica works on which source or sink (invariant 8)."""
+
+    async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
+        """Say ``replica`` (the process ``nonce``) is alive, in ``epoch``, for ``ttl`` more
+        seconds. When that epoch lapsed (or is 0: the process starts) it gets a new one, and
+        every lease held in the old one is free to take."""
+
+    async def acquire(
+        self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
+    ) -> dict[str, int]:
+        """Take each lease that is free, ``holder``'s own, or held by an epoch over in ``view``
+        (those in ``force``: from anyone): a new fencing token for each one taken."""
+
+    async def release(self, names: Sequence[str], holder: str) -> None:
+        """Hand leases back (those ``holder`` holds), so another replica can take them at once."""
+
+    async def leave(self, holder: str) -> None:
+        """``holder`` stops: drop it from the live replicas, so its share moves at once."""
+
+    async def members(self) -> tuple[int, dict[str, int]]:
+        """The store's clock (ms) and each live member with the time its heartbeat lapses
+        (ms): a member that keeps beating moves its time on (``name_claim``)."""
+
+
+class Deliveries(Outbox, Ledger, Protocol):
+    """What a sink's delivery needs: its outbox and its ledger."""
+
+
+class Store(StateStore, Outbox, Ledger, LeaseStore, Protocol):
+    """Every role: what ``open_store`` returns.
+
+    Store errors raise ``StoreError``."""
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+
+    async def close(self) -> None: ...
