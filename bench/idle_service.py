@@ -21,7 +21,7 @@ import redis
 from bench import service
 from bench.world import IndexedWorld, many_users
 from monitor.simulator import Simulator
-from tests.receiver import Receiver
+from tests.support.receiver import Receiver
 
 SETTLE = 3.0  # seconds after the baseline polls, for their commits and the first deliveries
 

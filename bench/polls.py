@@ -23,7 +23,7 @@ from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
 from monitor.watch.poller import Poller
-from tests.service import source_config
+from tests.support.service import source_config
 
 
 @dataclass(frozen=True, slots=True)

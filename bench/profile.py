@@ -18,8 +18,8 @@ from pyinstrument import Profiler  # type: ignore[import-not-found,unused-ignore
 
 from bench.scenarios import delivery, processing
 from bench.sim_process import simulator_process
-from tests.receiver import Receiver
-from tests.redis_server import start_redis
+from tests.support.receiver import Receiver
+from tests.support.redis_server import start_redis
 
 
 async def poll(redis_url: str, n: int, profiler: Profiler) -> None:

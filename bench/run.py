@@ -37,7 +37,7 @@ from bench.scenarios import (
 from bench.table import Row, render
 from monitor.observe.logs import configure
 from monitor.simulator import Simulator
-from tests.redis_server import RedisServer, start_redis
+from tests.support.redis_server import RedisServer, start_redis
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 SCENARIOS = (

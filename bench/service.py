@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import redis
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: How Prometheus asks for ``/metrics``: OpenMetrics preferred, compressed.

@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from monitor.core.secret import Secret
 from monitor.delivery import dispatch
 from monitor.store.redis.store import RedisStore
-from tests.delivery_helpers import StoreFactory, store_factory
-from tests.ledger_helpers import ScriptedReceiver
-from tests.redis_server import RedisServer, start_redis
+from tests.support.delivery_helpers import StoreFactory, store_factory
+from tests.support.ledger_helpers import ScriptedReceiver
+from tests.support.redis_server import RedisServer, start_redis
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from monitor.config.settings import Listen, Settings, from_environment, parse
 from monitor.core.secret import Secret
 from monitor.delivery import dispatch
 from monitor.simulator import Simulator
-from tests.service import Running, get_json, running, settings_for, source_config, until
+from tests.support.service import Running, get_json, running, settings_for, source_config, until
 
 API_TOKEN = "api-token-Zq81xW3v"
 NEAR_MISS = API_TOKEN[:-1] + "X"

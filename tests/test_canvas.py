@@ -22,7 +22,7 @@ from monitor.core.errors import CanvasError, PollFailure
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
-from tests.canvas_helpers import (
+from tests.support.canvas_helpers import (
     LIVE,
     LoopbackResolver,
     ScriptedCanvas,

@@ -29,7 +29,7 @@ from monitor.canvas.lane import Deadline, Lane, courtesy_pause
 from monitor.core.errors import CanvasError, PollFailure
 from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
-from tests.canvas_helpers import (
+from tests.support.canvas_helpers import (
     ScriptedCanvas,
     fast_source,
     http_session,

@@ -19,7 +19,7 @@ import pytest
 from monitor.config.settings import SinkType
 from monitor.delivery import dispatch
 from monitor.delivery.sinks import ChatSink
-from tests.chat_helpers import (
+from tests.support.chat_helpers import (
     ChatRun,
     Source,
     StoreFactory,
@@ -34,8 +34,8 @@ from tests.chat_helpers import (
     store_factory,
     teams_notices,
 )
-from tests.chat_receivers import CARD_TYPE, SlackReceiver, TeamsReceiver, teams_problems
-from tests.delivery_helpers import entry_of, eventually
+from tests.support.chat_receivers import CARD_TYPE, SlackReceiver, TeamsReceiver, teams_problems
+from tests.support.delivery_helpers import entry_of, eventually
 
 DELIVERIES = "conference_monitor_deliveries_total"
 LAG = "conference_monitor_delivery_lag_seconds"

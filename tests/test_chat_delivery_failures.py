@@ -16,7 +16,7 @@ import pytest
 from monitor.commands import dlq
 from monitor.config.settings import Settings, SinkType
 from monitor.store.roles import Store
-from tests.chat_helpers import (
+from tests.support.chat_helpers import (
     PATIENT_SCHEDULE,
     SINK,
     ChatRun,
@@ -35,9 +35,9 @@ from tests.chat_helpers import (
     slack_notices,
     store_factory,
 )
-from tests.chat_receivers import SlackReceiver
-from tests.delivery_helpers import entry_of, eventually
-from tests.service import settings_for, source_config, until
+from tests.support.chat_receivers import SlackReceiver
+from tests.support.delivery_helpers import entry_of, eventually
+from tests.support.service import settings_for, source_config, until
 
 DELIVERIES = "conference_monitor_deliveries_total"
 FAILURES = "conference_monitor_delivery_failures_total"

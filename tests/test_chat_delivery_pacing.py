@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from monitor.config.settings import SinkType
-from tests.chat_helpers import (
+from tests.support.chat_helpers import (
     ChatRun,
     ScriptedSlack,
     Source,
@@ -30,8 +30,8 @@ from tests.chat_helpers import (
     slack_notices,
     store_factory,
 )
-from tests.chat_receivers import SlackReceiver
-from tests.delivery_helpers import eventually
+from tests.support.chat_receivers import SlackReceiver
+from tests.support.delivery_helpers import eventually
 
 DELIVERIES = "conference_monitor_deliveries_total"
 FAILURES = "conference_monitor_delivery_failures_total"

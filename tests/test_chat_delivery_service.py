@@ -20,12 +20,12 @@ from monitor.config.settings import SinkType
 from monitor.delivery import dispatch
 from monitor.delivery.sinks import ChatSink
 from monitor.simulator import Simulator
-from tests.chat_helpers import (
+from tests.support.chat_helpers import (
     SINK,
     chat_config,
 )
-from tests.chat_receivers import SlackReceiver, TeamsReceiver, teams_problems
-from tests.service import get_json, running, settings_for, source_config, until
+from tests.support.chat_receivers import SlackReceiver, TeamsReceiver, teams_problems
+from tests.support.service import get_json, running, settings_for, source_config, until
 
 
 @pytest.fixture(autouse=True)

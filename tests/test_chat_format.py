@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from monitor.core.models import Conference, EndReason, Event, EventType, event_id, format_time
 from monitor.delivery.sinks.base import Attempt, Verdict
-from monitor.delivery.sinks.examples import examples
 from monitor.delivery.sinks.notice import (
     DIGEST_MAX_NOTICES,
     Chunk,
@@ -33,8 +32,9 @@ from monitor.delivery.sinks.teams_format import (
     teams_message,
     teams_verdict,
 )
-from tests.chat_receivers import slack_problems, teams_problems
-from tests.factories import NOW, raw_conference
+from tests.support.chat_examples import examples
+from tests.support.chat_receivers import slack_problems, teams_problems
+from tests.support.factories import NOW, raw_conference
 
 START = NOW - timedelta(minutes=65)
 
@@ -550,6 +550,5 @@ def test_answer_details_blank_the_parts_of_the_sinks_own_url(
 def test_docs_chat_md_is_what_the_code_sends() -> None:
     path = Path(__file__).resolve().parents[1] / "docs" / "chat.md"
     assert path.read_text(encoding="utf-8") == examples(), (
-        "docs/chat.md is out of date: "
-        "run `python -m monitor.delivery.sinks.examples > docs/chat.md`"
+        "docs/chat.md is out of date: run `python -m tests.support.chat_examples > docs/chat.md`"
     )

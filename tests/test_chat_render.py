@@ -10,7 +10,7 @@ import pytest
 from monitor.config.settings import SinkConfig, SinkType
 from monitor.core.secret import Secret
 from monitor.delivery.sinks import ChatSink
-from tests.delivery_helpers import entry_of, started
+from tests.support.delivery_helpers import entry_of, started
 
 
 @pytest.mark.parametrize("threshold", [1, 10])  # a digest, and single messages

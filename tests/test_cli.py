@@ -28,9 +28,9 @@ from standardwebhooks.webhooks import Webhook
 from monitor import __version__
 from monitor.core.errors import ExitCode
 from monitor.simulator import Simulator
-from tests.receiver import Receiver
-from tests.redis_server import free_port
-from tests.service import until
+from tests.support.receiver import Receiver
+from tests.support.redis_server import free_port
+from tests.support.service import until
 
 MONITOR = (sys.executable, "-m", "monitor")
 SCRIPT = Path(sys.executable).with_name("conference-monitor")

@@ -23,8 +23,8 @@ import pytest
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
-from tests.delivery_helpers import started
-from tests.redis_server import free_port
+from tests.support.delivery_helpers import started
+from tests.support.redis_server import free_port
 from tests.test_cli import (
     CONFIG,
     FAILURE,

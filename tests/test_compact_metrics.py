@@ -33,7 +33,7 @@ from monitor.observe.compact_metrics import (
 )
 from monitor.observe.exposition import metrics_handler
 from monitor.observe.metrics import Metrics
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 BUCKETS = (0.5, 1, 2.5, 10)
 #: Label values Canvas could send (conference types come from Canvas) and our own.

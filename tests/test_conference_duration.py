@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.store.memory import MemoryStore
-from tests.canvas_helpers import poller_rig, sample, start_live
+from tests.support.canvas_helpers import poller_rig, sample, start_live
 
 NAME = "conference_monitor_conference_duration_seconds"
 

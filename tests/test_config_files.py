@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 from monitor.config.settings import Settings, from_environment, parse
 from monitor.core.errors import ConfigError
 from monitor.simulator import Simulator
-from tests.receiver import Receiver
+from tests.support.receiver import Receiver
 from tests.test_cli import CONFIG, WHSEC, config_text, run_async, run_cli, write
 
 URL = "https://hooks.example.edu/conferences/url-file-secret-path-4242"

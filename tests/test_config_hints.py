@@ -15,7 +15,7 @@ from monitor.commands.demo import demo_settings
 from monitor.config.settings import from_environment, parse
 from monitor.core.errors import ConfigError
 from monitor.simulator import Simulator
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 from tests.test_cli import CONFIG, config_text, process, run_cli, wait_ok, write
 
 TOKEN = "hint-test-token-5e6f"

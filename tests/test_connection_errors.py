@@ -21,8 +21,14 @@ from monitor.core.secret import Secret
 from monitor.delivery.sinks.base import Verdict
 from monitor.delivery.sinks.http import Answer, post
 from monitor.store.memory import MemoryStore
-from tests.canvas_helpers import fast_source, http_session, make_client, new_metrics, poller_rig
-from tests.redis_server import free_port
+from tests.support.canvas_helpers import (
+    fast_source,
+    http_session,
+    make_client,
+    new_metrics,
+    poller_rig,
+)
+from tests.support.redis_server import free_port
 from tests.test_cli import FAILURE, config_text, lines, run_async, write
 
 TOKEN = "s3cret-canvas-token"

@@ -18,7 +18,7 @@ from monitor.commands import dlq
 from monitor.delivery import dispatch
 from monitor.replicas.leases import LeaseKeeper
 from monitor.web.server import create_app
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     StoreFactory,
     backlog_is,
     ended,
@@ -29,9 +29,9 @@ from tests.delivery_helpers import (
     started,
     store_factory,
 )
-from tests.ledger_helpers import ScriptedReceiver
-from tests.receiver import Receiver
-from tests.service import settings_for, source_config
+from tests.support.ledger_helpers import ScriptedReceiver
+from tests.support.receiver import Receiver
+from tests.support.service import settings_for, source_config
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"

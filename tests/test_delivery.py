@@ -17,7 +17,7 @@ from monitor.core.diff import diff
 from monitor.core.models import EventType, SourceState, format_time
 from monitor.delivery.sinks import Attempt, Message, Verdict, WebhookSink
 from monitor.store.values import OutboxEntry
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     OTHER_SECRET,
     SECRET,
     FakeClock,
@@ -27,10 +27,10 @@ from tests.delivery_helpers import (
     secret,
     started,
 )
-from tests.factories import NOW, conference
-from tests.receiver import Receiver
-from tests.redis_server import free_port
-from tests.service import webhook_config
+from tests.support.factories import NOW, conference
+from tests.support.receiver import Receiver
+from tests.support.redis_server import free_port
+from tests.support.service import webhook_config
 
 
 @pytest.fixture

@@ -22,9 +22,15 @@ from monitor.store.redis import keys
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
-from tests.delivery_helpers import commandstats, eventually, fast_config, running_sink, started
-from tests.receiver import Receiver
-from tests.store_wrappers import PassThroughStore
+from tests.support.delivery_helpers import (
+    commandstats,
+    eventually,
+    fast_config,
+    running_sink,
+    started,
+)
+from tests.support.receiver import Receiver
+from tests.support.store_wrappers import PassThroughStore
 
 
 class CountingStore(PassThroughStore):

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from monitor.delivery.backlog import update_backlogs
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     StoreFactory,
     backlog_is,
     eventually,
@@ -17,7 +17,7 @@ from tests.delivery_helpers import (
     open_outbox,
     running_sink,
 )
-from tests.ledger_helpers import ScriptedReceiver, started_with
+from tests.support.ledger_helpers import ScriptedReceiver, started_with
 
 LAG = "conference_monitor_delivery_lag_seconds"
 

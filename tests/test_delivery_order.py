@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.store.redis import keys
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     StoreFactory,
     backlog_is,
     ended,
@@ -22,7 +22,7 @@ from tests.delivery_helpers import (
     started,
     store_factory,
 )
-from tests.ledger_helpers import ScriptedReceiver
+from tests.support.ledger_helpers import ScriptedReceiver
 
 pytestmark = pytest.mark.usefixtures("quick_reads")
 

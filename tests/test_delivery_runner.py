@@ -12,7 +12,7 @@ import pytest
 
 from monitor.core.models import EventType
 from monitor.delivery import dispatch, settle
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     Harness,
     JitteryReceiver,
     StoreFactory,
@@ -25,7 +25,7 @@ from tests.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.receiver import Receiver
+from tests.support.receiver import Receiver
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"

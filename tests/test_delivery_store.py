@@ -19,7 +19,7 @@ from monitor.delivery.sinks import ConsoleSink
 from monitor.observe.metrics import Metrics
 from monitor.store.redis import keys
 from monitor.store.redis.store import RedisStore
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     StoreFactory,
     WrappedStore,
     backlog_is,
@@ -29,8 +29,8 @@ from tests.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.receiver import Receiver
-from tests.service import webhook_config
+from tests.support.receiver import Receiver
+from tests.support.service import webhook_config
 
 DELIVERIES = "conference_monitor_deliveries_total"
 

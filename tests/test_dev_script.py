@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from monitor.simulator import Simulator
-from tests.redis_server import free_port
-from tests.service import until
+from tests.support.redis_server import free_port
+from tests.support.service import until
 from tests.test_cli import SlowReceiver, clean_env, config_text, wait_ok, webhook_sink, write
 
 DEV = Path(__file__).resolve().parents[1] / "dev.py"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from monitor.core.diff import Answer, Confirmation, diff, end_reason, vanished
 from monitor.core.models import EndReason, EventType, Phase, SourceState
-from tests.factories import NOW, conference, snapshot
+from tests.support.factories import NOW, conference, snapshot
 
 LATER = NOW + timedelta(seconds=30)
 

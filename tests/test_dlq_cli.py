@@ -17,8 +17,8 @@ from monitor.core.errors import ExitCode
 from monitor.core.secret import Secret
 from monitor.store.redis.store import RedisStore
 from monitor.store.values import SinkDisabled
-from tests.delivery_helpers import backlog_is, fast_config, running_sink, started
-from tests.ledger_helpers import ScriptedReceiver
+from tests.support.delivery_helpers import backlog_is, fast_config, running_sink, started
+from tests.support.ledger_helpers import ScriptedReceiver
 
 MONITOR = (sys.executable, "-m", "monitor")
 CONFIG = int(ExitCode.CONFIG)

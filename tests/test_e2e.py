@@ -20,8 +20,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from monitor.simulator import Simulator
-from tests.receiver import Receiver
-from tests.redis_server import free_port
+from tests.support.receiver import Receiver
+from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.e2e
 

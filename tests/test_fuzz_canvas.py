@@ -50,7 +50,7 @@ from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.watch.poller import Poller
 from monitor.web.server import create_app, live, status_page
-from tests.canvas_helpers import (
+from tests.support.canvas_helpers import (
     LIVE,
     SINK,
     T0,
@@ -63,8 +63,8 @@ from tests.canvas_helpers import (
     new_metrics,
     sample,
 )
-from tests.delivery_helpers import entry_of
-from tests.service import webhook_config
+from tests.support.delivery_helpers import entry_of
+from tests.support.service import webhook_config
 
 FUZZ = settings(
     max_examples=150,

@@ -17,8 +17,8 @@ from monitor.store.redis import keys
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import Fence, Membership, holder
-from tests.delivery_helpers import StoreFactory, started
-from tests.store_wrappers import PassThroughStore
+from tests.support.delivery_helpers import StoreFactory, started
+from tests.support.store_wrappers import PassThroughStore
 
 NAMES = [f"source-{i}" for i in range(12)]
 

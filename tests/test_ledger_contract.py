@@ -9,8 +9,8 @@ from monitor.core.secret import Secret
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import RetryState, SinkDisabled
-from tests.delivery_helpers import StoreFactory, started
-from tests.ledger_helpers import read_all, same_event
+from tests.support.delivery_helpers import StoreFactory, started
+from tests.support.ledger_helpers import read_all, same_event
 
 
 async def opened(factory: StoreFactory) -> Store:

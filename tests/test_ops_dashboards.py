@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops_helpers import (
+from tests.support.ops_helpers import (
     METRIC_NAME,
     METRICS_DOC,
     PROMETHEUS_RULE,
@@ -218,7 +218,7 @@ def test_the_prometheus_rule_is_the_rule_file() -> None:
     resource_text = PROMETHEUS_RULE.read_text(encoding="utf-8")
     assert resource_text == prometheus_rule_text(rules_text), (
         "deploy/kubernetes/base/prometheusrule.yaml is out of date: "
-        "run `python3 -m tests.ops_helpers`"
+        "run `python3 -m tests.support.ops_helpers`"
     )
     resource = yaml.safe_load(resource_text)
     assert resource["apiVersion"] == "monitoring.coreos.com/v1"

@@ -19,9 +19,9 @@ import yaml
 from monitor.config.settings import Listen
 from monitor.delivery import dispatch
 from monitor.simulator import Simulator
-from tests.ops_helpers import RULES, dashboard_expressions, promql, rule_expressions, tool
-from tests.redis_server import free_port
-from tests.service import running, settings_for, source_config, until
+from tests.support.ops_helpers import RULES, dashboard_expressions, promql, rule_expressions, tool
+from tests.support.redis_server import free_port
+from tests.support.service import running, settings_for, source_config, until
 
 USER = 1  # the simulator's user behind "sim-token"
 #: Grafana's intervals for a Prometheus that scrapes every 0.5 s.

@@ -18,7 +18,7 @@ from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline
 from monitor.core.errors import CanvasError
 from monitor.observe.metrics import Metrics
-from tests.canvas_helpers import (
+from tests.support.canvas_helpers import (
     LIVE,
     ScriptedCanvas,
     fast_source,

@@ -29,7 +29,7 @@ from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import holder
 from monitor.watch.poller import ticker
-from tests.canvas_helpers import LIVE, Rig, poller_rig, start_live
+from tests.support.canvas_helpers import LIVE, Rig, poller_rig, start_live
 
 
 @pytest.fixture(autouse=True)

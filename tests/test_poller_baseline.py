@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from monitor.store.memory import MemoryStore
-from tests.canvas_helpers import poller_rig, start_live
-from tests.log_capture import captured_logs
+from tests.support.canvas_helpers import poller_rig, start_live
+from tests.support.log_capture import captured_logs
 
 
 def log_lines(text: str, event: str) -> list[dict[str, Any]]:

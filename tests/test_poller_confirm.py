@@ -21,7 +21,14 @@ from monitor.simulator.throttle import FORBIDDEN_BODY
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
-from tests.canvas_helpers import T0, Committed, Rig, committed_events, poller_rig, start_live
+from tests.support.canvas_helpers import (
+    T0,
+    Committed,
+    Rig,
+    committed_events,
+    poller_rig,
+    start_live,
+)
 
 COURSE_101 = "/api/v1/courses/101/conferences"
 

@@ -25,11 +25,18 @@ from monitor.store.redis import outbox as redis_outbox
 from monitor.store.roles import Store
 from monitor.store.values import RetryState
 from tests import test_ledger_contract, test_store_contract
-from tests.delivery_helpers import StoreFactory, started, store_factory
-from tests.ledger_helpers import read_all
-from tests.receiver import Receiver
-from tests.redis_topologies import PASSWORD, Cluster, cluster, contract_tests
-from tests.service import get_json, running, settings_for, source_config, until, webhook_config
+from tests.support.delivery_helpers import StoreFactory, started, store_factory
+from tests.support.ledger_helpers import read_all
+from tests.support.receiver import Receiver
+from tests.support.redis_topologies import PASSWORD, Cluster, cluster, contract_tests
+from tests.support.service import (
+    get_json,
+    running,
+    settings_for,
+    source_config,
+    until,
+    webhook_config,
+)
 
 SOURCES = ["main", "third", "delta"]  # their outboxes hash to slots on three different nodes
 

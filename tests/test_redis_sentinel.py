@@ -36,12 +36,12 @@ from monitor.store.redis import sentinel as redis_sentinel
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from tests import test_ledger_contract, test_store_contract
-from tests.delivery_helpers import StoreFactory, started, store_factory
-from tests.ledger_helpers import read_all
-from tests.log_capture import captured_logs
-from tests.receiver import Receiver
-from tests.redis_server import free_port
-from tests.redis_topologies import (
+from tests.support.delivery_helpers import StoreFactory, started, store_factory
+from tests.support.ledger_helpers import read_all
+from tests.support.log_capture import captured_logs
+from tests.support.receiver import Receiver
+from tests.support.redis_server import free_port
+from tests.support.redis_topologies import (
     PASSWORD,
     SERVICE,
     Node,
@@ -50,8 +50,8 @@ from tests.redis_topologies import (
     sentinel_group,
     until,
 )
-from tests.service import get_json, running, settings_for, source_config, webhook_config
-from tests.service import until as eventually
+from tests.support.service import get_json, running, settings_for, source_config, webhook_config
+from tests.support.service import until as eventually
 
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ from monitor.replicas import identity, name_claim
 from monitor.replicas.identity import Identity
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import Store
-from tests.delivery_helpers import StoreFactory
+from tests.support.delivery_helpers import StoreFactory
 
 TTL = 1.5  # a member lapses 1 s after its last heartbeat; heartbeats every 0.5 s
 

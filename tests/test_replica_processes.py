@@ -21,8 +21,8 @@ import pytest
 
 from monitor.replicas.leases import owner
 from monitor.simulator import Simulator
-from tests.redis_server import free_port
-from tests.service import until
+from tests.support.redis_server import free_port
+from tests.support.service import until
 from tests.test_cli import clean_env, config_text, write
 
 pytestmark = pytest.mark.e2e

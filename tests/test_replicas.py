@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from monitor.config.settings import Settings
 from monitor.simulator import Simulator
 from monitor.store.redis import keys
-from tests.receiver import Receiver
-from tests.service import (
+from tests.support.receiver import Receiver
+from tests.support.service import (
     get_json,
     running,
     settings_for,

@@ -13,7 +13,7 @@ import pytest
 from monitor.config.sinks import DEFAULT_SCHEDULE
 from monitor.delivery.retry import JITTER, RETRY_AFTER_CAP, next_due
 from monitor.store.values import RetryState
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     FAST_SCHEDULE,
     StoreFactory,
     backlog_is,
@@ -24,7 +24,7 @@ from tests.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.ledger_helpers import ScriptedReceiver, monotonic_of
+from tests.support.ledger_helpers import ScriptedReceiver, monotonic_of
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"

@@ -17,7 +17,7 @@ from monitor.store.redis import keys
 from monitor.store.redis.ledger import UNNAMED_STATE_TTL
 from monitor.store.redis.store import RedisStore
 from monitor.store.values import RetryState
-from tests.delivery_helpers import commandstats, started
+from tests.support.delivery_helpers import commandstats, started
 
 STATE = RetryState(1, 1_790_000_000.0, "HTTP 503")
 

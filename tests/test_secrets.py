@@ -41,10 +41,17 @@ from monitor.observe import logs
 from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
-from tests.log_capture import captured_logs as capture_logs
-from tests.receiver import Receiver
-from tests.redis_server import free_port, password_redis
-from tests.service import get_json, running, settings_for, source_config, until, webhook_config
+from tests.support.log_capture import captured_logs as capture_logs
+from tests.support.receiver import Receiver
+from tests.support.redis_server import free_port, password_redis
+from tests.support.service import (
+    get_json,
+    running,
+    settings_for,
+    source_config,
+    until,
+    webhook_config,
+)
 
 TOKEN = "canvas-token-7f3a9c2e1b"
 HOOK_SECRET = "SECRETPATH123"

@@ -30,10 +30,10 @@ from monitor.core.secret import Secret
 from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
-from tests.log_capture import captured_logs as capture_logs
-from tests.receiver import Receiver
-from tests.redis_server import password_redis
-from tests.service import get_json, running, until
+from tests.support.log_capture import captured_logs as capture_logs
+from tests.support.receiver import Receiver
+from tests.support.redis_server import password_redis
+from tests.support.service import get_json, running, until
 
 TOKEN = "canvas-token-Qm7Rt2Lp9x"
 HOOK_SECRET = "HookPathSecret4KkZ"

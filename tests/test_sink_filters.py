@@ -16,7 +16,7 @@ from monitor.core.diff import Answer, Confirmation, diff
 from monitor.core.errors import ConfigError
 from monitor.core.models import EventType
 from monitor.core.secret import Secret
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     FAST_SCHEDULE,
     StoreFactory,
     backlog_is,
@@ -25,8 +25,8 @@ from tests.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.factories import NOW, conference
-from tests.ledger_helpers import ScriptedReceiver, started_with
+from tests.support.factories import NOW, conference
+from tests.support.ledger_helpers import ScriptedReceiver, started_with
 
 HEADER_VALUE = "hdr-Val-9f2K-SECRET"
 

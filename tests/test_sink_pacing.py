@@ -9,7 +9,7 @@ import itertools
 import aiohttp
 import pytest
 
-from tests.delivery_helpers import (
+from tests.support.delivery_helpers import (
     StoreFactory,
     backlog_is,
     ended,
@@ -19,7 +19,7 @@ from tests.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.ledger_helpers import ScriptedReceiver
+from tests.support.ledger_helpers import ScriptedReceiver
 
 #: How much earlier than the throttle's spacing a request may be seen by the receiver: the
 #: throttle stamps when a request may go, the receiver when it arrived (loopback jitter).

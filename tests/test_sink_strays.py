@@ -19,9 +19,9 @@ from monitor.replicas.leases import LeaseKeeper
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
-from tests.delivery_helpers import fast_config, started
-from tests.receiver import Receiver
-from tests.store_wrappers import PassThroughStore
+from tests.support.delivery_helpers import fast_config, started
+from tests.support.receiver import Receiver
+from tests.support.store_wrappers import PassThroughStore
 
 
 async def test_strays_are_the_entries_pending_with_other_consumers(redis_url: str) -> None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import aiohttp
 
 from monitor.simulator import Simulator
-from tests.receiver import Receiver
-from tests.service import get_json, running, settings_for, source_config, until, webhook_config
+from tests.support.receiver import Receiver
+from tests.support.service import (
+    get_json,
+    running,
+    settings_for,
+    source_config,
+    until,
+    webhook_config,
+)
 
 
 async def test_live_then_ended_reaches_the_webhook(redis_url: str) -> None:

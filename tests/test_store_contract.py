@@ -14,7 +14,7 @@ from monitor.core.secret import Secret
 from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
-from tests.factories import NOW, conference, snapshot
+from tests.support.factories import NOW, conference, snapshot
 
 StoreFactory = Callable[[], Store]
 

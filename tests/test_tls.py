@@ -38,9 +38,9 @@ from monitor.observe.metrics import Metrics
 from monitor.simulator import RequestLog, World, create_app
 from monitor.store.memory import MemoryStore
 from monitor.watch.poller import Poller
-from tests.canvas_helpers import LIVE, sample
-from tests.receiver import Receiver
-from tests.service import (
+from tests.support.canvas_helpers import LIVE, sample
+from tests.support.receiver import Receiver
+from tests.support.service import (
     get_json,
     running,
     settings_for,

@@ -16,9 +16,16 @@ from monitor import __version__
 from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
-from tests.delivery_helpers import GatedStore
-from tests.receiver import Receiver
-from tests.service import get_json, running, settings_for, source_config, until, webhook_config
+from tests.support.delivery_helpers import GatedStore
+from tests.support.receiver import Receiver
+from tests.support.service import (
+    get_json,
+    running,
+    settings_for,
+    source_config,
+    until,
+    webhook_config,
+)
 
 #: docs/design.md, "Metrics": name -> (type, label names).
 CONTRACT: dict[str, tuple[str, set[str]]] = {

@@ -28,10 +28,17 @@ from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
 from monitor.watch.poller import Poller
 from monitor.web.server import create_app
-from tests.delivery_helpers import SECRET, GatedStore, redis_on_port
-from tests.receiver import Receiver
-from tests.redis_server import free_port
-from tests.service import get_json, running, settings_for, source_config, until, webhook_config
+from tests.support.delivery_helpers import SECRET, GatedStore, redis_on_port
+from tests.support.receiver import Receiver
+from tests.support.redis_server import free_port
+from tests.support.service import (
+    get_json,
+    running,
+    settings_for,
+    source_config,
+    until,
+    webhook_config,
+)
 
 ENDPOINTS = ("/metrics", "/healthz", "/readyz", "/api/v1/live", "/")
 CANVAS_TOKEN = "canvas-tok-7Qx9-SECRET"

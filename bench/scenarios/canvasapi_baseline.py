@@ -32,7 +32,7 @@ from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
 from monitor.watch.poller import Poller
-from tests.service import source_config
+from tests.support.service import source_config
 
 SPEED = 10.0
 

@@ -22,9 +22,9 @@ from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import WebhookSink
 from monitor.observe.metrics import Metrics
 from monitor.store.redis.store import RedisStore
-from tests.delivery_helpers import started
-from tests.factories import NOW, raw_conference, snapshot
-from tests.receiver import Receiver
+from tests.support.delivery_helpers import started
+from tests.support.factories import NOW, raw_conference, snapshot
+from tests.support.receiver import Receiver
 
 TARGET = 0.5
 

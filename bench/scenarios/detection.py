@@ -22,7 +22,7 @@ import redis
 from bench import service
 from bench.table import Row
 from monitor.simulator import Simulator
-from tests.receiver import Receiver
+from tests.support.receiver import Receiver
 
 INTERVAL = 1.0
 TARGET = 1.1

@@ -35,7 +35,7 @@ from monitor.observe.metrics import Metrics
 from monitor.store.redis.codec import commit_args
 from monitor.store.redis.store import RedisStore
 from monitor.watch.poller import Poller, utcnow
-from tests.service import SIM_TOKEN, source_config
+from tests.support.service import SIM_TOKEN, source_config
 
 REPEAT = 5
 TARGET = 2.0

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.simulator import World
 from tests.chaos.processes import Replica
-from tests.service import until
+from tests.support.service import until
 
 #: A schedule that outlasts the receiver outages the suite makes (about two minutes).
 FAST_RETRIES: tuple[float, ...] = (0, 0.2, 0.5, 1, *(2,) * 60)

@@ -33,7 +33,7 @@ from tests.chaos import knobs
 from tests.chaos.cluster import Cluster, Layout
 from tests.chaos.processes import RedisProcess, stable_port
 from tests.chaos.truth import TruthWorld
-from tests.receiver import Receiver
+from tests.support.receiver import Receiver
 
 ENABLED = os.environ.get("CHAOS") == "1"
 

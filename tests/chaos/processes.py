@@ -23,7 +23,7 @@ from typing import IO
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from tests.redis_server import redis_server_binary
+from tests.support.redis_server import redis_server_binary
 
 STOP_WAIT = 15.0  # seconds a stopping process may take before it is killed
 

@@ -19,8 +19,8 @@ from tests.chaos.cluster import token_for
 from tests.chaos.conftest import MakeCluster
 from tests.chaos.truth import Churn, TruthWorld
 from tests.chaos.verdict import exact
-from tests.receiver import Receiver
-from tests.service import until
+from tests.support.receiver import Receiver
+from tests.support.service import until
 
 pytestmark = pytest.mark.chaos
 

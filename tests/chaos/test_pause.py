@@ -26,8 +26,8 @@ from tests.chaos.conftest import MakeCluster
 from tests.chaos.processes import RedisProcess, Replica
 from tests.chaos.truth import Churn, TruthWorld
 from tests.chaos.verdict import exact
-from tests.receiver import Receiver
-from tests.service import until
+from tests.support.receiver import Receiver
+from tests.support.service import until
 
 pytestmark = pytest.mark.chaos
 

@@ -13,7 +13,7 @@ from tests.chaos import knobs
 from tests.chaos.conftest import MakeCluster
 from tests.chaos.truth import Churn, TruthWorld
 from tests.chaos.verdict import exact
-from tests.receiver import Receiver
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.chaos
 

@@ -28,7 +28,7 @@ from monitor.core.aio import first
 from monitor.core.models import EventType, event_id
 from monitor.simulator import SimConference, World
 from monitor.simulator.records import ContextType
-from tests.receiver import Received
+from tests.support.receiver import Received
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from tests.chaos.cluster import Cluster
 from tests.chaos.truth import Transition, TruthWorld, duplicates, expected, problems
-from tests.receiver import Receiver
-from tests.service import until
+from tests.support.receiver import Receiver
+from tests.support.service import until
 
 #: After the last expected event arrived, how long a stray one (a new id) has to show up.
 QUIET = 2.0

@@ -33,8 +33,8 @@ from monitor.simulator import Simulator, World
 from monitor.store.roles import Store
 from monitor.store.values import Fence
 from monitor.watch.poller import Poller
-from tests.service import source_config
-from tests.store_wrappers import PassThroughStore
+from tests.support.service import source_config
+from tests.support.store_wrappers import PassThroughStore
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 LIVE = "/api/v1/conferences"

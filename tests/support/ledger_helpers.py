@@ -12,8 +12,8 @@ from monitor.core.diff import Outcome, diff
 from monitor.core.models import SourceState
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
-from tests.factories import NOW, conference
-from tests.receiver import Received, Receiver
+from tests.support.factories import NOW, conference
+from tests.support.receiver import Received, Receiver
 
 
 class ScriptedReceiver(Receiver):

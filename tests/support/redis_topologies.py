@@ -26,7 +26,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from tests.redis_server import free_port, redis_server_binary
+from tests.support.redis_server import free_port, redis_server_binary
 
 PASSWORD = "ha-pass-5e7d1c"  # every server and the URLs use it (never shown in errors)
 SERVICE = "ccm-primary"

@@ -33,11 +33,11 @@ from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
-from tests.factories import NOW, conference, snapshot
-from tests.receiver import Receiver
-from tests.redis_server import redis_server_binary
-from tests.service import webhook_config
-from tests.store_wrappers import PassThroughStore
+from tests.support.factories import NOW, conference, snapshot
+from tests.support.receiver import Receiver
+from tests.support.redis_server import redis_server_binary
+from tests.support.service import webhook_config
+from tests.support.store_wrappers import PassThroughStore
 
 StoreFactory = Callable[[], Store]
 

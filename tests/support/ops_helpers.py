@@ -1,7 +1,7 @@
 """Shared by the ops tests: paths of the ops files, the external tools they need, the metric
 names the service exports, and the PrometheusRule made from the plain rule file.
 
-    python3 -m tests.ops_helpers     rewrite deploy/kubernetes/base/prometheusrule.yaml
+    python3 -m tests.support.ops_helpers     rewrite deploy/kubernetes/base/prometheusrule.yaml
                                      from deploy/prometheus/rules.yaml
 """
 
@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.observe.metrics import Metrics
 
-ROOT: Final = Path(__file__).resolve().parent.parent
+ROOT: Final = Path(__file__).resolve().parents[2]
 DASHBOARDS: Final = ROOT / "grafana" / "dashboards"
 RULES: Final = ROOT / "deploy" / "prometheus" / "rules.yaml"
 RULES_TEST: Final = ROOT / "deploy" / "prometheus" / "rules_test.yaml"
@@ -32,8 +32,8 @@ RUNBOOK: Final = ROOT / "docs" / "runbook.md"
 METRICS_DOC: Final = ROOT / "docs" / "metrics.md"
 
 _PROMETHEUS_RULE_HEAD: Final = """\
-# Generated from deploy/prometheus/rules.yaml by `python3 -m tests.ops_helpers`: edit that file
-# and regenerate; tests/test_ops_dashboards.py fails while the two differ.
+# Generated from deploy/prometheus/rules.yaml by `python3 -m tests.support.ops_helpers`: edit
+# that file and regenerate; tests/test_ops_dashboards.py fails while the two differ.
 apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:

@@ -36,10 +36,10 @@ from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
-from tests import delivery_helpers
-from tests.chat_receivers import ChatRequest, SlackReceiver, _Answer
-from tests.factories import conference
-from tests.log_capture import captured_logs as capture_logs
+from tests.support import delivery_helpers
+from tests.support.chat_receivers import ChatRequest, SlackReceiver, _Answer
+from tests.support.factories import conference
+from tests.support.log_capture import captured_logs as capture_logs
 
 #: Retries in a blink: four attempts within about 0.35 s.
 FAST_SCHEDULE: Final = (0.0, 0.05, 0.1, 0.2)
