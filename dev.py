@@ -38,6 +38,9 @@ def say(message: str) -> None:
     print(f"dev.py: {message}", file=sys.stderr, flush=True)
 
 
+HANGUP: int = getattr(signal, "SIGHUP", 0)  # none on Windows
+
+
 def call(*args: str | Path, env: dict[str, str] | None = None, service: bool = False) -> int:
     """Run a child to its end, whatever signals come, and return its exit code.
 
@@ -67,9 +70,6 @@ def call(*args: str | Path, env: dict[str, str] | None = None, service: bool = F
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as shells say
-
-
-HANGUP: int = getattr(signal, "SIGHUP", 0)
 
 
 def ensure_venv() -> None:

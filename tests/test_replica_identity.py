@@ -1,6 +1,6 @@
 """One name, one process (invariant 11): names on one machine, and a name alive in the store.
 
-The lock files (``identity.claim``) and the store's watch (``LeaseKeeper.claim``) are tested
+The lock files (``identity.claim``) and the store's watch (``name_claim.settle``) are tested
 here piece by piece; ``test_replica_processes.py`` runs real processes against a real Redis.
 """
 

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from monitor.core.secret import Secret
 from monitor.store.redis import keys
 from monitor.store.redis.ledger import UNNAMED_STATE_TTL
+from monitor.store.redis.scripts import FORGET_RETRIES
 from monitor.store.redis.store import RedisStore
 from monitor.store.values import RetryState
 from tests.support.delivery_helpers import commandstats, started
@@ -101,3 +102,17 @@ async def test_an_idle_store_sweeps_nothing(replica: RedisStore, raw_redis: aior
     before = await commandstats(raw_redis)
     await replica.trim()
     assert (await commandstats(raw_redis))["hscan"] - before["hscan"] == 0
+
+
+async def test_the_sweep_forgets_only_a_state_unchanged_since_it_was_read(
+    raw_redis: aioredis.Redis,
+) -> None:
+    """Between the sweep's scan and its delete, a delivery may save a new attempt's state: that
+    one must stay (else the entry's schedule would start over)."""
+    forget = raw_redis.register_script(FORGET_RETRIES)
+    retries = keys.sink_retries("ops")
+    await raw_redis.hset(retries, mapping={"evt_a": "read", "evt_b": "read"})
+    await raw_redis.hset(retries, "evt_b", "rewritten by a new attempt")
+    forgotten = await forget(keys=[retries], args=["evt_a", "read", "evt_b", "read"])
+    assert forgotten == 1
+    assert await raw_redis.hgetall(retries) == {b"evt_b": b"rewritten by a new attempt"}

@@ -116,7 +116,8 @@ def event_type(value: object, field: str) -> EventType:
 
 
 def state_url(value: object, field: str) -> Secret:
-    """``memory://``, or Redis: one server, a Sentinel group or a Cluster (``redis_client``)."""
+    """``memory://``, or Redis: one server, a Sentinel group or a Cluster
+    (``store.redis.client``)."""
     text = string(value, field)
     scheme = redis_url.scheme_of(text)
     if scheme not in STATE_SCHEMES:

@@ -1,7 +1,7 @@
 """What a Redis ``state_url`` says: its form, its hosts, and how to name it in a message.
 
-``parse`` reads the Sentinel and Cluster forms (``redis_client`` lists them all), which
-redis-py cannot; ``config_fields.state_url`` checks a URL with it, so a bad one is a config
+``parse`` reads the Sentinel and Cluster forms (``store.redis.client`` lists them all), which
+redis-py cannot; ``config.fields.state_url`` checks a URL with it, so a bad one is a config
 error naming the field. ``where`` names a server for messages: scheme, hosts and service, never
 credentials or options.
 """

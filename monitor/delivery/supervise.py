@@ -15,7 +15,7 @@ this replica took the lease: the holder looks once then (one ``XPENDING`` per st
 them. Looking every few seconds instead cost one command per source every 5 s, for nothing at
 all but after a handover. A stray whose read was delayed longer still (a network that held the
 command back) is reclaimed like a silent consumer's entries, within ``CLAIM_IDLE`` +
-``CLAIM_EVERY`` (``redis_outbox``).
+``CLAIM_EVERY`` (``store.redis.outbox``).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def open_store(url: Secret, *, consumer: str) -> Store:
     raise ConfigError("state_url", f"unsupported scheme {scheme!r}")
 
 
-#: One server, a Sentinel group or a Cluster; ``rediss`` for TLS (``redis_client``).
+#: One server, a Sentinel group or a Cluster; ``rediss`` for TLS (``store.redis.client``).
 REDIS_SCHEMES: Final = (
     *("redis", "rediss", "unix"),
     *("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"),

@@ -169,7 +169,7 @@ class MemoryStore:
         return 0  # one process, one consumer
 
     async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
-        """``redis_scripts.HEARTBEAT``, step for step."""
+        """``store.redis.scripts.HEARTBEAT``, step for step."""
         now = _now_ms()
         me = holder(replica, epoch, nonce)
         renewing, replaced = False, False
@@ -201,7 +201,7 @@ class MemoryStore:
     async def acquire(
         self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
     ) -> dict[str, int]:
-        """``redis_scripts.ACQUIRE`` for each name."""
+        """``store.redis.scripts.ACQUIRE`` for each name."""
         tokens = {}
         for name in names:
             current = self._leases.get(name)

@@ -1,6 +1,6 @@
 """From a ``state_url`` to a Redis client, with the timeouts the store relies on.
 
-The forms of ``state_url`` that name Redis (``config_fields.state_url`` checks them with
+The forms of ``state_url`` that name Redis (``config.fields.state_url`` checks them with
 ``redis_url.parse``, ``connect`` makes the client):
 
 ``redis://[[user]:password@]host[:6379][/db]``, ``rediss://…`` (TLS), ``unix:///path.sock?db=0``
@@ -8,12 +8,12 @@ The forms of ``state_url`` that name Redis (``config_fields.state_url`` checks t
 
 ``redis+sentinel://[[user]:password@]host[:26379][,host[:26379]…]/service[/db]``, ``rediss+sentinel://…``
     The primary that a Sentinel group calls ``service``, followed across failovers
-    (``redis_sentinel``). The credentials are the primary's (and its replicas'); sentinels that
+    (``sentinel``). The credentials are the primary's (and its replicas'); sentinels that
     want their own take the query options ``sentinel_username`` and ``sentinel_password``.
 
 ``redis+cluster://[[user]:password@]host[:6379][,host[:6379]…]``, ``rediss+cluster://…``
     A Redis Cluster, found through any of the nodes listed; database 0 only. Every key a
-    multi-key step touches shares a hash tag (``redis_keys``), so each step stays in one slot.
+    multi-key step touches shares a hash tag (``keys``), so each step stays in one slot.
 
 Both HA forms take the TLS query options ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
 ``ssl_cert_reqs`` (none, optional, required) and ``ssl_check_hostname`` (true, false).

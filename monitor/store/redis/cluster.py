@@ -1,7 +1,7 @@
 """Redis Cluster: a client that keeps the store's expectations of a single server.
 
-Every key a multi-key step touches shares a hash tag (``redis_keys``), so each step stays in one
-slot; what differs is handled here (errors, scripts in pipelines) and in ``redis_stream_reads``
+Every key a multi-key step touches shares a hash tag (``keys``), so each step stays in one
+slot; what differs is handled here (errors, scripts in pipelines) and in ``stream_reads``
 (one blocking read per stream).
 """
 
@@ -20,7 +20,7 @@ from redis.typing import EncodableT, ScriptTextT
 from monitor.config.redis_url import Topology, tls_options
 
 # A cluster client keeps a pool per node; each sink keeps one blocking read per stream open
-# (``redis_outbox``), so a node may need (sources + 1) x sinks connections at once.
+# (``outbox``), so a node may need (sources + 1) x sinks connections at once.
 CLUSTER_CONNECTIONS: Final = 1000
 
 

@@ -20,7 +20,7 @@ V = TypeVar("V")
 
 
 def commit_args(version: int, outcome: Outcome, sinks: list[str], fence: Fence | None) -> list[Any]:
-    """ARGV for ``redis_scripts.COMMIT``: the delta of ``outcome``, its events, the fence."""
+    """ARGV for ``scripts.COMMIT``: the delta of ``outcome``, its events, the fence."""
     state, delta = outcome.state, outcome.delta
     args: list[Any] = [version, "1" if state.baselined else "0"]
     _section(args, delta.tracked, state.tracked, encode_tracked)

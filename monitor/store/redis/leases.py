@@ -4,7 +4,7 @@ A lease is a key holding its holder (``store.holder``) with no expiry: it stays 
 member is alive in the replicas sorted set, so one heartbeat keeps every lease of a replica
 (one script call per check, however many sources it holds). Every acquisition also raises the
 lease's fencing counter and returns it, and the commit script refuses a write whose holder or
-token is not current (``redis_scripts.COMMIT``). Each lease's keys share their hash tag, so every
+token is not current (``scripts.COMMIT``). Each lease's keys share their hash tag, so every
 script touches one Cluster slot; the acquisitions of one check go in one pipelined round trip.
 """
 

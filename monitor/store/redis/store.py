@@ -1,8 +1,8 @@
 """The durable store: state and outbox in Redis, shared by every replica.
 
 Per source: a ``meta`` hash (version, baseline flag), a ``tracked`` hash, a ``tombstones`` hash
-and an ``outbox`` stream, all under one hash tag (``redis_keys``). ``commit`` is one Lua script
-(``redis_scripts.COMMIT``): version check, outbox append and state delta in one atomic step and
+and an ``outbox`` stream, all under one hash tag (``keys``). ``commit`` is one Lua script
+(``scripts.COMMIT``): version check, outbox append and state delta in one atomic step and
 one round trip. The outbox side (consumer groups, replay, reclaim, trim) is ``RedisOutbox``; what
 each sink's deliveries went through (retries, dead letters, disabling) is ``RedisLedger``.
 """
