@@ -1,0 +1,199 @@
+"""What to read next: one source's contexts, ordered by where a conference can change.
+
+A university has thousands of courses and one token's budget (``rate_limit`` requests a second,
+invariant 9); reading each every ``poll_interval`` would take hours per pass. So each context
+sits in a tier that says how soon a change there can happen:
+
+- ``LIVE``: a conference is live there. Read every interval, so ends are seen as fast as ever.
+- ``PINNED``: asked for by hand (configured courses and groups) or the token's own live list.
+  Read every interval, like a source that watches a few contexts always was.
+- ``WAITING``: a conference there can go live (created and not started, or ended within Canvas's
+  24 h window and so restartable). Read every interval too, after the two above.
+- ``QUIET``: nothing there can start until a conference is created. Swept, oldest read first,
+  with whatever budget is left, and never more often than once an interval.
+- ``DORMANT``: a concluded course (Canvas makes it read-only): swept with the quiet ones, but
+  due only once every ``dormant_every`` seconds, so a campus's past terms cost little.
+
+A hint (the live list shows a conference there, a Live Event names it) puts a context ahead of
+everything at once. Earliest due first within a tier; a higher tier always goes first, so a live
+course is never starved by a sweep; quiet and dormant contexts share one queue by due time, so
+neither starves the other (property-tested in ``tests/test_schedule.py``).
+
+Pure like the diff: no I/O, no clock (``now`` is passed in, in seconds of any monotonic clock).
+The budget itself is kept by the token's lane; this only decides the order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from enum import IntEnum
+
+from monitor.core.contexts import Context
+
+
+class Tier(IntEnum):
+    """Most urgent first (the value is the order)."""
+
+    LIVE = 0
+    PINNED = 1
+    WAITING = 2
+    QUIET = 3
+    DORMANT = 4
+
+    @property
+    def swept(self) -> bool:
+        """Read with the budget that is left, oldest first (rather than on a beat)."""
+        return self >= Tier.QUIET
+
+
+@dataclass(slots=True)
+class _Slot:
+    tier: Tier
+    due: float  # when it should next be read
+    last_read: float | None = None
+    entry: int = 0  # the heap entry that is current (older ones are skipped)
+    taken: bool = False  # handed out by ``take`` and not yet settled
+
+
+class Schedule:
+    """The read order of one source's contexts; ``take`` the next, ``settle`` what was read."""
+
+    def __init__(self, interval: float, *, dormant_every: float = 3600.0) -> None:
+        self.interval = interval
+        self.dormant_every = max(interval, dormant_every)
+        self._slots: dict[Context, _Slot] = {}
+        # One queue per beat tier, in tier order, and one for both swept tiers.
+        self._heaps: dict[Tier, list[tuple[float, int, Context]]] = {
+            t: [] for t in Tier if t <= Tier.QUIET
+        }
+        self._hinted: dict[Context, None] = {}  # in the order the hints came
+        self._seq = itertools.count()
+
+    def __contains__(self, context: Context) -> bool:
+        return context in self._slots
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def tier(self, context: Context) -> Tier | None:
+        slot = self._slots.get(context)
+        return None if slot is None else slot.tier
+
+    def watch(self, context: Context, tier: Tier, now: float) -> None:
+        """Add a context (due at once: nothing is known of it yet), or move it to ``tier``.
+
+        A context moved up is due at once, unless it was read within the new tier's period;
+        one moved down keeps its place in time."""
+        slot = self._slots.get(context)
+        if slot is None:
+            self._slots[context] = slot = _Slot(tier, now)
+        elif slot.tier == tier:
+            return
+        else:
+            moved_up = tier < slot.tier
+            slot.tier = tier
+            if moved_up and slot.last_read is not None:
+                slot.due = min(slot.due, slot.last_read + self.interval)
+        if not slot.taken:
+            self._push(context, slot)
+
+    def forget(self, context: Context) -> None:
+        self._slots.pop(context, None)
+        self._hinted.pop(context, None)
+
+    def hint(self, context: Context) -> None:
+        """Read ``context`` before anything else (it must be watched already)."""
+        if context in self._slots:
+            self._hinted[context] = None
+
+    def take(self, now: float, limit: int) -> list[Context]:
+        """Up to ``limit`` contexts to read now: hinted first, then due ones by tier and time.
+
+        Each one taken must be given back through ``settle`` (read) or ``defer`` (not read)."""
+        taken: list[Context] = []
+        for context in list(self._hinted):
+            if len(taken) >= limit:
+                return taken
+            del self._hinted[context]
+            slot = self._slots.get(context)
+            if slot is not None and not slot.taken:
+                slot.taken = True
+                taken.append(context)
+        for heap in self._heaps.values():
+            while heap and len(taken) < limit and heap[0][0] <= now:
+                _, entry, context = heapq.heappop(heap)
+                slot = self._slots.get(context)
+                if slot is None or slot.entry != entry or slot.taken:
+                    continue  # a stale entry: the context moved or was taken or forgotten
+                slot.taken = True
+                taken.append(context)
+        return taken
+
+    def settle(self, context: Context, now: float, tier: Tier | None = None) -> None:
+        """``context`` was read at ``now``; it sits in ``tier`` from now on (default: same).
+
+        Tiers on a beat keep their phase (start to start, overrun beats skipped, as the
+        ticker does); swept tiers come round again after one interval at the earliest."""
+        slot = self._slots.get(context)
+        if slot is None:
+            return
+        slot.taken = False
+        previous, slot.last_read = slot.tier, now
+        slot.tier = previous if tier is None else tier
+        if slot.tier is Tier.DORMANT:
+            slot.due = now + self.dormant_every
+        elif slot.tier.swept or slot.tier != previous or slot.due > now:
+            slot.due = now + self.interval  # a new beat (or read early, on a hint)
+        else:
+            slot.due += self.interval
+            if slot.due <= now:
+                slot.due += self.interval * ((now - slot.due) // self.interval + 1)
+        self._push(context, slot)
+
+    def defer(self, context: Context, until: float) -> None:
+        """``context`` was taken but not read (the read failed): due again at ``until``."""
+        slot = self._slots.get(context)
+        if slot is None:
+            return
+        slot.taken = False
+        slot.due = until
+        self._push(context, slot)
+
+    def next_due(self) -> float | None:
+        """When the earliest context is due (None when nothing is waiting to be read)."""
+        if self._hinted:
+            return float("-inf")
+        dues = [heap[0][0] for heap in self._heaps.values() if self._clean(heap)]
+        return min(dues, default=None)
+
+    def counts(self) -> Counter[Tier]:
+        """How many contexts sit in each tier."""
+        return Counter(slot.tier for slot in self._slots.values())
+
+    def oldest_read(self, now: float, *tiers: Tier) -> float | None:
+        """Seconds since the least recently read context of ``tiers`` (any, by default) was
+        read; a context never read counts from when it was added (its first due time)."""
+        ages = [
+            now - (slot.last_read if slot.last_read is not None else slot.due)
+            for slot in self._slots.values()
+            if not tiers or slot.tier in tiers
+        ]
+        return max(ages, default=None)
+
+    def _push(self, context: Context, slot: _Slot) -> None:
+        slot.entry = next(self._seq)
+        heap = self._heaps[min(slot.tier, Tier.QUIET)]  # dormant ones queue with the quiet
+        heapq.heappush(heap, (slot.due, slot.entry, context))
+
+    def _clean(self, heap: list[tuple[float, int, Context]]) -> bool:
+        """Drop stale entries from the top of ``heap``; is a live one left?"""
+        while heap:
+            _, entry, context = heap[0]
+            slot = self._slots.get(context)
+            if slot is not None and slot.entry == entry and not slot.taken:
+                return True
+            heapq.heappop(heap)
+        return False
