@@ -6,6 +6,7 @@ The simulation stands in for the token's lane: one read at a time, ``1 / rate`` 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 
@@ -130,11 +131,9 @@ def run(
 
 def gaps(times: list[float], start: float, end: float) -> float:
     points = [start, *times, end]
-    return max(b - a for a, b in itertools_pairwise(points))
+    return max(b - a for a, b in itertools.pairwise(points))
 
 
-def itertools_pairwise(values: list[float]) -> list[tuple[float, float]]:
-    return list(zip(values, values[1:], strict=False))
 
 
 tiers = st.lists(
@@ -159,7 +158,7 @@ def test_budget_live_never_starved_and_every_context_read_within_its_sweep_perio
     # The budget: never more reads in any second than the lane allows (the lane's pacing,
     # kept by the simulation), and never idle while something is due (work-conserving).
     every = sorted(t for times in reads.values() for t in times)
-    for a, b in itertools_pairwise(every):
+    for a, b in itertools.pairwise(every):
         assert b - a >= 1.0 / rate - 1e-9
     step = math.ceil(rate) / rate  # one step's worth of reads
     if beats / P <= rate * 0.9:  # the beats fit in the budget

@@ -100,6 +100,38 @@ class CanvasClient:
             raise CanvasError(PollFailure.INVALID_RESPONSE, "users/self did not answer an object")
         return payload
 
+    async def one(self, path: str, deadline: Deadline) -> dict[str, Any]:
+        """One object (``/api/v1/courses/:id``, ``.../permissions``)."""
+        url = self._base.with_path(self._base.path.rstrip("/") + path)
+        payload, _ = await self._get(url, deadline, canvas_json.decode)
+        if not isinstance(payload, dict):
+            raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: expected an object")
+        return payload
+
+    async def objects(
+        self, path: str, params: Mapping[str, str], deadline: Deadline
+    ) -> list[dict[str, Any]]:
+        """Every page of a listing that answers a JSON array of objects (an account's courses,
+        its sub-accounts, a course's groups): ``next`` is followed until it is absent, since
+        these numbered pages carry no ``rel="last"``. A page of anything else fails the read."""
+        url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
+            {**params, "per_page": str(PER_PAGE)}
+        )
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while url is not None:
+            key = str(url)
+            if key in seen or len(seen) >= MAX_PAGES:
+                raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: pagination loops")
+            seen.add(key)
+            page, headers = await self._get(url, deadline, canvas_json.decode)
+            if not isinstance(page, list) or not all(isinstance(o, dict) for o in page):
+                raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: expected [{{...}}]")
+            self.pages_read += 1
+            found.extend(page)
+            url = self._follow(next_link(headers), path)
+        return found
+
     async def _list(
         self, path: str, params: dict[str, str], deadline: Deadline, *, remember: bool
     ) -> list[Conference]:

@@ -3,7 +3,8 @@ faults into one method and leave the rest real."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 
 from monitor.core.diff import Outcome
 from monitor.store.roles import Store
@@ -27,6 +28,21 @@ class PassThroughStore:
 
     async def load(self, source: str) -> Loaded:
         return await self.inner.load(source)
+
+    async def baseline_at(self, source: str, now: datetime) -> datetime:
+        return await self.inner.baseline_at(source, now)
+
+    async def directory(self, source: str) -> bytes | None:
+        return await self.inner.directory(source)
+
+    async def save_directory(self, source: str, directory: bytes) -> None:
+        await self.inner.save_directory(source, directory)
+
+    async def context_marks(self, source: str) -> dict[str, str]:
+        return await self.inner.context_marks(source)
+
+    async def mark_contexts(self, source: str, marks: Mapping[str, str]) -> None:
+        await self.inner.mark_contexts(source, marks)
 
     async def commit(
         self, source: str, version: int, outcome: Outcome, fence: Fence | None = None
