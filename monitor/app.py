@@ -38,6 +38,7 @@ from monitor.replicas.leases import LeaseKeeper
 from monitor.store.base import STORE_RETRY, open_store
 from monitor.store.roles import Store
 from monitor.watch.poller import Poller
+from monitor.watch.watch import watch_for
 from monitor.web.server import create_app
 
 log = structlog.get_logger("monitor.app")
@@ -189,18 +190,22 @@ def _workers(
     names = [s.name for s in settings.sources] + [sink_lease(s.name) for s in settings.sinks]
     leases = LeaseKeeper(store, me.name, names, settings.lease_ttl, metrics, nonce=me.nonce)
     lanes = token_lanes(settings)
-    pollers = [
-        Poller(
-            source,
-            CanvasClient(session, source, lanes[_token_of(source)], metrics),
-            store,
-            metrics,
-            interval=settings.poll_interval,
-            leases=leases,
-            quiet_events=_events_printed(settings, source.name),
+    pollers = []
+    for source in settings.sources:
+        client = CanvasClient(session, source, lanes[_token_of(source)], metrics)
+        interval = settings.poll_interval
+        pollers.append(
+            Poller(
+                source,
+                client,
+                store,
+                metrics,
+                interval=interval,
+                leases=leases,
+                quiet_events=_events_printed(settings, source.name),
+                watch=watch_for(source, client, store, metrics, interval=interval),
+            )
         )
-        for source in settings.sources
-    ]
     return pollers, leases
 
 

@@ -29,7 +29,7 @@ from monitor.canvas.http_headers import next_link, retry_after
 from monitor.canvas.lane import Deadline, Lane
 from monitor.canvas.pages import PageMemory, Pages, parse
 from monitor.config.settings import SourceConfig
-from monitor.core import canvas_json
+from monitor.core import canvas_json, purpose
 from monitor.core.errors import CanvasError, PollFailure
 from monitor.core.models import Conference
 from monitor.core.net_errors import describe
@@ -231,6 +231,7 @@ class CanvasClient:
                 raise CanvasError(
                     PollFailure.TIMEOUT, f"{url.path}: the poll's time budget ran out"
                 )
+            self._metrics.watch.requests.labels(name, purpose.current().value).inc()
             try:
                 async with self._session.get(
                     url,

@@ -44,6 +44,9 @@ class SourceConfig:
     token: Secret = field(repr=False)
     courses: tuple[int, ...] = ()
     groups: tuple[int, ...] = ()
+    accounts: tuple[int, ...] = ()  # every course of these accounts and their sub-accounts
+    discovery_interval: float = 900.0  # seconds between re-reads of the accounts' courses
+    discover_groups: bool = False  # also each discovered course's groups (a request per course)
     announce_existing: bool = False
     request_timeout: float = 10.0  # one HTTP request to Canvas
     poll_timeout: float = 30.0  # a whole poll: every page, retry and throttle wait
@@ -129,6 +132,9 @@ def _source(raw: object, path: str, interval: float) -> SourceConfig:
         token=token,
         courses=r.get("courses", ids, ()),
         groups=r.get("groups", ids, ()),
+        accounts=r.get("accounts", ids, ()),
+        discovery_interval=r.get("discovery_interval", number(1), 900.0),
+        discover_groups=r.get("discover_groups", boolean, False),
         announce_existing=r.get("announce_existing", boolean, False),
         request_timeout=r.get("request_timeout", number(0, exclusive=True), 10.0),
         poll_timeout=r.get("poll_timeout", number(0, exclusive=True), max(10.0, interval)),

@@ -29,6 +29,7 @@ from monitor.observe.compact_metrics import (
     CompactGauge,
     CompactHistogram,
 )
+from monitor.observe.watch_metrics import WatchMetrics
 
 PREFIX: Final = "conference_monitor"
 #: Conference types Canvas ships; their live gauges exist from the start.
@@ -237,6 +238,7 @@ class Metrics:
             [m for m in vars(self).values() if isinstance(m, MetricWrapperBase)]
         )
         #: Per source, the (conference type, context type) pairs its live gauge has.
+        self.watch = WatchMetrics(sources, r)  # the budget of sources watching many contexts
         self._live_labels: dict[str, set[tuple[str, str]]] = {}
         self._duration_labels: set[tuple[str, str]] = set()  # (source, conference type)
         for source in sources:

@@ -24,10 +24,12 @@ from monitor.config.settings import SourceConfig
 from monitor.core.diff import Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
 from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
+from monitor.core.purpose import Purpose, reading_for
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
 from monitor.store.values import Fence
+from monitor.watch.watch import Watch
 
 log = structlog.get_logger("monitor.watch.poller")
 
@@ -75,8 +77,12 @@ class Poller:
         clock: Callable[[], datetime] = utcnow,
         leases: LeaseKeeper | None = None,
         quiet_events: bool = False,
+        watch: Watch | None = None,
     ) -> None:
         self.source = source
+        # None: every poll reads the live list and the configured contexts (a snapshot);
+        # a Watch: each step reads what the schedule says (a source with accounts).
+        self.watch = watch
         # A console sink on a terminal already prints each event: log them at debug only.
         self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
@@ -111,14 +117,43 @@ class Poller:
         return self._leases is not None and self._leases.elsewhere(self.name)
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.watch is not None:
+            await self._run_watch(self.watch, stop)
+            return
         async for _ in ticker(self.interval, stop):
-            if self.holds:
-                await self.poll_once()
-            else:  # another replica polls it; load afresh should the lease come back here
-                self.heartbeat = time.monotonic()
-                if self._version is not None:
-                    self._version = None
-                    self._metrics.set_live(self.name, [])  # the holder reports it
+            await self._beat()
+
+    async def _beat(self) -> None:
+        if self.holds:
+            await self.poll_once()
+        else:  # another replica polls it; load afresh should the lease come back here
+            self.heartbeat = time.monotonic()
+            if self._version is not None:
+                self._version = None
+                self._metrics.set_live(self.name, [])  # the holder reports it
+
+    async def _run_watch(self, watch: Watch, stop: asyncio.Event) -> None:
+        """Steps whenever the schedule has something due; discovery beside them."""
+
+        async def pause(seconds: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(watch.discovery.run(stop, lambda: self.holds))
+            while not stop.is_set():
+                if self.holds and watch.prepared:
+                    due = watch.due_in()
+                    wait = self.interval if due is None else min(due, self.interval)
+                    if wait > 0:
+                        await pause(wait)
+                        continue
+                    await self._beat()
+                else:  # the first step prepares the watch; a standby keeps its heartbeat
+                    await self._beat()
+                    if not (self.holds and watch.prepared):
+                        watch.forget()  # load afresh should the lease come (back) here
+                        await pause(self.interval)
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
@@ -170,6 +205,8 @@ class Poller:
         self._version = version
         now = self._clock()
         deadline = Deadline(self.source.poll_timeout)
+        if self.watch is not None:
+            return await self._step(self.watch, version, fence, now, deadline)
         snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
         gone = vanished(self.state, snapshot)
         confirmations = await confirm(self._client, gone, listings, deadline) if gone else {}
@@ -189,6 +226,40 @@ class Poller:
         if prune:
             self._last_prune = now
         self._quiet_baseline = False
+        return outcome
+
+    async def _step(
+        self, watch: Watch, version: int, fence: Fence | None, now: datetime, deadline: Deadline
+    ) -> Outcome:
+        """One step of a watched source: what the schedule says, diffed by what it covers."""
+        await watch.prepare(now, self.state)
+        reading = await watch.read(now, deadline)
+        gone = vanished(self.state, reading.snapshot, reading.scope)
+        with reading_for(Purpose.CONFIRM):
+            confirmations = (
+                await confirm(self._client, gone, reading.listings, deadline) if gone else {}
+            )
+        outcome = diff(
+            self.name,
+            self.state,
+            reading.snapshot,
+            confirmations,
+            now=now,
+            announce_existing=self.source.announce_existing and not self._quiet_baseline,
+            grace_polls=self.source.confirm_grace,
+            prune=self._last_prune is None or now - self._last_prune >= PRUNE_EVERY,
+            scope=reading.scope,
+        )
+        if outcome.delta:
+            try:
+                self._version = await self._store.commit(self.name, version, outcome, fence)
+            except StoreError:
+                watch.unread(reading)
+                raise
+        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+        self._quiet_baseline = False
+        await watch.settled(reading, outcome.state, now)
         return outcome
 
     async def _load(self, fence: Fence | None) -> int:

@@ -78,6 +78,9 @@ class Schedule:
     def __len__(self) -> int:
         return len(self._slots)
 
+    def contexts(self) -> list[Context]:
+        return list(self._slots)
+
     def tier(self, context: Context) -> Tier | None:
         slot = self._slots.get(context)
         return None if slot is None else slot.tier
@@ -132,15 +135,17 @@ class Schedule:
                 taken.append(context)
         return taken
 
-    def settle(self, context: Context, now: float, tier: Tier | None = None) -> None:
+    def settle(self, context: Context, now: float, tier: Tier | None = None) -> float | None:
         """``context`` was read at ``now``; it sits in ``tier`` from now on (default: same).
 
         Tiers on a beat keep their phase (start to start, overrun beats skipped, as the
-        ticker does); swept tiers come round again after one interval at the earliest."""
+        ticker does); swept tiers come round again after one interval at the earliest.
+        Returns when it was read before (None: never), for the sweep's period."""
         slot = self._slots.get(context)
         if slot is None:
-            return
+            return None
         slot.taken = False
+        before = slot.last_read
         previous, slot.last_read = slot.tier, now
         slot.tier = previous if tier is None else tier
         if slot.tier is Tier.DORMANT:
@@ -152,6 +157,7 @@ class Schedule:
             if slot.due <= now:
                 slot.due += self.interval * ((now - slot.due) // self.interval + 1)
         self._push(context, slot)
+        return before
 
     def defer(self, context: Context, until: float) -> None:
         """``context`` was taken but not read (the read failed): due again at ``until``."""
