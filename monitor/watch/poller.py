@@ -29,6 +29,7 @@ from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
 from monitor.store.values import Fence
+from monitor.watch.names import Names
 from monitor.watch.watch import Watch
 
 log = structlog.get_logger("monitor.watch.poller")
@@ -83,6 +84,8 @@ class Poller:
         # None: every poll reads the live list and the configured contexts (a snapshot);
         # a Watch: each step reads what the schedule says (a source with accounts).
         self.watch = watch
+        directory = (lambda: watch.discovery.directory) if watch is not None else (lambda: None)
+        self._names = Names(client, directory)
         # A console sink on a terminal already prints each event: log them at debug only.
         self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
@@ -221,6 +224,7 @@ class Poller:
             grace_polls=self.source.confirm_grace,
             prune=prune,
         )
+        outcome = await self._names.name(outcome, deadline)
         if outcome.delta:
             self._version = await self._store.commit(self.name, version, outcome, fence)
         if prune:
@@ -250,6 +254,7 @@ class Poller:
             prune=self._last_prune is None or now - self._last_prune >= PRUNE_EVERY,
             scope=reading.scope,
         )
+        outcome = await self._names.name(outcome, deadline)
         if outcome.delta:
             try:
                 self._version = await self._store.commit(self.name, version, outcome, fence)

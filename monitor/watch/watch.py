@@ -45,12 +45,6 @@ _PURPOSES: Final = {Tier.LIVE: Purpose.LIVE, Tier.PINNED: Purpose.PINNED,
 _WHOLE: Final = frozenset({PollFailure.THROTTLED})
 
 
-def context_of(conference: Conference) -> Context | None:
-    if conference.context_type is None or conference.context_id is None:
-        return None
-    return (conference.context_type, conference.context_id)
-
-
 def can_go_live(conference: Conference, now: datetime) -> bool:
     """Could this conference produce a start: created and not started, or ended (or live)
     within Canvas's 24 h window, from which a re-join restarts it."""
@@ -136,7 +130,7 @@ class Watch:
         if directory is not None:
             for info in (*directory.courses.values(), *directory.groups.values()):
                 wanted.setdefault(info.key, self._remembered(info))
-        live = {c for t in state.tracked.values() if (c := context_of(t.conference))}
+        live = {c for t in state.tracked.values() if (c := t.conference.context)}
         self._dropped = {c for c in live if c not in wanted and c[0] in ("Course", "Group")}
         for context in list(self.schedule.contexts()):
             if context not in wanted:
@@ -191,7 +185,7 @@ class Watch:
         indexed = set(self.schedule.contexts())
 
         def covers(conference: Conference) -> bool:
-            context = context_of(conference)
+            context = conference.context
             if context in covered:
                 return True
             return live_list and context not in indexed
@@ -237,9 +231,9 @@ class Watch:
         """The step is committed: move each context read to the tier its listing earns, and
         note what changed in the store (after the commit, never before: ``WatchStore``)."""
         at = self._monotonic()
-        live = {c for t in state.tracked.values() if (c := context_of(t.conference))}
+        live = {c for t in state.tracked.values() if (c := t.conference.context)}
         ending = {c for t in state.tracked.values()
-                  if t.phase is Phase.ENDING and (c := context_of(t.conference))}  # fmt: skip
+                  if t.phase is Phase.ENDING and (c := t.conference.context)}  # fmt: skip
         changed: dict[str, str] = {}
         for context in reading.read:
             self._failures.pop(context, None)
