@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -100,26 +100,30 @@ class CanvasClient:
             raise CanvasError(PollFailure.INVALID_RESPONSE, "users/self did not answer an object")
         return payload
 
-    async def one(self, path: str, deadline: Deadline) -> dict[str, Any]:
+    async def one(
+        self, path: str, deadline: Deadline, params: Sequence[tuple[str, str]] = ()
+    ) -> dict[str, Any]:
         """One object (``/api/v1/courses/:id``, ``.../permissions``)."""
-        url = self._base.with_path(self._base.path.rstrip("/") + path)
+        url = self._base.with_path(self._base.path.rstrip("/") + path).with_query(list(params))
         payload, _ = await self._get(url, deadline, canvas_json.decode)
         if not isinstance(payload, dict):
             raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: expected an object")
         return payload
 
     async def objects(
-        self, path: str, params: Mapping[str, str], deadline: Deadline
+        self, path: str, params: Mapping[str, str], deadline: Deadline, *, first_only: bool = False
     ) -> list[dict[str, Any]]:
         """Every page of a listing that answers a JSON array of objects (an account's courses,
         its sub-accounts, a course's groups): ``next`` is followed until it is absent, since
         these numbered pages carry no ``rel="last"``. A page of anything else fails the read."""
         url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
-            {**params, "per_page": str(PER_PAGE)}
+            {"per_page": str(PER_PAGE), **params}
         )
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
         while url is not None:
+            if first_only and seen:
+                break
             key = str(url)
             if key in seen or len(seen) >= MAX_PAGES:
                 raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: pagination loops")
