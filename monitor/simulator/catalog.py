@@ -91,6 +91,10 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._courses)
 
+    def all(self) -> list[SimCourse]:
+        """Every course, deleted ones too, by id."""
+        return [self._courses[i] for i in sorted(self._courses)]
+
     def max_id(self) -> int:
         return max(self._courses, default=0)
 
