@@ -1,9 +1,9 @@
 """The simulator as a whole institution's Canvas: account listings, courses, rights, the gap.
 
 Each test runs a real simulator on loopback and reads it with aiohttp, asserting what a monitor
-watching every course depends on (``canvas-coverage-facts.md``): sub-accounts' courses in an
-account's listing, numbered pages without ``rel="last"``, deleted courses gone, the rights each
-endpoint needs, and the silent gap of a token that may read a course but not manage it.
+watching every course depends on: sub-accounts' courses in an account's listing, numbered pages
+without ``rel="last"``, deleted courses gone, the rights each endpoint needs, and the silent gap
+of a token that may read a course but not manage it.
 """
 
 from __future__ import annotations
