@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.admin_input import Body, read_body
+from monitor.simulator.admin_input import Body, path_integer, read_body
 from monitor.simulator.builder import InstitutionPlan
+from monitor.simulator.canvas_support import origin
 from monitor.simulator.catalog_json import account_json, course_json
 from monitor.simulator.errors import SimInputError
 from monitor.simulator.runtime import WORLD
@@ -36,15 +37,8 @@ _COURSE_FIELDS = frozenset(
 )
 
 
-def _origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
-
-
 def _course_id(request: web.Request) -> int:
-    raw = request.match_info["course_id"]
-    if not raw.isdigit():
-        raise SimInputError(f"course id must be an integer, not {raw!r}")
-    return int(raw)
+    return path_integer(request, "course_id", "course id")
 
 
 def _course_truth(request: web.Request, course_id: int) -> dict[str, Any]:
@@ -52,7 +46,7 @@ def _course_truth(request: web.Request, course_id: int) -> dict[str, Any]:
     world = request.app[WORLD]
     ctx = world.context("Course", course_id)
     return {
-        **course_json(world.course(course_id), _origin(request)),
+        **course_json(world.course(course_id), origin(request)),
         "conferences_tab": ctx.conferences_tab,
         "members": sorted(ctx.members),
         "group_ids": [g.id for g in world.catalog.groups_of(course_id)],

@@ -8,6 +8,8 @@ the groups ``read_roster``. A course's ``name`` is the token user's nickname whe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from monitor.simulator import responses
@@ -29,8 +31,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/courses/{course_id}/groups", groups)
 
 
-def _course(request: web.Request) -> tuple[int, int, CourseAccess] | web.Response:
-    """(user, course id, access) for a course that exists; else Canvas's 401 or 404."""
+def _course(
+    request: web.Request, allowed: Callable[[CourseAccess], bool]
+) -> tuple[int, int, CourseAccess] | web.Response:
+    """(user, course id, access) when the course exists and ``allowed`` says yes; else
+    Canvas's 401 (bad token, or not allowed) or 404 (no such course, or deleted)."""
     user = authenticate(request)
     if isinstance(user, web.Response):
         return user
@@ -38,16 +43,17 @@ def _course(request: web.Request) -> tuple[int, int, CourseAccess] | web.Respons
     course_id = path_id(request, "course_id")
     if course_id is None or not world.course_alive(course_id):
         return responses.not_found()
-    return user, course_id, world.course_access(user, course_id)
+    access = world.course_access(user, course_id)
+    if not allowed(access):
+        return responses.unauthorized()
+    return user, course_id, access
 
 
 async def course(request: web.Request) -> web.Response:
-    found = _course(request)
+    found = _course(request, lambda access: access.can_read)
     if isinstance(found, web.Response):
         return found
-    user, course_id, access = found
-    if not access.can_read:
-        return responses.unauthorized()
+    user, course_id, _ = found
     world = request.app[WORLD]
     nickname = world.catalog.nickname(user, course_id)
     return responses.canvas_json(course_json(world.course(course_id), origin(request), nickname))
@@ -55,24 +61,19 @@ async def course(request: web.Request) -> web.Response:
 
 async def permissions(request: web.Request) -> web.Response:
     """``{"manage_content": true, ...}`` for the names asked (all known ones when none are)."""
-    found = _course(request)
+    found = _course(request, lambda access: access.can_read)
     if isinstance(found, web.Response):
         return found
-    _, _, access = found
-    if not access.can_read:
-        return responses.unauthorized()
     asked = request.query.getall("permissions[]", []) or ["read", *sorted(COURSE_RIGHTS)]
-    granted = access.rights
+    granted = found[2].rights
     return responses.canvas_json({name: name in granted for name in asked})
 
 
 async def groups(request: web.Request) -> web.Response:
-    found = _course(request)
+    found = _course(request, lambda access: access.can_read_roster)
     if isinstance(found, web.Response):
         return found
-    _, course_id, access = found
-    if not access.can_read_roster:
-        return responses.unauthorized()
+    course_id = found[1]
     world = request.app[WORLD]
     shown, rels, size = numbered_page(request, world.catalog.groups_of(course_id), counted=True)
     body = [group_json(g, len(world.context("Group", g.id).members)) for g in shown]
