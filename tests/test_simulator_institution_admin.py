@@ -4,6 +4,8 @@ courses, admins and plugins, and the scale a university needs (10,000 courses, r
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +13,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.simulator import InstitutionPlan, SimInputError, Simulator, World
+from monitor.simulator import (
+    InstitutionDirector,
+    InstitutionPlan,
+    SimInputError,
+    Simulator,
+    World,
+    run_institution_script,
+)
 from monitor.simulator.catalog import CourseFilter
 
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -251,3 +260,36 @@ async def test_ten_thousand_courses_crawl_fast(sim: Simulator, http: aiohttp.Cli
     for _ in range(50):
         sim.world.index("Course", course)
     assert time.perf_counter() - began < 0.5  # an index reads its own conferences only
+
+
+# the scripted institution
+
+
+def test_the_institution_script_schedules_starts_ends_and_changes_courses() -> None:
+    world = World()
+    summary = world.build_institution(InstitutionPlan(accounts=(2, 2), courses=300, seed=5))
+    rng = random.Random(5)  # noqa: S311 - a seeded script, not cryptography
+    director = InstitutionDirector(world, summary, rng)
+    version = world.catalog.version
+    for _ in range(200):
+        director.step()
+    confs = [world.get(i) for i in director.conference_ids]
+    assert any(c.started_at is None for c in confs)  # scheduled, not started yet
+    assert any(world.is_live(c) for c in confs)
+    assert any(c.ended_at is not None for c in confs)
+    assert all(c.context_type == "Course" and c.context_id in summary.course_ids for c in confs)
+    assert world.catalog.version > version  # courses moved, deleted or created
+    assert world.for_user(1) == []
+
+
+async def test_run_institution_script_stops_on_the_event() -> None:
+    world, stop = World(), asyncio.Event()
+    plan = InstitutionPlan(accounts=(2,), courses=50, conferences=4, live=2)
+    rng = random.Random(1)  # noqa: S311 - a seeded script, not cryptography
+    task = asyncio.create_task(
+        run_institution_script(world, plan=plan, rng=rng, stop=stop, tick=0.01)
+    )
+    await asyncio.sleep(0.1)
+    stop.set()
+    summary = await asyncio.wait_for(task, 2)
+    assert len(summary.course_ids) == 50

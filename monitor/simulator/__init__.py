@@ -11,6 +11,7 @@ processes.
 from monitor.simulator.builder import InstitutionPlan, InstitutionSummary
 from monitor.simulator.errors import SimAuthError, SimInputError, SimNotFoundError, SimulatorError
 from monitor.simulator.faults import FaultInjector, FaultKind, FaultRule, Shape
+from monitor.simulator.institution_script import InstitutionDirector, run_institution_script
 from monitor.simulator.records import (
     ContextType,
     CourseState,
@@ -35,6 +36,7 @@ __all__ = [
     "FaultInjector",
     "FaultKind",
     "FaultRule",
+    "InstitutionDirector",
     "InstitutionPlan",
     "InstitutionSummary",
     "Participant",
@@ -59,4 +61,5 @@ __all__ = [
     "World",
     "create_app",
     "run_demo_script",
+    "run_institution_script",
 ]
