@@ -102,6 +102,10 @@ class Watch:
         self.woken = asyncio.Event()  # a hint or a new directory: look at the schedule again
         self.per_step = max(1, round(source.rate_limit))
 
+    def use_clock(self, monotonic: Callable[[], float]) -> None:
+        """Read the schedule's time from ``monotonic`` (tests move it by hand)."""
+        self._monotonic = monotonic
+
     @property
     def prepared(self) -> bool:
         return self.baseline_at is not None
