@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.support.factories import NOW, raw_conference
 BIOLOGY = ContextInfo("Course", 101, "Introduction to Biology", "BIO-101", 3, "available")
 
 
-def event(context: ContextInfo | None, **fields: object) -> Event:
+def event(context: ContextInfo | None, **fields: Any) -> Event:
     raw = raw_conference(42, context_type="Course", context_id=101, **fields)
     return Event(
         id=event_id("main", 42, raw["started_at"] or "", 0, EventType.STARTED),

@@ -5,10 +5,9 @@ Real simulator (accounts, courses, an admin token), real stores; the poller take
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import timedelta
-
-import io
 
 import pytest
 
@@ -187,4 +186,5 @@ async def test_check_names_the_right_a_token_lacks_to_see_every_conference() -> 
         assert line.startswith("FAIL")
         assert "cannot manage course content" in line
         assert "manage_course_content_*" in line
-        assert "viewer-token" not in said and "admin-token" not in said
+        assert "viewer-token" not in said
+        assert "admin-token" not in said

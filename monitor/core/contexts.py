@@ -9,6 +9,7 @@ listing; for other contexts one ``GET /api/v1/courses/:id`` (or ``groups/:id``) 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 #: ``(context_type, context_id)`` as Canvas names them: ``("Course", 101)``, ``("Group", 7)``.
@@ -21,6 +22,16 @@ CONTEXT_TYPES: Final = ("Course", "Group")
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _int(value: object) -> int | None:
@@ -37,6 +48,8 @@ class ContextInfo:
     course_code: str | None = None
     account_id: int | None = None
     workflow_state: str | None = None  # courses: unpublished | available | completed | deleted
+    start_at: str | None = None  # courses: when they begin and end (ISO 8601), if set
+    end_at: str | None = None
 
     @property
     def key(self) -> Context:
@@ -54,6 +67,8 @@ class ContextInfo:
             _text(raw.get("course_code")),
             _int(raw.get("account_id")),
             _text(raw.get("workflow_state")),
+            _text(raw.get("start_at")),
+            _text(raw.get("end_at")),
         )
 
     @classmethod
@@ -79,9 +94,24 @@ class ContextInfo:
             return f"{self.course_code} · {self.name}"
         return self.name or self.course_code or f"{self.type} {self.id}"
 
+    def dormant(self, now: datetime) -> bool:
+        """Is this a course where students cannot take part now: not published, concluded, or
+        outside its dates? Conferences there are rare, so the sweep visits it seldom."""
+        if self.type != "Course":
+            return False
+        if self.workflow_state in ("unpublished", "completed", "created", "claimed"):
+            return True
+        start, end = _time(self.start_at), _time(self.end_at)
+        return (end is not None and end < now) or (start is not None and start > now)
+
     def as_record(self) -> dict[str, Any]:
         """For the store (``from_record`` reads it back)."""
-        return {**self.envelope(), "workflow_state": self.workflow_state}
+        return {
+            **self.envelope(),
+            "workflow_state": self.workflow_state,
+            "start_at": self.start_at,
+            "end_at": self.end_at,
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ContextInfo | None:
@@ -95,4 +125,6 @@ class ContextInfo:
             _text(record.get("course_code")),
             _int(record.get("account_id")),
             _text(record.get("workflow_state")),
+            _text(record.get("start_at")),
+            _text(record.get("end_at")),
         )

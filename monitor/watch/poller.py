@@ -21,9 +21,17 @@ from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline
 from monitor.canvas.snapshot import confirm, take_snapshot
 from monitor.config.settings import SourceConfig
+from monitor.core.contexts import ContextInfo
 from monitor.core.diff import Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
-from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
+from monitor.core.models import (
+    Conference,
+    EndReason,
+    Event,
+    EventType,
+    SourceState,
+    parse_time,
+)
 from monitor.core.purpose import Purpose, reading_for
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
@@ -113,6 +121,21 @@ class Poller:
     def holds(self) -> bool:
         """Does this replica poll the source now (holds its lease)?"""
         return self._leases is None or self._leases.holds(self.name)
+
+    @property
+    def coverage_problem(self) -> str | None:
+        """Why this source does not watch all it should, or None (``/readyz``)."""
+        if self.watch is None or self.elsewhere:
+            return None
+        discovery = self.watch.discovery
+        if discovery.failing is not None:
+            return f"discovery of its accounts fails: {discovery.failing}"
+        if discovery.directory is None:
+            return "discovery of its accounts has not completed yet"
+        return None
+
+    def describe(self, conference: Conference) -> ContextInfo | None:
+        return self._names.describe(conference)
 
     @property
     def elsewhere(self) -> bool:

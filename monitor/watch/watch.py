@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from monitor.canvas.client import CanvasClient
@@ -85,6 +85,7 @@ class Watch:
         *,
         interval: float,
         monotonic: Callable[[], float] | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.source = source
         self.discovery = discovery
@@ -93,6 +94,7 @@ class Watch:
         self._store = store
         self._metrics = metrics
         self._monotonic = monotonic or asyncio.get_running_loop().time
+        self._wall = wall
         self._pinned: set[Context] = {LIVE_LIST} | {("Course", i) for i in source.courses}
         self._pinned |= {("Group", i) for i in source.groups}
         self._marks: dict[Context, str] = {}
@@ -102,9 +104,9 @@ class Watch:
         self.woken = asyncio.Event()  # a hint or a new directory: look at the schedule again
         self.per_step = max(1, round(source.rate_limit))
 
-    def use_clock(self, monotonic: Callable[[], float]) -> None:
-        """Read the schedule's time from ``monotonic`` (tests move it by hand)."""
-        self._monotonic = monotonic
+    def use_clock(self, monotonic: Callable[[], float], wall: Callable[[], datetime]) -> None:
+        """Read the schedule's time and the wall clock from these (tests move them by hand)."""
+        self._monotonic, self._wall = monotonic, wall
 
     @property
     def prepared(self) -> bool:
@@ -132,8 +134,9 @@ class Watch:
         wanted: dict[Context, Tier] = dict.fromkeys(self._pinned, Tier.PINNED)
         directory = self.discovery.directory
         if directory is not None:
+            today = self._wall()
             for info in (*directory.courses.values(), *directory.groups.values()):
-                wanted.setdefault(info.key, self._remembered(info))
+                wanted.setdefault(info.key, self._remembered(info, today))
         live = {c for t in state.tracked.values() if (c := t.conference.context)}
         self._dropped = {c for c in live if c not in wanted and c[0] in ("Course", "Group")}
         for context in list(self.schedule.contexts()):
@@ -144,12 +147,12 @@ class Watch:
             self.schedule.watch(context, Tier.LIVE if lively else tier, now)
         self._publish()
 
-    def _remembered(self, info: ContextInfo) -> Tier:
-        """The tier a discovered context starts in: its mark, else quiet (dormant if
-        concluded), so a restart goes on where the last process was."""
-        tier = _TIERS.get(self._marks.get(info.key, ""), Tier.QUIET)
-        if tier is Tier.QUIET and info.workflow_state == "completed":
-            return Tier.DORMANT
+    def _remembered(self, info: ContextInfo, now: datetime) -> Tier:
+        """The tier a discovered context starts in: its mark (a restart goes on where the last
+        process was), else quiet, or dormant where students cannot take part now."""
+        tier = _TIERS.get(self._marks.get(info.key, ""))
+        if tier is None or tier.swept:
+            return Tier.DORMANT if info.dormant(now) else Tier.QUIET
         return tier
 
     def due_in(self) -> float | None:
@@ -270,7 +273,7 @@ class Watch:
             return Tier.WAITING
         directory = self.discovery.directory
         info = None if directory is None else directory.courses.get(context[1])
-        if context[0] == "Course" and info is not None and info.workflow_state == "completed":
+        if context[0] == "Course" and info is not None and info.dormant(now):
             return Tier.DORMANT
         return Tier.QUIET
 

@@ -33,7 +33,7 @@ from tests.support.canvas_helpers import (
     new_metrics,
 )
 
-ADMIN = "admin-token"  # noqa: S105 - the simulator's well-known admin token
+ADMIN = "admin-token"
 INTERVAL = 30.0
 
 
@@ -108,7 +108,7 @@ class WatchRig:
         client = make_client(self.session, source, metrics)
         watch = watch_for(source, client, store, metrics, interval=INTERVAL)
         assert watch is not None
-        watch.use_clock(self.ticks)
+        watch.use_clock(self.ticks, self.clock)
         return Poller(
             source, client, store, metrics, interval=INTERVAL, clock=self.clock, watch=watch
         )
@@ -129,7 +129,7 @@ async def watch_rig(
         client = make_client(session, source, metrics)
         watch = watch_for(source, client, flaky, metrics, interval=INTERVAL)
         assert watch is not None
-        watch.use_clock(ticks)
+        watch.use_clock(ticks, clock)
         poller = Poller(
             source, client, flaky, metrics, interval=INTERVAL, clock=clock, watch=watch
         )
