@@ -101,7 +101,7 @@ async def test_conferences_in_the_simulator_reach_slack_as_readable_messages(
     assert f"conference {algebra.id} · noticed" in texts(ended["blocks"][-1])
     fields = texts(ended["blocks"][1])
     assert "*Duration*" in fields
-    assert "*Where*\\nCourse 101" in fields
+    assert "*Where*\\nBIO-101 · Introduction to Biology" in fields
     (button,) = ended["blocks"][2]["elements"]
     assert button["url"].endswith(f"/courses/101/conferences/{algebra.id}")
 
