@@ -159,11 +159,17 @@ class Poller:
                 self._metrics.set_live(self.name, [])  # the holder reports it
 
     async def _run_watch(self, watch: Watch, stop: asyncio.Event) -> None:
-        """Steps whenever the schedule has something due; discovery beside them."""
+        """Steps whenever the schedule has something due (or discovery brought new courses);
+        discovery beside them."""
 
         async def pause(seconds: float) -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
+            """Until ``seconds`` pass, the service stops or the directory changes."""
+            waits = [asyncio.ensure_future(e.wait()) for e in (stop, watch.discovery.changed)]
+            try:
+                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(watch.discovery.run(stop, lambda: self.holds))
@@ -171,7 +177,7 @@ class Poller:
                 if self.holds and watch.prepared:
                     due = watch.due_in()
                     wait = self.interval if due is None else min(due, self.interval)
-                    if wait > 0:
+                    if wait > 0 and not watch.discovery.changed.is_set():
                         await pause(wait)
                         continue
                     await self._beat()
@@ -179,6 +185,7 @@ class Poller:
                     await self._beat()
                     if not (self.holds and watch.prepared):
                         watch.forget()  # load afresh should the lease come (back) here
+                        watch.discovery.changed.clear()  # taken in by that load
                         await pause(self.interval)
 
     async def poll_once(self) -> bool:

@@ -8,7 +8,9 @@ sits in a tier that says how soon a change there can happen:
 - ``PINNED``: asked for by hand (configured courses and groups) or the token's own live list.
   Read every interval, like a source that watches a few contexts always was.
 - ``WAITING``: a conference there can go live (created and not started, or ended within Canvas's
-  24 h window and so restartable). Read every interval too, after the two above.
+  24 h window and so restartable). Read every ``waiting_every`` (an interval, or up to 1.7 of
+  one when they are many: the watch tunes it so a start there is still seen within two), after
+  the two above.
 - ``QUIET``: nothing there can start until a conference is created. Swept, oldest read first,
   with whatever budget is left, and never more often than once an interval.
 - ``DORMANT``: a concluded course (Canvas makes it read-only): swept with the quiet ones, but
@@ -28,10 +30,21 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Final
 
 from monitor.core.contexts import Context
+
+#: Live and waiting courses together take at most this share of the budget before waiting ones
+#: are read less often than every interval...
+WAITING_SHARE: Final = 0.5
+#: ...but never less often than this many intervals: a start there is still seen within two.
+WAITING_MAX: Final = 1.7
+#: The dormant tier's share of the budget: its period is stretched (from an hour) to fit.
+DORMANT_SHARE: Final = 0.05
+DORMANT_MIN: Final = 3600.0
 
 
 class Tier(IntEnum):
@@ -63,6 +76,7 @@ class Schedule:
 
     def __init__(self, interval: float, *, dormant_every: float = 3600.0) -> None:
         self.interval = interval
+        self.waiting_every = interval
         self.dormant_every = max(interval, dormant_every)
         self._slots: dict[Context, _Slot] = {}
         # One queue per beat tier, in tier order, and one for both swept tiers.
@@ -92,14 +106,15 @@ class Schedule:
         one moved down keeps its place in time."""
         slot = self._slots.get(context)
         if slot is None:
-            self._slots[context] = slot = _Slot(tier, now)
+            self._slots[context] = slot = _Slot(tier, now + self._spread(context, tier))
         elif slot.tier == tier:
             return
         else:
             moved_up = tier < slot.tier
             slot.tier = tier
-            if moved_up and slot.last_read is not None:
-                slot.due = min(slot.due, slot.last_read + self.interval)
+            if moved_up:
+                since = slot.last_read if slot.last_read is not None else now
+                slot.due = min(slot.due, since + self._period(tier))
         if not slot.taken:
             self._push(context, slot)
 
@@ -148,14 +163,13 @@ class Schedule:
         before = slot.last_read
         previous, slot.last_read = slot.tier, now
         slot.tier = previous if tier is None else tier
-        if slot.tier is Tier.DORMANT:
-            slot.due = now + self.dormant_every
-        elif slot.tier.swept or slot.tier != previous or slot.due > now:
-            slot.due = now + self.interval  # a new beat (or read early, on a hint)
+        period = self._period(slot.tier)
+        if slot.tier.swept or slot.tier != previous or slot.due > now:
+            slot.due = now + period  # a new beat (or read early, on a hint)
         else:
-            slot.due += self.interval
+            slot.due += period
             if slot.due <= now:
-                slot.due += self.interval * ((now - slot.due) // self.interval + 1)
+                slot.due += period * ((now - slot.due) // period + 1)
         self._push(context, slot)
         return before
 
@@ -167,6 +181,20 @@ class Schedule:
         slot.taken = False
         slot.due = until
         self._push(context, slot)
+
+    def tune(self, rate: float, counts: Mapping[Tier, int] | None = None) -> None:
+        """Fit the periods of the waiting and dormant tiers to the budget (``rate`` reads a
+        second), so that what is left for the sweep stays worth having (``WAITING_SHARE``,
+        ``DORMANT_SHARE``). ``counts``: the tiers about to be watched (default: those that are),
+        so that new dormant contexts are spread over the period they will have."""
+        counts = Counter(self.counts() if counts is None else counts)
+        beats = (counts[Tier.LIVE] + counts[Tier.PINNED]) / self.interval
+        room = WAITING_SHARE * rate - beats
+        waiting = counts[Tier.WAITING]
+        longest = WAITING_MAX * self.interval
+        wanted = waiting / room if room > 0 else longest
+        self.waiting_every = min(longest, max(self.interval, wanted))
+        self.dormant_every = max(DORMANT_MIN, counts[Tier.DORMANT] / (DORMANT_SHARE * rate))
 
     def next_due(self) -> float | None:
         """When the earliest context is due (None when nothing is waiting to be read)."""
@@ -188,6 +216,21 @@ class Schedule:
             if not tiers or slot.tier in tiers
         ]
         return max(ages, default=None)
+
+    def _period(self, tier: Tier) -> float:
+        """How long a context of ``tier`` waits after a read (the swept tiers: at least)."""
+        if tier is Tier.WAITING:
+            return self.waiting_every
+        if tier is Tier.DORMANT:
+            return self.dormant_every
+        return self.interval
+
+    def _spread(self, context: Context, tier: Tier) -> float:
+        """When a new dormant context is first due: spread over its period by its id, so that
+        a campus's past terms do not crowd the first sweep ahead of the running courses."""
+        if tier is not Tier.DORMANT:
+            return 0.0
+        return (context[1] * 0.618034 % 1.0) * self.dormant_every
 
     def _push(self, context: Context, slot: _Slot) -> None:
         slot.entry = next(self._seq)

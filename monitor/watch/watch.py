@@ -16,6 +16,7 @@ that course's problem: it is counted, tried again later, and the step goes on wi
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,6 +143,7 @@ class Watch:
         for context in list(self.schedule.contexts()):
             if context not in wanted:
                 self.schedule.forget(context)
+        self.schedule.tune(self.source.rate_limit, Counter(wanted.values()))
         for context, tier in wanted.items():
             lively = context in live and context not in self._pinned
             self.schedule.watch(context, Tier.LIVE if lively else tier, now)
@@ -258,6 +260,7 @@ class Watch:
                 self.schedule.watch(context, Tier.LIVE, at)
                 self.schedule.hint(context)
         self._dropped &= live
+        self.schedule.tune(self.source.rate_limit)
         if changed:
             await self._store.mark_contexts(self.source.name, changed)
         self._publish()
