@@ -1,8 +1,9 @@
 """Settings: parsed once, from YAML or the environment, into frozen values.
 
-The schema is a public contract (docs/design.md); every error names its field and the process
-exits 78. Secrets (tokens, webhook URLs, signing keys, the Redis URL) are ``Secret`` values and
-never printed.
+The schema is a public contract (docs/design.md), and these dataclasses are it: each field's
+annotation says what a user may write (``fields``), pydantic checks a tree against them
+(``reader.read``), and every error names its field; the process exits 78. Secrets (tokens,
+webhook URLs, signing keys, the Redis URL) are ``Secret`` values and never printed.
 """
 
 from __future__ import annotations
