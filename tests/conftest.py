@@ -2,7 +2,7 @@
 the stores, sessions and receivers the delivery tests share.
 
 A test never shares a database with anything else: the server is ours, on a free loopback port
-(``tests/redis_server.py``), flushed before each test.
+(``tests/support/redis_server.py``), flushed before each test.
 """
 
 from __future__ import annotations

@@ -9,145 +9,38 @@ own event loop, so those cases start the process with ``asyncio.create_subproces
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from monitor import __version__
-from monitor.core.errors import ExitCode
 from monitor.simulator import Simulator
+from tests.support.cli import (
+    CONFIG,
+    FAILURE,
+    SCRIPT,
+    SIM_TOKEN,
+    WHSEC,
+    clean_env,
+    config_text,
+    lines,
+    process,
+    read_until,
+    run_async,
+    run_cli,
+    wait_ok,
+    webhook_sink,
+    write,
+)
 from tests.support.receiver import Receiver
 from tests.support.redis_server import free_port
 from tests.support.service import until
-
-MONITOR = (sys.executable, "-m", "monitor")
-SCRIPT = Path(sys.executable).with_name("conference-monitor")
-SIM_TOKEN = "sim-token"
-WHSEC = "whsec_" + base64.b64encode(b"cli-test-signing-key-0123456789ab").decode()
-CONFIG = int(ExitCode.CONFIG)
-FAILURE = int(ExitCode.FAILURE)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - only a fallback HOME
-    }
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own program
-        [*MONITOR, *args],
-        env=clean_env() if env is None else env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-def config_text(
-    canvas_url: str,
-    *,
-    token: str = SIM_TOKEN,
-    state_url: str = "memory://",
-    listen: str = "127.0.0.1:0",
-    sinks: str = "",
-) -> str:
-    return (
-        f"poll_interval: 0.2\n"
-        f"state_url: {state_url}\n"
-        f"listen: {listen}\n"
-        f"sources:\n"
-        f"  - name: main\n"
-        f"    base_url: {canvas_url}\n"
-        f"    token: {token}\n"
-        f"    request_timeout: 2\n"
-        f"    poll_timeout: 5\n"
-        f"{sinks}"
-    )
-
-
-def webhook_sink(url: str, secret: str | None = WHSEC) -> str:
-    text = f"sinks:\n  - name: ops\n    type: webhook\n    url: {url}\n    timeout: 3\n"
-    return text + (f"    secret: {secret}\n" if secret else "")
-
-
-def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@asynccontextmanager
-async def process(
-    *args: str, env: dict[str, str] | None = None
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The monitor as a child process; killed (and reaped) if the test leaves it running."""
-    proc = await asyncio.create_subprocess_exec(
-        *MONITOR,
-        *args,
-        env=clean_env() if env is None else env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.communicate()
-
-
-async def run_async(
-    *args: str, env: dict[str, str] | None = None, within: float = 30
-) -> tuple[int, str, str]:
-    async with process(*args, env=env) as proc:
-        out, err = await asyncio.wait_for(proc.communicate(), within)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def wait_ok(url: str, proc: asyncio.subprocess.Process, within: float = 10.0) -> None:
-    """Poll ``url`` until it answers 200; fail early if the process died."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    last: object = None
-    async with aiohttp.ClientSession() as http:
-        while True:
-            assert proc.returncode is None, f"the process exited with {proc.returncode}"
-            try:
-                async with http.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
-                    last = response.status
-                    if response.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                last = exc
-            if loop.time() > deadline:
-                raise AssertionError(f"{url} not 200 within {within}s; last: {last!r}")
-            await asyncio.sleep(0.05)
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
-
 
 # exit 78: bad configuration, and the message names the field
 
@@ -273,23 +166,11 @@ async def test_run_stops_gracefully_on_a_signal(tmp_path: Path, sig: signal.Sign
     assert "Traceback" not in log
 
 
-class SlowReceiver(Receiver):
-    """Answers each request after ``delay``; counts the requests that arrived meanwhile."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived = 0
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.arrived += 1
-        return await super()._handle(request)
-
-
 async def stop_twice(tmp_path: Path) -> tuple[float, int, str]:
     """SIGTERM while a delivery is in flight to a slow receiver (so the graceful stop would
     wait for it), then SIGTERM again; returns how long the second one took, the exit code and
     stderr."""
-    async with Simulator() as sim, SlowReceiver() as hook:
+    async with Simulator() as sim, Receiver() as hook:
         hook.delay = 4.0  # past the checks below; short, since its server waits for it at exit
         port = free_port()
         text = config_text(sim.url, listen=f"127.0.0.1:{port}", sinks=webhook_sink(hook.url))
@@ -442,20 +323,6 @@ async def test_check_send_test_fails_when_the_receiver_fails(tmp_path: Path) -> 
 
 
 # demo: zero set-up
-
-
-async def read_until(
-    stream: asyncio.StreamReader, wanted: Sequence[re.Pattern[str]], within: float
-) -> str:
-    """Read lines until every pattern has matched some line; return what was read."""
-    seen = ""
-    async with asyncio.timeout(within):
-        while not all(p.search(seen) for p in wanted):
-            line = await stream.readline()
-            if not line:
-                break
-            seen += line.decode()
-    return seen
 
 
 async def test_demo_serves_and_stops_on_sigint() -> None:

@@ -23,9 +23,7 @@ import pytest
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
-from tests.support.delivery_helpers import started
-from tests.support.redis_server import free_port
-from tests.test_cli import (
+from tests.support.cli import (
     CONFIG,
     FAILURE,
     MONITOR,
@@ -36,6 +34,8 @@ from tests.test_cli import (
     run_async,
     write,
 )
+from tests.support.delivery_helpers import started
+from tests.support.redis_server import free_port
 
 CONSOLE_SINK = "sinks:\n  - name: screen\n    type: console\n"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

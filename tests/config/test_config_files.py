@@ -14,8 +14,8 @@ from standardwebhooks.webhooks import Webhook
 from monitor.config.settings import Settings, from_environment, parse
 from monitor.core.errors import ConfigError
 from monitor.simulator import Simulator
+from tests.support.cli import CONFIG, WHSEC, config_text, run_async, run_cli, write
 from tests.support.receiver import Receiver
-from tests.test_cli import CONFIG, WHSEC, config_text, run_async, run_cli, write
 
 URL = "https://hooks.example.edu/conferences/url-file-secret-path-4242"
 SOURCE = {"name": "main", "base_url": "https://canvas.example.edu", "token": "t0ken-of-tests"}

@@ -15,8 +15,8 @@ from monitor.commands.demo import demo_settings
 from monitor.config.settings import from_environment, parse
 from monitor.core.errors import ConfigError
 from monitor.simulator import Simulator
+from tests.support.cli import CONFIG, config_text, process, run_cli, wait_ok, write
 from tests.support.redis_server import free_port
-from tests.test_cli import CONFIG, config_text, process, run_cli, wait_ok, write
 
 TOKEN = "hint-test-token-5e6f"
 BASE_ENV = {"CANVAS_BASE_URL": "https://canvas.example.edu", "CANVAS_TOKEN": TOKEN}

@@ -17,7 +17,7 @@ import pytest
 from monitor.config.reader import Reader
 from monitor.config.settings import Settings, SinkType, load_file
 from monitor.core.errors import ConfigError
-from tests.support.ops_helpers import ROOT
+from tests.support.paths import ROOT
 
 EXAMPLE = ROOT / "examples" / "monitor.yaml"
 WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()

@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.canvas_json import MAX_DEPTH, decode, decode_list
-from tests.test_fuzz_canvas import repaired
+from tests.canvas.test_fuzz_canvas import repaired
 
 
 def reference(body: bytes) -> Any:

@@ -28,8 +28,8 @@ from tests.support.canvas_helpers import (
     new_metrics,
     poller_rig,
 )
+from tests.support.cli import FAILURE, config_text, lines, run_async, write
 from tests.support.redis_server import free_port
-from tests.test_cli import FAILURE, config_text, lines, run_async, write
 
 TOKEN = "s3cret-canvas-token"
 

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from monitor.config.settings import load_file
-from tests.support.ops_helpers import DASHBOARDS, KUBERNETES, ROOT, RULES, in_ci, tool
+from tests.support.ops_helpers import DASHBOARDS, KUBERNETES, RULES, in_ci, tool
+from tests.support.paths import ROOT
 
 OVERLAYS = ("single", "ha")
 MONITOR = {"app.kubernetes.io/name": "conference-monitor", "app.kubernetes.io/component": "monitor"}

@@ -21,9 +21,9 @@ import pytest
 
 from monitor.replicas.leases import owner
 from monitor.simulator import Simulator
+from tests.support.cli import clean_env, config_text, write
 from tests.support.redis_server import free_port
 from tests.support.service import until
-from tests.test_cli import clean_env, config_text, write
 
 pytestmark = pytest.mark.e2e
 

@@ -7,15 +7,15 @@ import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from monitor.simulator import Simulator
-from tests.test_cli import process, read_until, run_cli
+from tests.support.cli import process, read_until, run_cli
+from tests.support.paths import ROOT
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
+DOC = ROOT / "docs" / "simulator.md"
 DOC_URL = "http://127.0.0.1:8900"  # what the doc's examples assume: `simulate`'s default
 
 

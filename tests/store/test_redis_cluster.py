@@ -24,7 +24,7 @@ from monitor.store.redis import keys
 from monitor.store.redis import outbox as redis_outbox
 from monitor.store.roles import Store
 from monitor.store.values import RetryState
-from tests import test_ledger_contract, test_store_contract
+from tests.store import test_ledger_contract, test_store_contract
 from tests.support.delivery_helpers import StoreFactory, started, store_factory
 from tests.support.ledger_helpers import read_all
 from tests.support.receiver import Receiver

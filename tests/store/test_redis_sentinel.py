@@ -35,7 +35,7 @@ from monitor.store.redis import keys
 from monitor.store.redis import sentinel as redis_sentinel
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
-from tests import test_ledger_contract, test_store_contract
+from tests.store import test_ledger_contract, test_store_contract
 from tests.support.delivery_helpers import StoreFactory, started, store_factory
 from tests.support.ledger_helpers import read_all
 from tests.support.log_capture import captured_logs

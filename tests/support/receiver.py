@@ -43,6 +43,7 @@ class Receiver:
         self.fail_status = 503
         self.retry_after: str | None = None
         self.delay = 0.0
+        self.arrived = 0  # requests that came in, answered or not yet (``delay``)
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -57,6 +58,7 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.arrived += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         failing = self.down or self.fail_next > 0

@@ -6,7 +6,6 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -35,6 +34,7 @@ from monitor.delivery.sinks.teams_format import (
 from tests.support.chat_examples import examples
 from tests.support.chat_receivers import slack_problems, teams_problems
 from tests.support.factories import NOW, raw_conference
+from tests.support.paths import ROOT
 
 START = NOW - timedelta(minutes=65)
 
@@ -548,7 +548,7 @@ def test_answer_details_blank_the_parts_of_the_sinks_own_url(
 
 
 def test_docs_chat_md_is_what_the_code_sends() -> None:
-    path = Path(__file__).resolve().parents[1] / "docs" / "chat.md"
+    path = ROOT / "docs" / "chat.md"
     assert path.read_text(encoding="utf-8") == examples(), (
         "docs/chat.md is out of date: run `python -m tests.support.chat_examples > docs/chat.md`"
     )

@@ -21,13 +21,13 @@ from monitor.delivery.sinks.base import Attempt, Verdict
 from monitor.delivery.sinks.notice import encode, merge
 from monitor.delivery.sinks.slack_format import slack_digest, slack_message, slack_verdict
 from monitor.delivery.sinks.teams_format import teams_digest, teams_message, teams_verdict
+from tests.delivery.sinks.test_chat_format import ended, started
 from tests.support.chat_receivers import (
     SlackReceiver,
     TeamsReceiver,
     slack_problems,
     teams_problems,
 )
-from tests.test_chat_format import ended, started
 
 Verdictor = Callable[[int, bytes, float | None], Attempt]
 
