@@ -42,15 +42,15 @@ class CountingStore(PassThroughStore):
 
     async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
         self.calls["read"] += 1
-        return await super().read(sink, count, wait)
+        return await self.inner.read(sink, count, wait)
 
     async def backlog(self, sink: str) -> int:
         self.calls["backlog"] += 1
-        return await super().backlog(sink)
+        return await self.inner.backlog(sink)
 
     async def count_dead(self, sink: str) -> int:
         self.calls["count_dead"] += 1
-        return await super().count_dead(sink)
+        return await self.inner.count_dead(sink)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ class GatedReads(PassThroughStore):
     async def read(self, sink: str, count: int, wait: float) -> list[OutboxEntry]:
         self.reading.set()
         await self.gate.wait()
-        return await super().read(sink, count, wait)
+        return await self.inner.read(sink, count, wait)
 
 
 @pytest.mark.usefixtures("quick_reads")

@@ -283,13 +283,13 @@ class CountingStore(PassThroughStore):
 
     async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         self.calls["heartbeat"] += 1
-        return await super().heartbeat(replica, nonce, epoch, ttl)
+        return await self.inner.heartbeat(replica, nonce, epoch, ttl)
 
     async def acquire(
         self, names: Sequence[str], holder: str, view: Membership, force: Collection[str] = ()
     ) -> dict[str, int]:
         self.calls["acquire"] += 1
-        return await super().acquire(names, holder, view, force)
+        return await self.inner.acquire(names, holder, view, force)
 
 
 async def test_a_settled_replica_keeps_its_leases_with_one_call_per_check(

@@ -127,7 +127,7 @@ class GatedStore(WrappedStore):
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self.gate.wait()
-        await super().open_outbox(sinks, sources)
+        await self.inner.open_outbox(sinks, sources)
 
 
 class JitteryReceiver(Receiver):
