@@ -18,7 +18,7 @@ from monitor.core.secret import Secret
 from monitor.store.redis.store import RedisStore
 from monitor.store.values import SinkDisabled
 from tests.support.delivery_helpers import backlog_is, fast_config, running_sink, started
-from tests.support.ledger_helpers import ScriptedReceiver
+from tests.support.receiver import Receiver
 
 MONITOR = (sys.executable, "-m", "monitor")
 CONFIG = int(ExitCode.CONFIG)
@@ -152,7 +152,7 @@ async def test_a_rejected_event_is_listed_replayed_by_id_and_delivered(
 ) -> None:
     outcome = started("main", 1, 2)
     rejected, other = outcome.events
-    async with ScriptedReceiver() as hook, aiohttp.ClientSession() as http:
+    async with Receiver() as hook, aiohttp.ClientSession() as http:
         config = config_file(tmp_path, redis_url, hook.url)
         hook.script[rejected.id] = [422]
         hook.script[other.id] = [422]

@@ -95,26 +95,6 @@ async def https_canvas(
         await runner.cleanup()
 
 
-class HttpsReceiver(Receiver):
-    """The test receiver, served over HTTPS."""
-
-    def __init__(self, context: ssl.SSLContext, *, path: str = HOOK_PATH) -> None:
-        super().__init__(path=path)
-        self._tls = context
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}{self.path}"
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post(self.path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls).start()
-        self.port = self._runner.addresses[0][1]
-
-
 def live_world() -> World:
     world = World()
     world.add_token(TOKEN, 1)
@@ -317,7 +297,10 @@ def entry_of_test() -> Any:
 async def test_webhook_sink_verifies_tls_and_trusts_its_ca_file(
     loopback_tls: ssl.SSLContext, ca_file: str
 ) -> None:
-    async with HttpsReceiver(loopback_tls) as hook, aiohttp.ClientSession() as session:
+    async with (
+        Receiver(path=HOOK_PATH, tls=loopback_tls) as hook,
+        aiohttp.ClientSession() as session,
+    ):
         config = webhook_config(hook.url, secret=None)
         (message,) = WebhookSink(config, session).render([entry_of_test()])
         refused = await WebhookSink(config, session).send(message)
@@ -336,7 +319,10 @@ async def test_webhook_sink_verifies_tls_and_trusts_its_ca_file(
 async def test_chat_sink_verifies_tls_and_trusts_its_ca_file(
     loopback_tls: ssl.SSLContext, ca_file: str
 ) -> None:
-    async with HttpsReceiver(loopback_tls) as hook, aiohttp.ClientSession() as session:
+    async with (
+        Receiver(path=HOOK_PATH, tls=loopback_tls) as hook,
+        aiohttp.ClientSession() as session,
+    ):
         config = webhook_config(hook.url, name="chat", type=SinkType.SLACK)
         (message,) = ChatSink(config, session).render([entry_of_test()])
         refused = await ChatSink(config, session).send(message)
@@ -357,7 +343,7 @@ async def test_service_polls_and_delivers_over_https(
     world.add_token(TOKEN, 1)
     async with (
         https_canvas(loopback_tls, world) as url,
-        HttpsReceiver(loopback_tls) as hook,
+        Receiver(path=HOOK_PATH, tls=loopback_tls) as hook,
         aiohttp.ClientSession() as http,
     ):
         settings = settings_for(

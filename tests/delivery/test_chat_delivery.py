@@ -92,7 +92,7 @@ async def test_a_start_and_end_inside_group_wait_are_one_message(
         await run.finish()
 
     assert len(slack.requests) == 1
-    (message,) = slack.accepted
+    (message,) = slack.delivered
     assert slack_notices(message.json) == [("started_and_ended", 1)]
     assert message.json["text"].startswith("Started and ended: Conference 1")
     assert run.sink.delivered == [(*ids(began), *ids(finished))]
@@ -117,7 +117,7 @@ async def test_a_burst_over_the_threshold_is_one_digest_listing_each_conference_
         await run.finish()
 
     assert len(slack.requests) == 1
-    (digest,) = slack.accepted
+    (digest,) = slack.delivered
     assert digest.json["text"] == "5 conferences: 3 started, 2 started and ended"
     assert slack_notices(digest.json) == [
         ("started_and_ended", 1),
@@ -144,7 +144,7 @@ async def test_at_most_the_threshold_is_one_message_per_event_in_order(
         await run.finish()
 
     # Pacing itself is test_chat_delivery_pacing's subject: here, what was delivered.
-    assert [slack_notices(r.json) for r in slack.accepted] == [
+    assert [slack_notices(r.json) for r in slack.delivered] == [
         [("started", 1)],
         [("started", 2)],
         [("started", 3)],
@@ -164,13 +164,13 @@ async def test_a_burst_of_120_is_digests_that_list_every_conference_once(
         await backlog_is(store, 0, within=20)
         await run.finish()
 
-    assert teams.requests == teams.accepted
-    for request in teams.accepted:
+    assert teams.requests == teams.delivered
+    for request in teams.delivered:
         assert request.status == 202
         assert teams_problems(request.json, len(request.body)) == []
         heading = request.json["attachments"][0]["content"]["body"][0]["text"]
         assert " conferences: " in heading, heading  # a digest, never one card per event
-    listed = shown(teams.accepted, teams_notices)
+    listed = shown(teams.delivered, teams_notices)
     assert listed == [("started", cid) for cid in range(1, 121)]
     assert sorted(delivered_once(run)) == sorted(ids(events))
     assert run.sample(DELIVERIES) == 120
@@ -198,7 +198,7 @@ async def test_a_burst_within_group_wait_is_split_only_at_the_platform_limits(
         await backlog_is(store, 0)
         await run.finish()
 
-    assert [slack_notices(r.json) for r in slack.accepted] == expected
+    assert [slack_notices(r.json) for r in slack.delivered] == expected
     assert sorted(delivered_once(run)) == sorted(ids(events))
     assert run.sample(DELIVERIES) == burst
 

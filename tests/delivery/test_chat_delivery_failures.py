@@ -20,7 +20,6 @@ from tests.support.chat_helpers import (
     PATIENT_SCHEDULE,
     SINK,
     ChatRun,
-    ScriptedSlack,
     Source,
     StoreFactory,
     backlog_is,
@@ -150,7 +149,7 @@ async def test_an_invalid_payload_dead_letters_that_message_only(
 ) -> None:
     store = await open_outbox(make_store)
     source = Source(store)
-    async with ScriptedSlack() as slack:
+    async with SlackReceiver() as slack:
         slack.then(400, "invalid_payload")
         refused, taken = await source.start(1, 2)
 
@@ -161,7 +160,7 @@ async def test_an_invalid_payload_dead_letters_that_message_only(
             await run.finish()
 
     assert [r.status for r in slack.requests] == [400, 200]  # the refused one is not retried
-    assert shown(slack.accepted, slack_notices) == [("started", 2)]
+    assert shown(slack.delivered, slack_notices) == [("started", 2)]
     assert run.sink.delivered == [(taken.id,)]
     (dead,) = await store.dead_letters(SINK)
     assert dead.entry.event_id == refused.id
@@ -217,10 +216,12 @@ async def test_nothing_is_lost_across_a_receiver_outage_and_a_restart(
         await backlog_is(restarted, 0, within=10)
         await second.finish()
 
-    assert all(r.status == 500 for r in slack.requests[: len(slack.requests) - len(slack.accepted)])
+    assert all(
+        r.status == 500 for r in slack.requests[: len(slack.requests) - len(slack.delivered)]
+    )
     assert sorted(each_once(first, second)) == sorted(ids(events))  # every event, once
-    assert len(slack.accepted) == len(second.sink.delivered)
-    said = per_conference(shown(slack.accepted, slack_notices))
+    assert len(slack.delivered) == len(second.sink.delivered)
+    said = per_conference(shown(slack.delivered, slack_notices))
     assert said[1] in (["started_and_ended"], ["started", "ended"])  # never ended first
     assert {cid: said[cid] for cid in (2, 3, 4)} == {2: ["started"], 3: ["started"], 4: ["started"]}
     assert await restarted.dead_letters(SINK) == []
@@ -264,7 +265,7 @@ async def test_replayed_dead_letters_keep_started_before_ended(
 ) -> None:
     store = await open_outbox(make_store)
     source = Source(store)
-    async with ScriptedSlack() as slack:
+    async with SlackReceiver() as slack:
         slack.then(429, "rate_limited", {"Retry-After": "1"})
         await source.start(1)
         async with running_chat(chat_config(SinkType.SLACK, slack.url), store, http) as run:
@@ -285,7 +286,7 @@ async def test_replayed_dead_letters_keep_started_before_ended(
             await backlog_is(store, 0)
             await run.finish()
 
-    said = per_conference(shown(slack.accepted, slack_notices))
+    said = per_conference(shown(slack.delivered, slack_notices))
     assert said[1] in (["started_and_ended"], ["started", "ended"])
 
 
@@ -336,5 +337,5 @@ async def test_dlq_replay_delivers_what_a_disabled_sink_kept(
             await run.finish()
 
         assert await store.dead_letters(SINK) == []
-    assert shown(slack.accepted, slack_notices) == [("started", 1)]
+    assert shown(slack.delivered, slack_notices) == [("started", 1)]
     assert run.sink.delivered == [(events[0].id,)]

@@ -17,7 +17,6 @@ import pytest
 from monitor.config.settings import SinkType
 from tests.support.chat_helpers import (
     ChatRun,
-    ScriptedSlack,
     Source,
     StoreFactory,
     backlog_is,
@@ -97,7 +96,7 @@ async def test_a_429_is_retried_after_retry_after_in_order_and_nothing_is_lost(
     for i in throttled:  # the next request waited for Retry-After (1 s, not the 50 ms schedule)
         assert slack.requests[i + 1].at - slack.requests[i].at >= SECOND
     assert [r.status for r in slack.requests].count(200) == 3
-    assert shown(slack.accepted, slack_notices) == [("started", 1), ("started", 2), ("ended", 2)]
+    assert shown(slack.delivered, slack_notices) == [("started", 1), ("started", 2), ("ended", 2)]
     assert run.sink.delivered == [(event.id,) for event in events]
     assert sorted(each_once(run)) == sorted(ids(events))
     assert run.sample(FAILURES, reason="throttled") == len(throttled)
@@ -106,7 +105,7 @@ async def test_a_429_is_retried_after_retry_after_in_order_and_nothing_is_lost(
 
 
 async def test_a_retry_after_given_as_an_http_date_is_honoured(http: aiohttp.ClientSession) -> None:
-    async with store_factory("memory", None) as memory, ScriptedSlack() as slack:
+    async with store_factory("memory", None) as memory, SlackReceiver() as slack:
         store = await open_outbox(memory)
         source = Source(store)
         until = datetime.now(UTC) + timedelta(seconds=2)

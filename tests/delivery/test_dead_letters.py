@@ -29,7 +29,6 @@ from tests.support.delivery_helpers import (
     started,
     store_factory,
 )
-from tests.support.ledger_helpers import ScriptedReceiver
 from tests.support.receiver import Receiver
 from tests.support.service import settings_for, source_config
 
@@ -45,7 +44,7 @@ pytestmark = pytest.mark.usefixtures("quick_reads")
 
 @pytest.mark.parametrize("status", [400, 404, 422])
 async def test_a_rejected_event_is_dead_lettered_at_once_and_holds_nothing_up(
-    status: int, make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    status: int, make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     first = started("main", 1, 2, 3)
@@ -89,7 +88,7 @@ async def readyz(service: Service) -> dict[str, object]:
 
 
 async def test_a_gone_endpoint_disables_the_sink_and_keeps_everything(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     hook.default = 410
@@ -139,7 +138,7 @@ async def test_a_gone_endpoint_disables_the_sink_and_keeps_everything(
 
 
 async def test_a_disabled_sink_stays_disabled_across_a_restart(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     hook.default = 410
@@ -165,7 +164,7 @@ async def test_a_disabled_sink_stays_disabled_across_a_restart(
 
 
 async def test_enabling_and_replaying_delivers_the_dead_letters(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     hook.default = 410
@@ -204,7 +203,7 @@ async def test_enabling_and_replaying_delivers_the_dead_letters(
 
 
 async def test_a_new_url_in_the_configuration_enables_the_sink(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     hook.default = 410
@@ -233,7 +232,7 @@ async def test_a_new_url_in_the_configuration_enables_the_sink(
 
 async def test_dlq_replay_into_the_running_service_is_delivered(
     redis_url: str,
-    hook: ScriptedReceiver,
+    hook: Receiver,
     http: aiohttp.ClientSession,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

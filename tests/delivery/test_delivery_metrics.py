@@ -17,7 +17,8 @@ from tests.support.delivery_helpers import (
     open_outbox,
     running_sink,
 )
-from tests.support.ledger_helpers import ScriptedReceiver, started_with
+from tests.support.ledger_helpers import started_with
+from tests.support.receiver import Receiver
 
 LAG = "conference_monitor_delivery_lag_seconds"
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("quick_reads")
 
 
 async def test_lag_is_observed_once_per_delivered_event(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     detected = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
     outcome = started_with(
@@ -57,7 +58,7 @@ async def test_lag_is_observed_once_per_delivered_event(
 
 
 async def test_backlog_gauges_count_pending_and_dead_letters(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     outcome = started_with("main", (1, {}), (2, {}), (3, {}))
     for event in outcome.events[:2]:
@@ -85,7 +86,7 @@ async def test_backlog_gauges_count_pending_and_dead_letters(
 
 
 async def test_sink_up_follows_failures_and_recoveries(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     hook.default = 503

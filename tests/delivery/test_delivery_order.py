@@ -22,13 +22,13 @@ from tests.support.delivery_helpers import (
     started,
     store_factory,
 )
-from tests.support.ledger_helpers import ScriptedReceiver
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.usefixtures("quick_reads")
 
 
 async def test_a_failing_started_holds_back_its_ended_and_nothing_else(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     schedule = (0.0, 0.15, 0.15, 0.15, 0.15, 0.15)
     store = await open_outbox(make_store)
@@ -59,7 +59,7 @@ async def test_a_failing_started_holds_back_its_ended_and_nothing_else(
 
 
 async def test_outbox_entries_with_the_same_stream_id_in_two_sources_are_both_delivered(
-    redis_url: str, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    redis_url: str, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     raw = aioredis.Redis.from_url(redis_url)
     expected: list[str] = []

@@ -24,7 +24,8 @@ from tests.support.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.support.ledger_helpers import ScriptedReceiver, monotonic_of
+from tests.support.ledger_helpers import monotonic_of
+from tests.support.receiver import Receiver
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
@@ -99,7 +100,7 @@ def test_retry_after_is_honoured_when_longer_up_to_the_cap() -> None:
 
 
 async def test_a_receiver_failing_n_times_gets_the_event_after_n_scheduled_retries(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     schedule = (0.0, 0.15, 0.3, 0.45, 0.6)
     store = await open_outbox(make_store)
@@ -126,7 +127,7 @@ async def test_a_receiver_failing_n_times_gets_the_event_after_n_scheduled_retri
 
 
 async def test_exhausted_retries_go_to_the_dead_letter_queue(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     outcome = started("main", 1)
@@ -154,7 +155,7 @@ async def test_exhausted_retries_go_to_the_dead_letter_queue(
 
 
 async def test_a_retry_after_on_a_5xx_delays_that_retry(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     outcome = started("main", 1)
@@ -177,7 +178,7 @@ async def test_a_retry_after_on_a_5xx_delays_that_retry(
 
 
 async def test_a_restart_resumes_each_delivery_where_its_schedule_was(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     """Two events fail twice; the process stops while they wait a long retry. The next process
     (a new store connection, the same consumer name) waits out their saved due, goes on
@@ -225,7 +226,7 @@ async def test_a_restart_resumes_each_delivery_where_its_schedule_was(
 
 
 async def test_a_restart_with_an_overdue_retry_attempts_it_at_once(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     schedule = (0.0, 0.8, 0.05)
     config = fast_config(hook.url, retry_schedule=schedule)

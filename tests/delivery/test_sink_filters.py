@@ -26,7 +26,8 @@ from tests.support.delivery_helpers import (
     started,
 )
 from tests.support.factories import NOW, conference
-from tests.support.ledger_helpers import ScriptedReceiver, started_with
+from tests.support.ledger_helpers import started_with
+from tests.support.receiver import Receiver
 
 HEADER_VALUE = "hdr-Val-9f2K-SECRET"
 
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("quick_reads")
 async def deliver(
     store: StoreFactory,
     *,
-    hook: ScriptedReceiver,
+    hook: Receiver,
     http: aiohttp.ClientSession,
     config: SinkConfig,
     commits: list[tuple[str, Any]],
@@ -61,7 +62,7 @@ async def deliver(
 
 
 async def test_a_sources_filter(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     main, other = started("main", 1, 2), started("other", 3)
     config = fast_config(hook.url, sources=frozenset({"other"}))
@@ -77,7 +78,7 @@ async def test_a_sources_filter(
 
 
 async def test_a_conference_types_filter(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     outcome = started_with(
         "main",
@@ -94,7 +95,7 @@ async def test_a_conference_types_filter(
 
 
 async def test_a_context_types_filter(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     outcome = started_with(
         "main",
@@ -110,7 +111,7 @@ async def test_a_context_types_filter(
 
 
 async def test_filters_combine(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     group: dict[str, object] = {"context_type": "Group", "context_id": 7}
     first = started_with("main", (1, {}), (2, group))
@@ -239,7 +240,7 @@ def test_header_values_never_show_in_repr() -> None:
 
 
 async def test_extra_headers_are_sent_and_never_logged(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     outcome = started("main", 1, 2)

@@ -19,7 +19,7 @@ from tests.support.delivery_helpers import (
     running_sink,
     started,
 )
-from tests.support.ledger_helpers import ScriptedReceiver
+from tests.support.receiver import Receiver
 
 #: How much earlier than the throttle's spacing a request may be seen by the receiver: the
 #: throttle stamps when a request may go, the receiver when it arrived (loopback jitter).
@@ -33,7 +33,7 @@ def gaps(times: list[float]) -> list[float]:
 
 
 async def test_a_rate_spaces_requests(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     outcome = started("main", 1, 2, 3, 4, 5, 6)  # six conferences: eight workers could race
@@ -51,7 +51,7 @@ async def test_a_rate_spaces_requests(
 
 
 async def test_a_429_holds_the_whole_sink_then_the_event_is_retried(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     first = started("main", 1)
@@ -83,7 +83,7 @@ async def test_a_429_holds_the_whole_sink_then_the_event_is_retried(
 
 
 async def test_a_429_holds_a_paced_sink_too(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     outcome = started("main", 1, 2, 3, 4)
@@ -103,7 +103,7 @@ async def test_a_429_holds_a_paced_sink_too(
 
 
 async def test_a_paced_sink_sends_nothing_after_a_410(
-    make_store: StoreFactory, hook: ScriptedReceiver, http: aiohttp.ClientSession
+    make_store: StoreFactory, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     store = await open_outbox(make_store)
     hook.default = 410

@@ -88,14 +88,14 @@ async def test_conferences_in_the_simulator_reach_slack_as_readable_messages(
         )
 
     assert counted == 3
-    assert len(slack.accepted) == 3  # one message per event: at most the threshold per window
+    assert len(slack.delivered) == 3  # one message per event: at most the threshold per window
     assert all(r.status in (200, 429) for r in slack.requests)  # 429: see the pacing tests
-    started = {slack.accepted[0].json["text"], slack.accepted[1].json["text"]}
+    started = {slack.delivered[0].json["text"], slack.delivered[1].json["text"]}
     assert started == {
         "Live now: Algebra 101 review (Course 101)",
         "Live now: Optics lab (Group 7)",
     }
-    ended = slack.accepted[2].json
+    ended = slack.delivered[2].json
     assert ended["text"] == "Ended: Algebra 101 review (Course 101)"
     assert ended["blocks"][0]["text"]["text"].endswith("Ended: Algebra 101 review")
     assert f"conference {algebra.id} · noticed" in texts(ended["blocks"][-1])
@@ -154,9 +154,9 @@ async def test_check_send_test_reaches_slack_and_teams_as_plain_messages(
     assert "ok    sink slack: slack accepted the test event" in lines
     assert "ok    sink teams: teams accepted the test event" in lines
     words = "test event from conference-monitor check"
-    (plain,) = slack.accepted
+    (plain,) = slack.delivered
     assert plain.json == json.loads(message.body) == {"text": words}  # no blocks: plain text
-    (card,) = teams.accepted
+    (card,) = teams.delivered
     assert card.status == 202
     assert teams_problems(card.json, len(card.body)) == []
     assert card.json["attachments"][0]["content"]["body"][0]["text"] == words

@@ -86,7 +86,7 @@ async def test_teams_takes_every_kind_of_message(teams: TeamsReceiver) -> None:
         assert attempt.delivered, attempt.detail
         assert attempt.status == 202
     assert [r.json for r in await teams.wait_for(len(payloads))] == payloads
-    assert {r.answer for r in teams.accepted} == {""}
+    assert {r.answer for r in teams.delivered} == {""}
 
 
 # --- pacing ------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ async def test_slack_takes_one_message_per_second(slack: SlackReceiver) -> None:
     assert (await post(slack.url, message, slack_verdict)).delivered
     first, _, third = (r.at for r in slack.requests)
     assert third - first >= 1.0
-    assert len(slack.accepted) == 2
+    assert len(slack.delivered) == 2
 
 
 async def test_teams_takes_four_messages_per_second(teams: TeamsReceiver) -> None:
@@ -135,7 +135,7 @@ async def test_slack_forced_answers(
     attempt = await post(slack.url, slack_message(started()), slack_verdict)
     assert attempt.verdict is verdict
     assert attempt.detail == f"HTTP {status} {body}"
-    assert slack.accepted == []
+    assert slack.delivered == []
     slack.answer_with(None)
     assert (await post(slack.url, slack_message(started()), slack_verdict)).delivered
 
@@ -151,7 +151,7 @@ async def test_slack_refuses_malformed_messages(slack: SlackReceiver) -> None:
         attempt = await post(slack.url, payload, slack_verdict)
         assert (attempt.verdict, attempt.status) == (Verdict.REJECTED, 400)
         assert attempt.detail == f"HTTP 400 {code}"
-    assert slack.accepted == []
+    assert slack.delivered == []
 
 
 async def test_teams_refuses_newer_cards_and_odd_shapes(teams: TeamsReceiver) -> None:
@@ -169,7 +169,7 @@ async def test_teams_refuses_newer_cards_and_odd_shapes(teams: TeamsReceiver) ->
         assert why in json.loads(teams.requests[-1].answer)["error"]["message"]
     teams.answer_with(404)
     assert (await post(teams.url, good, teams_verdict)).verdict is Verdict.DISABLED
-    assert teams.accepted == []
+    assert teams.delivered == []
 
 
 async def test_wait_for_times_out_when_nothing_is_taken(slack: SlackReceiver) -> None:

@@ -21,7 +21,6 @@ from tests.support.delivery_helpers import (
     OTHER_SECRET,
     SECRET,
     FakeClock,
-    Redirector,
     ended,
     entry_of,
     secret,
@@ -250,11 +249,12 @@ async def test_failure_statuses(
 async def test_redirects_are_failures_and_not_followed(
     status: int, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
-    async with Redirector(hook.url, status) as moved:
+    async with Receiver(path="/moved") as moved:
+        moved.answer_with(status, headers={"Location": hook.url})
         sink = WebhookSink(webhook_config(moved.url), http)
         attempt = await send(sink, an_entry())
     assert attempt == Attempt(Verdict.RETRY, status, "http_3xx", None, f"HTTP {status}")
-    assert moved.hits == 1
+    assert len(moved.requests) == 1
     assert hook.requests == []  # the Location was never visited
 
 
