@@ -23,6 +23,7 @@ import pytest
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
+from tests.support.canvas_helpers import LIVE
 from tests.support.cli import (
     CONFIG,
     FAILURE,
@@ -36,6 +37,7 @@ from tests.support.cli import (
 )
 from tests.support.delivery_helpers import started
 from tests.support.redis_server import free_port
+from tests.support.service import until
 
 CONSOLE_SINK = "sinks:\n  - name: screen\n    type: console\n"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -80,6 +82,12 @@ class Terminal:
                 os.close(fd)
 
 
+async def polls_answered(sim: Simulator, count: int, within: float = 10.0) -> None:
+    """Wait until the simulator has answered ``count`` polls of the live list (a poll that
+    began after another was answered: that one's outcome is committed)."""
+    await until(lambda: asyncio.sleep(0, sim.requests.count(LIVE)), lambda n: n >= count, within)
+
+
 async def on_a_terminal(tmp_path: Path, sinks: str, title: str) -> str:
     """Run with ``sinks`` on a pseudo-terminal, start a conference titled ``title`` once the
     baseline is taken; return the screen a second after it first shows."""
@@ -99,11 +107,12 @@ async def on_a_terminal(tmp_path: Path, sinks: str, title: str) -> str:
             )
             try:
                 await term.shows("listening", within=15)
-                await asyncio.sleep(0.5)  # the baseline is taken without it
+                await polls_answered(sim, 2)  # the baseline is taken without it
                 conference = sim.world.create_conference(title=title)
                 sim.world.start(conference.id)
                 await term.shows(title, within=10)
-                await asyncio.sleep(1.0)  # five more polls: a second line would be out by now
+                # Five more polls: a second line would be out by now.
+                await polls_answered(sim, sim.requests.count(LIVE) + 5)
             finally:
                 proc.send_signal(signal.SIGINT)
                 await asyncio.wait_for(proc.wait(), 10)
@@ -134,7 +143,7 @@ async def test_json_logs_keep_the_event_line_for_machines(tmp_path: Path) -> Non
         async with process("run", "--config", str(path)) as proc:
             assert proc.stdout is not None
             conference = sim.world.create_conference(title="Piped Office Hours")
-            await asyncio.sleep(1.0)  # the baseline is taken without it
+            await polls_answered(sim, 2)  # the baseline is taken without it
             sim.world.start(conference.id)
             async with asyncio.timeout(10):
                 while b"Piped Office Hours" not in await proc.stdout.readline():

@@ -35,7 +35,7 @@ from tests.support.chat_helpers import (
     teams_notices,
 )
 from tests.support.chat_receivers import CARD_TYPE, SlackReceiver, TeamsReceiver, teams_problems
-from tests.support.delivery_helpers import entry_of, eventually
+from tests.support.delivery_helpers import entry_of, eventually, idle
 
 DELIVERIES = "conference_monitor_deliveries_total"
 LAG = "conference_monitor_delivery_lag_seconds"
@@ -88,7 +88,7 @@ async def test_a_start_and_end_inside_group_wait_are_one_message(
         finished = await source.end(1)  # well inside the window
         await slack.wait_for(1)
         await backlog_is(store, 0)
-        await asyncio.sleep(0.3)  # room for a wrong second message
+        await idle(run.runner)  # every event settled: a second message would be out by now
         await run.finish()
 
     assert len(slack.requests) == 1
@@ -113,7 +113,7 @@ async def test_a_burst_over_the_threshold_is_one_digest_listing_each_conference_
     async with running_chat(chat_config(SinkType.SLACK, slack.url), store, http) as run:
         await slack.wait_for(1)
         await backlog_is(store, 0)
-        await asyncio.sleep(0.3)
+        await idle(run.runner)
         await run.finish()
 
     assert len(slack.requests) == 1
@@ -241,7 +241,7 @@ async def test_teams_gets_one_digest_card_for_a_burst(
     async with running_chat(chat_config(SinkType.TEAMS, teams.url), store, http) as run:
         await teams.wait_for(1)
         await backlog_is(store, 0)
-        await asyncio.sleep(0.3)
+        await idle(run.runner)
         await run.finish()
 
     (card,) = teams.requests

@@ -15,7 +15,6 @@ import pytest
 
 from monitor.commands import dlq
 from monitor.config.settings import Settings, SinkType
-from monitor.store.roles import Store
 from tests.support.chat_helpers import (
     PATIENT_SCHEDULE,
     SINK,
@@ -35,8 +34,9 @@ from tests.support.chat_helpers import (
     store_factory,
 )
 from tests.support.chat_receivers import SlackReceiver
-from tests.support.delivery_helpers import entry_of, eventually
+from tests.support.delivery_helpers import entry_of, eventually, idle
 from tests.support.service import settings_for, source_config, until
+from tests.support.store_wrappers import PassThroughStore
 
 DELIVERIES = "conference_monitor_deliveries_total"
 FAILURES = "conference_monitor_delivery_failures_total"
@@ -82,7 +82,7 @@ async def test_a_gone_endpoint_disables_the_sink_and_keeps_every_event(
             events += await source.end(1)  # later events go straight to the dead letters
             events += await source.start(3)
             await backlog_is(store, 0)
-            await asyncio.sleep(0.5)  # room for a retry storm, if there were one
+            await idle(run.runner)  # nothing held for a retry storm, were there one
             await run.finish()
 
     assert len(slack.requests) == 1  # the failed message only: no retry, no next message
@@ -129,7 +129,7 @@ async def test_a_disabled_sink_stays_disabled_after_a_restart(
         async with running_chat(config, restarted, http) as run:
             events += await source.start(2)
             await backlog_is(restarted, 0)
-            await asyncio.sleep(0.3)
+            await idle(run.runner)
             await run.finish()
 
     assert len(slack.requests) == 1  # the one before the restart
@@ -156,7 +156,7 @@ async def test_an_invalid_payload_dead_letters_that_message_only(
         async with running_chat(chat_config(SinkType.SLACK, slack.url), store, http) as run:
             await slack.wait_for(1)
             await backlog_is(store, 0)
-            await asyncio.sleep(0.3)
+            await idle(run.runner)
             await run.finish()
 
     assert [r.status for r in slack.requests] == [400, 200]  # the refused one is not retried
@@ -290,18 +290,12 @@ async def test_replayed_dead_letters_keep_started_before_ended(
     assert said[1] in (["started_and_ended"], ["started", "ended"])
 
 
-class SlowEnable:
+class SlowEnable(PassThroughStore):
     """A store whose ``enable_sink`` takes a moment: a CLI a few network hops from Redis."""
 
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
     async def enable_sink(self, sink: str) -> None:
-        await asyncio.sleep(0.2)
-        await self._inner.enable_sink(sink)
+        await asyncio.sleep(0.2)  # the latency itself: what the test is about
+        await self.inner.enable_sink(sink)
 
 
 async def test_dlq_replay_delivers_what_a_disabled_sink_kept(
@@ -332,8 +326,9 @@ async def test_dlq_replay_delivers_what_a_disabled_sink_kept(
             out = io.StringIO()
             assert await dlq.replay(settings, None, None, out, as_json=False) == 0
             assert "sink chat: 1 dead letter(s) sent back for delivery" in out.getvalue()
+            await slack.wait_for(1)  # the letter, delivered again
             await backlog_is(store, 0)
-            await asyncio.sleep(0.5)
+            await idle(run.runner)
             await run.finish()
 
         assert await store.dead_letters(SINK) == []

@@ -5,7 +5,6 @@ replayed, or the configured URL changes."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import aiohttp
@@ -24,6 +23,7 @@ from tests.support.delivery_helpers import (
     ended,
     eventually,
     fast_config,
+    idle,
     open_outbox,
     running_sink,
     started,
@@ -57,7 +57,7 @@ async def test_a_rejected_event_is_dead_lettered_at_once_and_holds_nothing_up(
     async with running_sink(fast_config(hook.url), store, http) as run:
         await hook.wait_for(4)
         await backlog_is(store, 0)
-        await asyncio.sleep(0.2)  # the patient schedule would have retried by now
+        await idle(run.runner)  # nothing held for a retry the patient schedule would make
         await run.finish()
 
     assert [s for s, _ in hook.for_event(rejected.id)] == [status]  # once: never retried
@@ -103,7 +103,7 @@ async def test_a_gone_endpoint_disables_the_sink_and_keeps_everything(
             later = started("main", 2, 3, 4)  # committed while disabled
             await store.commit("main", 1, later)
             await backlog_is(store, 0)
-            await asyncio.sleep(0.2)
+            await idle(run.runner)
 
             assert run.runner.disabled is not None
             assert run.runner.disabled.reason == GONE
@@ -156,7 +156,7 @@ async def test_a_disabled_sink_stays_disabled_across_a_restart(
         assert again.sample("conference_monitor_sink_up") == 0
         await restarted.commit("main", 1, started("main", 2))
         await backlog_is(restarted, 0)
-        await asyncio.sleep(0.1)
+        await idle(again.runner)
         await again.finish()
 
     assert len(hook.requests) == 1  # only the 410 of the first run
@@ -250,7 +250,9 @@ async def test_dlq_replay_into_the_running_service_is_delivered(
             hook.default = 200  # the endpoint is fixed; a person runs `dlq replay --sink ops`
             assert await dlq.replay(settings, "ops", None, io.StringIO(), as_json=False) == 0
             await eventually(lambda: run.runner.disabled is None)
-            await asyncio.sleep(0.5)
+            await hook.wait_for(1)  # the letter, delivered again
+            await backlog_is(store, 0)
+            await idle(run.runner)
             await run.finish()
 
         assert [r.event_id for r in hook.delivered] == [first.events[0].id]

@@ -174,7 +174,7 @@ async def test_a_long_read_is_cut_short_by_a_stop(
     assert dispatch.READ_WAIT >= 5  # the real wait: an idle sink reads once every 5 s
     async with running_sink(fast_config(hook.url), store, http) as run:
         await eventually(lambda: store.calls["read"] >= 1)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # no signal marks "not polling": a polling loop reads meanwhile
         assert store.calls["read"] == 1  # blocking in Redis, not polling
         took = await run.finish()
     assert took < 0.5
@@ -197,7 +197,7 @@ async def test_a_runner_that_no_longer_trusts_its_lease_reads_no_more(
         await asyncio.wait_for(task, 2)  # it stops by itself
         reads = store.calls["read"]
         await store.commit("north", 1, started("north", 2))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # the runner returned: only a stray task could read meanwhile
         assert store.calls["read"] == reads
         assert len(hook.requests) == 1
     finally:

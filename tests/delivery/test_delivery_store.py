@@ -3,7 +3,6 @@ the ``outbox_pending`` gauge, and trimming the Redis outbox only of what every s
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -59,7 +58,8 @@ async def test_a_store_outage_during_ack_neither_resends_nor_loses(
         await hook.wait_for(2)
         await eventually(lambda: store.log.failed_acks >= 10)
         assert await store.backlog("ops") == 2  # delivered, not yet acknowledged
-        await asyncio.sleep(0.2)  # many more failed acks and outbox reads meanwhile
+        failed = store.log.failed_acks
+        await eventually(lambda: store.log.failed_acks >= failed + 10)  # many more meanwhile
         store.ack_down = False
         await backlog_is(store, 0)
         await run.finish()

@@ -20,12 +20,14 @@ from tests.support.delivery_helpers import (
     entry_of,
     eventually,
     fast_config,
+    idle,
     open_outbox,
     running_sink,
     started,
 )
 from tests.support.ledger_helpers import monotonic_of
 from tests.support.receiver import Receiver
+from tests.support.service import until
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
@@ -139,7 +141,7 @@ async def test_exhausted_retries_go_to_the_dead_letter_queue(
     ) as run:
         await store.commit("main", 0, outcome)
         await backlog_is(store, 0)
-        await asyncio.sleep(0.3)  # longer than the whole schedule: nothing more is tried
+        await idle(run.runner)  # dead-lettered, and nothing held for another try
         await run.finish()
 
     assert [status for status, _ in hook.for_event(event.id)] == [503] * len(FAST_SCHEDULE)
@@ -238,7 +240,7 @@ async def test_a_restart_with_an_overdue_retry_attempts_it_at_once(
     async with running_sink(config, store, http) as first:
         await store.commit("main", 0, outcome)
         await eventually(lambda: len(hook.requests) == 1)
-        await asyncio.sleep(0.05)  # its retry state is written
+        await until(lambda: store.retry_states("ops", [entry_of(event)]), bool)  # it is saved
         await first.finish()
     (state,) = (await store.retry_states("ops", [entry_of(event)])).values()
     await asyncio.sleep(max(0.0, monotonic_of(state.due) - asyncio.get_running_loop().time()))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.support.delivery_helpers import (
     StoreFactory,
     backlog_is,
     fast_config,
+    idle,
     open_outbox,
     running_sink,
     started,
@@ -53,7 +53,7 @@ async def deliver(
     async with running_sink(config, opened, http) as run:
         await hook.wait_for(wanted)
         await backlog_is(opened, 0)  # the filtered events were acknowledged unsent
-        await asyncio.sleep(0.1)
+        await idle(run.runner)
         await run.finish()
     assert run.sample("conference_monitor_deliveries_total") == wanted
     received = [r.event_id for r in hook.requests]

@@ -179,7 +179,7 @@ async def test_a_name_given_twice_on_one_machine_is_refused_at_start(
         assert await second.exited(10) == 1
         assert "MONITOR_REPLICA_ID" in second.stderr
         assert "Traceback" not in second.stderr
-        await asyncio.sleep(3)
+        await asyncio.sleep(3)  # a lease ttl: a lapse, if one came, has no earlier sign
         assert first.proc.returncode is None
         assert (await first.readyz())[0] == 200
         assert not first.events("replica_name_taken")
@@ -196,7 +196,7 @@ async def test_a_name_given_twice_on_two_machines_is_refused_at_start(
         await second.logged("replica_name_in_use")
         assert await second.exited(10) == 1  # it saw the first one beat
         assert "MONITOR_REPLICA_ID" in second.stderr
-        await asyncio.sleep(3)
+        await asyncio.sleep(3)  # a lease ttl: a lapse, if one came, has no earlier sign
         assert first.proc.returncode is None
         assert not first.events("replica_name_taken")
         assert not first.events("heartbeat_lapsed")
@@ -273,7 +273,7 @@ async def test_a_default_name_alive_on_another_machine_moves_on(
         status, body = await second.readyz()
         assert status == 200
         assert body["standby"]["active"] == ["node"]
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # most of a lease ttl, with no sign to wait for instead
         for replica in (first, second):
             assert replica.proc.returncode is None
             assert not replica.events("replica_name_taken"), replica.stderr

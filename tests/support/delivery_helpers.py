@@ -253,6 +253,14 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def idle(runner: SinkRunner, within: float = 5.0) -> None:
+    """Wait until ``runner`` holds no entry: each one it read was acknowledged or dead-lettered,
+    none waits for a retry or a chat window. With an empty backlog, nothing is left that could
+    make another request: the positive signal a test waits for before it asserts that nothing
+    more was sent (rather than sleeping to leave "room for a duplicate")."""
+    await eventually(lambda: runner.inflight == 0, within)
+
+
 @asynccontextmanager
 async def redis_on_port(port: int, password: str, directory: Path) -> AsyncIterator[None]:
     """A password-protected redis-server of our own on ``port`` (for store-outage tests)."""
