@@ -41,6 +41,7 @@ from monitor.observe import logs
 from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
+from tests.support.cli import clean_env, run_async
 from tests.support.log_capture import captured_logs as capture_logs
 from tests.support.receiver import Receiver
 from tests.support.redis_server import free_port, password_redis
@@ -390,33 +391,9 @@ def test_password_in_base_url_never_shows() -> None:
 # the real process: check and run
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - only a fallback HOME
-    }
-    env.update(extra)
-    return env
-
-
 async def run_monitor(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode() + err.decode()
+    code, out, err = await run_async(*args, env=env)
+    return code, out + err
 
 
 def config_file(
