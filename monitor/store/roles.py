@@ -2,8 +2,8 @@
 sink's delivery ``Outbox`` and ``Ledger``, the replicas ``LeaseStore``; ``Store`` is all of
 them, as both implementations (memory, Redis) are.
 
-Two implementations pass one contract suite per role (``tests/test_store_contract.py``,
-``tests/test_ledger_contract.py``, ``tests/test_leases.py``). The promise they keep
+Two implementations pass one contract suite per role (``tests/store/test_store_contract.py``,
+``tests/store/test_ledger_contract.py``, ``tests/replicas/test_leases.py``). The promise they keep
 (invariant 2): ``commit`` writes a source's new state and the events it implies in one atomic
 step, and refuses to write over a version it did not load.
 """

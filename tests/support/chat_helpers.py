@@ -37,9 +37,9 @@ from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
 from tests.support import delivery_helpers
-from tests.support.chat_receivers import ChatRequest, SlackReceiver, _Answer
 from tests.support.factories import conference
 from tests.support.log_capture import captured_logs as capture_logs
+from tests.support.receiver import Received
 
 #: Retries in a blink: four attempts within about 0.35 s.
 FAST_SCHEDULE: Final = (0.0, 0.05, 0.1, 0.2)
@@ -242,23 +242,6 @@ async def running_chat(
                 await asyncio.wait_for(task, grace + 5)
 
 
-class ScriptedSlack(SlackReceiver):
-    """A Slack receiver that gives the next requests scripted answers, then answers normally."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._script: list[_Answer] = []
-
-    def then(self, status: int, body: str = "", headers: dict[str, str] | None = None) -> None:
-        """Answer the next unscripted request with ``status``, ``body`` and ``headers``."""
-        self._script.append(_Answer(status, body, headers or {}))
-
-    def _answer(self, payload: Any, size: int, now: float) -> tuple[_Answer, bool]:
-        if self._script and self._forced is None:
-            return self._script.pop(0), False
-        return super()._answer(payload, size, now)
-
-
 _SINGLE: Final = re.compile(r":[a-z_]+: (Live now|Ended|Started and ended): Conference (\d+)")
 _LINE: Final = re.compile(
     r":[a-z_]+: \*(Live now|Ended|Started and ended)\* (?:<[^|>]*\|)?Conference (\d+)>?(?: · |$)"
@@ -296,7 +279,7 @@ def teams_notices(payload: Any) -> list[tuple[str, int]]:
 
 
 def shown(
-    requests: Sequence[ChatRequest], read: Callable[[Any], list[tuple[str, int]]]
+    requests: Sequence[Received], read: Callable[[Any], list[tuple[str, int]]]
 ) -> list[tuple[str, int]]:
     """Every (kind, conference id) the ``requests`` showed, in the order they arrived."""
     return [notice for request in requests for notice in read(request.json)]
@@ -310,7 +293,7 @@ def per_conference(notices: Sequence[tuple[str, int]]) -> dict[int, list[str]]:
     return said
 
 
-def gaps(requests: Sequence[ChatRequest]) -> list[float]:
+def gaps(requests: Sequence[Received]) -> list[float]:
     """Seconds between consecutive requests' arrival."""
     return [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
 

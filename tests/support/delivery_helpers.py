@@ -13,8 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -127,7 +125,7 @@ class GatedStore(WrappedStore):
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self.gate.wait()
-        await super().open_outbox(sinks, sources)
+        await self.inner.open_outbox(sinks, sources)
 
 
 class JitteryReceiver(Receiver):
@@ -144,41 +142,6 @@ class JitteryReceiver(Receiver):
         if self._rng.random() < self._failure_rate:
             self.fail_next += 1
         return await super()._handle(request)
-
-
-class Redirector:
-    """Answers every POST with ``status`` and ``Location: target``; counts what it got."""
-
-    def __init__(self, target: str, status: int = 307) -> None:
-        self.target = target
-        self.status = status
-        self.hits = 0
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/moved"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.hits += 1
-        return web.Response(status=self.status, headers={"Location": self.target})
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_post("/moved", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 @dataclass
@@ -288,6 +251,14 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
     while not check():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def idle(runner: SinkRunner, within: float = 5.0) -> None:
+    """Wait until ``runner`` holds no entry: each one it read was acknowledged or dead-lettered,
+    none waits for a retry or a chat window. With an empty backlog, nothing is left that could
+    make another request: the positive signal a test waits for before it asserts that nothing
+    more was sent (rather than sleeping to leave "room for a duplicate")."""
+    await eventually(lambda: runner.inflight == 0, within)
 
 
 @asynccontextmanager
