@@ -26,11 +26,12 @@ from monitor.canvas.lane import Lane
 from monitor.config.settings import Settings, SinkConfig, SinkType, SourceConfig
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import EventType
 from monitor.delivery.backlog import OutboxGauges
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import Sink, make_sink
-from monitor.delivery.supervise import deliver_while_held, sink_lease
+from monitor.delivery.supervise import deliver_while_held
 from monitor.observe import logs
 from monitor.observe.metrics import Metrics
 from monitor.replicas import identity, name_claim
@@ -186,7 +187,8 @@ def _workers(
     metrics: Metrics,
 ) -> tuple[list[Poller], LeaseKeeper]:
     """The pollers and the lease keeper of this replica, under its name."""
-    names = [s.name for s in settings.sources] + [sink_lease(s.name) for s in settings.sinks]
+    names = [LeaseName.source(s.name) for s in settings.sources]
+    names += [LeaseName.sink(s.name) for s in settings.sinks]
     leases = LeaseKeeper(store, me.name, names, settings.lease_ttl, metrics, nonce=me.nonce)
     lanes = token_lanes(settings)
     pollers = [
@@ -295,7 +297,7 @@ async def _housekeeping(service: Service, stop: asyncio.Event) -> None:
         [config.name for config in service.settings.sinks],
         service.store,
         service.metrics,
-        elsewhere=lambda sink: service.leases.elsewhere(sink_lease(sink)),
+        elsewhere=lambda sink: service.leases.elsewhere(LeaseName.sink(sink)),
     )
     while not stop.is_set():
         try:

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.app import Service
 from monitor.commands import dlq
+from monitor.core.lease_name import LeaseName
 from monitor.delivery import dispatch
 from monitor.replicas.leases import LeaseKeeper
 from monitor.web.server import create_app
@@ -111,7 +112,7 @@ async def test_a_gone_endpoint_disables_the_sink_and_keeps_everything(
             assert run.sample("conference_monitor_sink_disabled") == 1
             assert run.sample("conference_monitor_sink_up") == 0
             settings = settings_for((source_config("http://127.0.0.1:9"),), (config,))
-            leases = LeaseKeeper(store, "test-replica", ["sink:ops"], 15.0, run.metrics)
+            leases = LeaseKeeper(store, "test-replica", [LeaseName.sink("ops")], 15.0, run.metrics)
             service = Service(settings, store, run.metrics, [], leases)
             service.running.append(run.runner)
             body = await readyz(service)

@@ -19,6 +19,7 @@ import pytest
 
 import monitor.canvas.client
 from monitor.core.errors import PollFailure
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import EventType, Phase, event_id
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
@@ -403,7 +404,7 @@ async def test_a_fenced_commit_changes_nothing_and_gives_the_lease_up(store: Sto
     it): the poller's next commit is refused, nothing is stored or announced, the refusal is
     counted, and the keeper stops trusting the lease at once instead of polling on as if it
     held it."""
-    keeper = LeaseKeeper(store, "a", ["main"], 30.0, Metrics(["main"], []))
+    keeper = LeaseKeeper(store, "a", [LeaseName.source("main")], 30.0, Metrics(["main"], []))
     await keeper.check()
     async with poller_rig(store, leases=keeper) as rig:
         assert await rig.poll()  # the baseline, under a's lease
@@ -415,6 +416,6 @@ async def test_a_fenced_commit_changes_nothing_and_gives_the_lease_up(store: Sto
         assert not await rig.poll()
         assert rig.failures() == {PollFailure.STORE.value: 1}
         assert rig.value("conference_monitor_commits_refused_total") == 1
-        assert not keeper.holds("main")
+        assert not keeper.holds(LeaseName.source("main"))
         assert (await store.load("main")).version == version
         assert await rig.events() == []

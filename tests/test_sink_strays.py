@@ -10,6 +10,7 @@ import asyncio
 import aiohttp
 import pytest
 
+from monitor.core.lease_name import LeaseName
 from monitor.core.secret import Secret
 from monitor.delivery import supervise
 from monitor.delivery.dispatch import SinkRunner
@@ -65,7 +66,7 @@ async def test_the_holder_adopts_what_a_former_holder_read_after_the_handover(
     async with Receiver() as hook, aiohttp.ClientSession() as http:
         config = fast_config(hook.url)
         metrics = Metrics(["main"], ["ops"])
-        leases = LeaseKeeper(holder, "holder", ["sink:ops"], 3.0, metrics)
+        leases = LeaseKeeper(holder, "holder", [LeaseName.sink("ops")], 3.0, metrics)
         for store in (former, holder):
             await store.open_outbox(["ops"], ["main"])
         await leases.check()  # the holder takes the sink's lease

@@ -20,6 +20,7 @@ from monitor.app import Service
 from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Lane
 from monitor.core.errors import PollFailure
+from monitor.core.lease_name import LeaseName
 from monitor.core.secret import Secret
 from monitor.delivery import dispatch
 from monitor.observe.metrics import Metrics
@@ -77,7 +78,9 @@ def service_with(pollers: list[Poller], tasks: dict[str, asyncio.Task[None]]) ->
     sources = [p.source for p in pollers]
     settings = settings_for(tuple(sources) or (source_config("http://127.0.0.1:9"),))
     store, metrics = MemoryStore(), Metrics([s.name for s in sources], [])
-    leases = LeaseKeeper(store, "test-replica", [s.name for s in sources], 15.0, metrics)
+    leases = LeaseKeeper(
+        store, "test-replica", [LeaseName.source(s.name) for s in sources], 15.0, metrics
+    )
     service = Service(settings, store, metrics, pollers, leases)
     service.tasks.update(tasks)
     return service

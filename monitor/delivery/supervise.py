@@ -27,6 +27,7 @@ import structlog
 
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.delivery.dispatch import READ_WAIT, SinkRunner
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.base import STORE_RETRY
@@ -40,10 +41,6 @@ WATCH_EVERY = 1.0  # how soon a runner notices its lease went away
 ADOPT_AFTER = READ_WAIT + 2.0
 
 
-def sink_lease(sink: str) -> str:
-    return f"sink:{sink}"
-
-
 async def deliver_while_held(
     sink: str,
     *,
@@ -55,7 +52,7 @@ async def deliver_while_held(
     grace: float,
 ) -> None:
     """Run ``sink``'s deliveries on every turn this replica holds its lease, until ``stop``."""
-    lease = sink_lease(sink)
+    lease = LeaseName.sink(sink)
     while await leases.wait_for(lease, stop):
         if not await _adopt(sink, store, stop):
             return
@@ -87,7 +84,9 @@ async def _adopt(sink: str, store: Deliveries, stop: asyncio.Event) -> bool:
     return False
 
 
-async def _watch(lease: str, leases: LeaseKeeper, stop: asyncio.Event, lost: asyncio.Event) -> None:
+async def _watch(
+    lease: LeaseName, leases: LeaseKeeper, stop: asyncio.Event, lost: asyncio.Event
+) -> None:
     while not lost.is_set():
         if stop.is_set() or not leases.holds(lease):
             lost.set()

@@ -23,6 +23,7 @@ from monitor.canvas.snapshot import confirm, take_snapshot
 from monitor.config.settings import SourceConfig
 from monitor.core.diff import Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
@@ -81,6 +82,7 @@ class Poller:
         self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
         self._leases = leases  # None: this process is the only one that polls
+        self._lease = LeaseName.source(source.name)
         self.interval = interval
         self._client = client
         self._store = store
@@ -103,12 +105,12 @@ class Poller:
     @property
     def holds(self) -> bool:
         """Does this replica poll the source now (holds its lease)?"""
-        return self._leases is None or self._leases.holds(self.name)
+        return self._leases is None or self._leases.holds(self._lease)
 
     @property
     def elsewhere(self) -> bool:
         """Is the source another replica's to poll (and to answer for in readiness)?"""
-        return self._leases is not None and self._leases.elsewhere(self.name)
+        return self._leases is not None and self._leases.elsewhere(self._lease)
 
     async def run(self, stop: asyncio.Event) -> None:
         async for _ in ticker(self.interval, stop):
@@ -136,7 +138,7 @@ class Poller:
                 if isinstance(exc, FencedError):  # another replica holds the lease now
                     self._metrics.commits_refused.labels(self.name).inc()
                     if self._leases is not None:
-                        self._leases.refused(self.name)
+                        self._leases.refused(self._lease)
                 self._failed(PollFailure.STORE, str(exc))
                 return False
             except StoreError as exc:
@@ -161,7 +163,7 @@ class Poller:
         )
 
     async def _poll(self) -> Outcome:
-        fence = None if self._leases is None else self._leases.fence(self.name)
+        fence = None if self._leases is None else self._leases.fence(self._lease)
         if fence is None and self._leases is not None:  # trust ran out since ``holds``
             raise StaleStateError(f"source {self.name}: the lease lapsed; not committing")
         if fence != self._fence:  # a new lease: another replica may have committed meanwhile

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 from monitor.config.redis_url import where
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError, StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import SourceState
 from monitor.core.secret import Secret
 from monitor.store.redis import keys
@@ -109,8 +110,8 @@ class RedisStore:
             keys.tracked(source),
             keys.tombstones(source),
             keys.outbox(source),
-            keys.lease(source),
-            keys.fence(source),
+            keys.lease(LeaseName.source(source).key),
+            keys.fence(LeaseName.source(source).key),
         ]
         args = commit_args(version, outcome, self._outbox.sinks, fence)
         try:
