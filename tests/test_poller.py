@@ -3,8 +3,8 @@
 Invariant 1 is the centre: every fault the simulator can inject is injected on a poll where a
 conference really ended, on the page that lists conferences still live, and the poll must change
 nothing (in memory or in the store), commit nothing and say why; the next clean poll ends exactly
-the conference that ended. Retries back off by a few milliseconds here (``BACKOFF_BASE`` is
-patched); their real timing is pinned in ``test_canvas.py``.
+the conference that ended. Retries back off by a few milliseconds here (the rig's timings are
+``Timings.for_tests()``); their real timing is pinned in ``test_canvas.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-import monitor.canvas.client
 from monitor.core.errors import PollFailure
 from monitor.core.lease_name import LeaseName
 from monitor.core.models import EventType, Phase, event_id
@@ -31,11 +30,6 @@ from monitor.store.roles import Store
 from monitor.store.values import holder
 from monitor.watch.poller import ticker
 from tests.support.canvas_helpers import LIVE, Rig, poller_rig, start_live
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.canvas.client, "BACKOFF_BASE", 0.002)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -29,8 +29,6 @@ from tests.support.ledger_helpers import ScriptedReceiver, monotonic_of
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 # next_due
 

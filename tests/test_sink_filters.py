@@ -30,8 +30,6 @@ from tests.support.ledger_helpers import ScriptedReceiver, started_with
 
 HEADER_VALUE = "hdr-Val-9f2K-SECRET"
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 async def deliver(
     store: StoreFactory,

@@ -23,6 +23,7 @@ import structlog
 from monitor.config.settings import SinkConfig
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.queue import KeyedQueue, Window, Work
 from monitor.delivery.sending import Sender
 from monitor.delivery.settle import Settler
@@ -30,17 +31,11 @@ from monitor.delivery.sink_filter import SinkFilter
 from monitor.delivery.sink_switch import SinkSwitch
 from monitor.delivery.sinks.base import Sink
 from monitor.observe.metrics import Metrics
-from monitor.store.base import STORE_RETRY
 from monitor.store.roles import Deliveries
 from monitor.store.values import OutboxEntry, SinkDisabled
 
 log = structlog.get_logger("monitor.delivery.dispatch")
 
-# Seconds one outbox read may block in the store. An idle sink costs one read per READ_WAIT
-# (Redis: one XREADGROUP), so it is as long as the Redis client allows (``BLOCK_SLICE``); a new
-# entry ends the wait at once, and so does a stop (the read is cancelled, not waited out).
-READ_WAIT: Final = 5.0
-KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
 ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
 MAX_WAITING: Final = 10_000  # entries waiting for a retry before reading pauses
 CHAT_KEY: Final = "chat"  # chat sinks keep one order for everything
@@ -57,8 +52,10 @@ class SinkRunner:
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        timings: Timings = PRODUCTION,
     ) -> None:
         self.name = config.name
+        self._timings = timings
         self._sink = sink
         self._config = config
         self._store = store
@@ -70,7 +67,7 @@ class SinkRunner:
         self._detected: dict[str, float] = {}  # entry ref -> when the event was detected
         self._window = Window()  # chat sinks: the events waiting for their message
         self._room = asyncio.Event()  # set whenever an entry stops counting for read-ahead
-        self._settler = Settler(self.name, store, self._settle, self._beat)
+        self._settler = Settler(self.name, store, self._settle, self._beat, timings)
         self._switch = SinkSwitch(self.name, config.url, store, metrics, clock)
         self._sender = Sender(
             sink,
@@ -144,17 +141,18 @@ class SinkRunner:
             if not room:
                 self.caught_up = False  # entries may wait unread in the store
                 self._room.clear()
-                await first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
+                await first(self._room.wait(), stop.wait(), asyncio.sleep(self._timings.read_wait))
                 continue
             try:
-                entries = await _unless_stopped(self._store.read(self.name, room, READ_WAIT), stop)
+                read = self._store.read(self.name, room, self._timings.read_wait)
+                entries = await _unless_stopped(read, stop)
                 # Fewer than asked for: every stream gave all it had (a count is per stream).
                 self.caught_up = len(entries) < room
                 if entries:
                     await self._accept(entries)
             except StoreError as exc:
                 log.warning("outbox_read_failed", sink=self.name, error=str(exc))
-                await first(asyncio.sleep(STORE_RETRY), stop.wait())
+                await first(asyncio.sleep(self._timings.store_retry), stop.wait())
 
     def _room_left(self) -> int:
         """How many entries the feed may read now: none until half the read-ahead is free.
@@ -236,7 +234,7 @@ class SinkRunner:
         is not taken for a dead replica's leftovers), and, while disabled, whether someone
         enabled the sink again (``dlq replay``)."""
         while not stop.is_set():
-            await first(asyncio.sleep(KEEP_EVERY), stop.wait())
+            await first(asyncio.sleep(self._timings.keep_every), stop.wait())
             if stop.is_set():
                 return
             try:

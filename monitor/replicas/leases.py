@@ -31,9 +31,9 @@ import structlog
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
 from monitor.core.lease_name import LeaseName
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.replicas.identity import NAME_HINT
-from monitor.store.base import STORE_RETRY
 from monitor.store.roles import LeaseStore
 from monitor.store.values import Fence, Membership, holder
 
@@ -60,9 +60,11 @@ class LeaseKeeper:
         metrics: Metrics,
         *,
         nonce: str | None = None,
+        timings: Timings = PRODUCTION,
     ) -> None:
         """``nonce`` names this process among processes of the same name (``identity``)."""
         self.replica = replica
+        self._retry = timings.store_retry
         self._store = store
         self._names = list(names)
         self._ttl = ttl
@@ -133,7 +135,7 @@ class LeaseKeeper:
                     log.info("lease_check_recovered", replica=self.replica)
                 failing = False
             # An unreachable store is asked again soon, so work resumes soon after it returns.
-            pause = STORE_RETRY if failing else self.check_every
+            pause = self._retry if failing else self.check_every
             await first(asyncio.sleep(pause), stop.wait())
         await self._release_all()
 

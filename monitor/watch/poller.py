@@ -13,7 +13,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Final
 
 import structlog
 
@@ -25,15 +24,13 @@ from monitor.core.diff import Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
 from monitor.core.lease_name import LeaseName
 from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
 from monitor.store.values import Fence
 
 log = structlog.get_logger("monitor.watch.poller")
-
-PRUNE_EVERY: Final = timedelta(hours=1)
-LOAD_RETRY: Final = 1.0
 
 
 def utcnow() -> datetime:
@@ -76,8 +73,10 @@ class Poller:
         clock: Callable[[], datetime] = utcnow,
         leases: LeaseKeeper | None = None,
         quiet_events: bool = False,
+        timings: Timings = PRODUCTION,
     ) -> None:
         self.source = source
+        self._prune_every = timedelta(seconds=timings.prune_every)
         # A console sink on a terminal already prints each event: log them at debug only.
         self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
@@ -175,7 +174,7 @@ class Poller:
         snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
         gone = vanished(self.state, snapshot)
         confirmations = await confirm(self._client, gone, listings, deadline) if gone else {}
-        prune = self._last_prune is None or now - self._last_prune >= PRUNE_EVERY
+        prune = self._last_prune is None or now - self._last_prune >= self._prune_every
         outcome = diff(
             self.name,
             self.state,
