@@ -15,7 +15,6 @@ import redis
 import redis.asyncio as aioredis
 
 from monitor.core.secret import Secret
-from monitor.delivery import dispatch
 from monitor.store.redis.store import RedisStore
 from tests.support.delivery_helpers import StoreFactory, store_factory
 from tests.support.receiver import Receiver
@@ -76,9 +75,3 @@ async def hook() -> AsyncIterator[Receiver]:
     """A webhook receiver whose answers a test scripts, per event."""
     async with Receiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outbox reads block 50 ms instead of a second, so runners notice a stop at once."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)

@@ -72,7 +72,7 @@ class Outbox(Protocol):
 
         Also forgets retry states whose entry is no longer pending for their sink (saved too
         late, or left by a crash, or the entry was trimmed), so they never pile up. Called on
-        a slow beat (``app.TRIM_EVERY``); it costs nothing while nothing was delivered."""
+        a slow beat (``Timings.trim_every``); it costs nothing while nothing was delivered."""
 
     async def adopt(self, sink: str) -> int:
         """Take over every entry of ``sink`` still pending with another consumer (this replica

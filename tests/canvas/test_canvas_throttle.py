@@ -3,9 +3,10 @@ and the two headers that steer the client, ``Link`` and ``Retry-After``.
 
 The simulator's leaky bucket throttles for real. Every throttled answer also reports
 ``X-Rate-Limit-Remaining <= 0``, and the lane keeps ``LOW_WATER`` units of headroom assuming
-Canvas drains ``OUTFLOW`` = 10 units/s, which alone is a pause of 10 s or more. Tests that measure
-the ``Retry-After`` wait let the lane believe in a 100x faster drain (``quick_soft_pause``), so
-what they time is the throttle wait; the soft pause has its own tests with the real constants.
+Canvas drains ``Timings.canvas_outflow`` = 10 units/s, which alone is a pause of 10 s or more.
+Tests that measure the ``Retry-After`` wait let the lane believe in a 100x faster drain
+(``QUICK_SOFT_PAUSE``), so what they time is the throttle wait; the soft pause has its own tests
+with the real figures.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-import monitor.canvas.lane
 from monitor.canvas.http_headers import next_link, retry_after
 from monitor.canvas.lane import Deadline, Lane, courtesy_pause
 from monitor.core.errors import CanvasError, PollFailure
+from monitor.core.timings import Timings
 from monitor.observe.metrics import Metrics
 from monitor.simulator import Simulator
 from tests.support.canvas_helpers import (
@@ -42,6 +43,8 @@ from tests.support.canvas_helpers import (
 TOKEN_HEADERS = {"Authorization": "Bearer sim-token"}
 #: ``random.Random(14)`` makes the first throttle wait without ``Retry-After`` 1.107 s.
 SHORT_THROTTLE_SEED = 14
+#: Production's timings, but a courtesy pause 100x shorter: what a test times is Canvas's wait.
+QUICK_SOFT_PAUSE = Timings(canvas_outflow=1000.0)
 
 
 @pytest.fixture
@@ -59,11 +62,6 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def metrics() -> Metrics:
     return new_metrics()
-
-
-@pytest.fixture
-def quick_soft_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.canvas.lane, "OUTFLOW", 1000.0)
 
 
 async def overfill(
@@ -94,7 +92,6 @@ def requests(metrics: Metrics, code: str) -> float | None:
 # throttling against the simulator's leaky bucket
 
 
-@pytest.mark.usefixtures("quick_soft_pause")
 @pytest.mark.parametrize("mode", ["403", "429"])
 async def test_throttled_request_waits_retry_after_then_succeeds(
     sim: Simulator, session: aiohttp.ClientSession, metrics: Metrics, mode: str
@@ -103,7 +100,8 @@ async def test_throttled_request_waits_retry_after_then_succeeds(
     sim.throttle.mode = mode
     sim.throttle.retry_after = True  # 50 units over at 100/s: Retry-After: 1
     await overfill(sim, session, outflow=100)
-    client = make_client(session, fast_source(sim.url, poll_timeout=3.0), metrics)
+    source = fast_source(sim.url, poll_timeout=3.0)
+    client = make_client(session, source, metrics, timings=QUICK_SOFT_PAUSE)
     began = time.monotonic()
     found = await client.live(Deadline(3.0))
     elapsed = time.monotonic() - began
@@ -113,14 +111,15 @@ async def test_throttled_request_waits_retry_after_then_succeeds(
     assert 1.0 <= elapsed < 1.5  # Retry-After honoured, and not much more
 
 
-@pytest.mark.usefixtures("quick_soft_pause")
 async def test_throttled_403_without_retry_after_backs_off_then_succeeds(
     sim: Simulator, session: aiohttp.ClientSession, metrics: Metrics
 ) -> None:
     start_live(sim, 1)
     await overfill(sim, session, outflow=100)
     source = fast_source(sim.url, poll_timeout=3.0)
-    client = make_client(session, source, metrics, seed=SHORT_THROTTLE_SEED)
+    client = make_client(
+        session, source, metrics, seed=SHORT_THROTTLE_SEED, timings=QUICK_SOFT_PAUSE
+    )
     expected = random.Random(SHORT_THROTTLE_SEED).uniform(0.5, 1.0) * 2  # noqa: S311 - as the client draws
     began = time.monotonic()
     assert len(await client.live(Deadline(3.0))) == 1

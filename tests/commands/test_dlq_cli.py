@@ -24,8 +24,6 @@ MONITOR = (sys.executable, "-m", "monitor")
 CONFIG = int(ExitCode.CONFIG)
 GONE = "HTTP 410: endpoint gone"
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 def config_file(tmp_path: Path, state_url: str, ops_url: str = "http://127.0.0.1:9/ops") -> Path:
     path = tmp_path / "config.yaml"

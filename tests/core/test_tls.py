@@ -31,7 +31,6 @@ from monitor.config.settings import SinkType, parse
 from monitor.core.errors import CanvasError, ConfigError, PollFailure
 from monitor.core.secret import Secret
 from monitor.core.tls import client_tls
-from monitor.delivery import dispatch
 from monitor.delivery.sinks import ChatSink, WebhookSink
 from monitor.delivery.sinks.base import Verdict
 from monitor.observe.metrics import Metrics
@@ -51,11 +50,6 @@ from tests.support.service import (
 
 TOKEN = "tls-test-token-4b1c9d"
 HOOK_PATH = "/hook/TLS-SECRET-PATH-77"
-
-
-@pytest.fixture(autouse=True)
-def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 
 from monitor.config.settings import SinkType
-from monitor.delivery import dispatch
 from monitor.delivery.sinks import ChatSink
 from tests.support.chat_helpers import (
     ChatRun,
@@ -57,12 +56,6 @@ async def slack() -> AsyncIterator[SlackReceiver]:
 async def teams() -> AsyncIterator[TeamsReceiver]:
     async with TeamsReceiver() as receiver:
         yield receiver
-
-
-@pytest.fixture(autouse=True)
-def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outbox reads block 50 ms instead of 1 s, so a test's final stop is quick."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 def delivered_once(run: ChatRun) -> list[str]:

@@ -45,8 +45,6 @@ UP = "conference_monitor_sink_up"
 #: Slack's answers that mean the webhook is gone for good (delivery-facts.md, issue 3 item 5).
 GONE = [(200, "no_service"), (404, "channel_not_found"), (410, "channel_is_archived")]
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 @pytest.fixture
 async def slack() -> AsyncIterator[SlackReceiver]:

@@ -37,8 +37,6 @@ FAILURES = "conference_monitor_delivery_failures_total"
 #: Arrival gaps are measured at the receiver: allow its clock a few ms of scheduling noise.
 SECOND = 0.98
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 @pytest.fixture
 async def slack() -> AsyncIterator[SlackReceiver]:

@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.app import Service
 from monitor.commands import dlq
-from monitor.delivery import dispatch
+from monitor.core.lease_name import LeaseName
+from monitor.core.timings import Timings
 from monitor.replicas.leases import LeaseKeeper
 from monitor.web.server import create_app
 from tests.support.delivery_helpers import (
@@ -35,8 +36,6 @@ from tests.support.service import settings_for, source_config
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
 GONE = "HTTP 410: endpoint gone"
-
-pytestmark = pytest.mark.usefixtures("quick_reads")
 
 
 # rejected: one event, at once
@@ -110,7 +109,7 @@ async def test_a_gone_endpoint_disables_the_sink_and_keeps_everything(
             assert run.sample("conference_monitor_sink_disabled") == 1
             assert run.sample("conference_monitor_sink_up") == 0
             settings = settings_for((source_config("http://127.0.0.1:9"),), (config,))
-            leases = LeaseKeeper(store, "test-replica", ["sink:ops"], 15.0, run.metrics)
+            leases = LeaseKeeper(store, "test-replica", [LeaseName.sink("ops")], 15.0, run.metrics)
             service = Service(settings, store, run.metrics, [], leases)
             service.running.append(run.runner)
             body = await readyz(service)
@@ -234,16 +233,15 @@ async def test_dlq_replay_into_the_running_service_is_delivered(
     redis_url: str,
     hook: Receiver,
     http: aiohttp.ClientSession,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dispatch, "KEEP_EVERY", 0.1)  # the running sink looks often
     config = fast_config(hook.url)
     settings = settings_for((source_config("http://127.0.0.1:9"),), (config,), state_url=redis_url)
     async with store_factory("redis", redis_url) as make_store:
         store = await open_outbox(make_store)
         hook.default = 410
         first = started("main", 1)
-        async with running_sink(config, store, http) as run:
+        looks_often = Timings.for_tests(keep_every=0.1)  # whether someone enabled it again
+        async with running_sink(config, store, http, timings=looks_often) as run:
             await store.commit("main", 0, first)
             await eventually(lambda: run.runner.disabled is not None)
             await backlog_is(store, 0)

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.core.secret import Secret
-from monitor.delivery import backlog, dispatch
+from monitor.core.timings import Timings
 from monitor.delivery.backlog import OutboxGauges
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks.webhook import WebhookSink
@@ -31,6 +31,7 @@ from tests.support.delivery_helpers import (
 )
 from tests.support.receiver import Receiver
 from tests.support.store_wrappers import PassThroughStore
+from tests.support.timings import QUICK
 
 
 class CountingStore(PassThroughStore):
@@ -75,7 +76,6 @@ def dead(metrics: Metrics) -> float | None:
     return metrics.registry.get_sample_value("conference_monitor_dead_letters", {"sink": "ops"})
 
 
-@pytest.mark.usefixtures("quick_reads")
 async def test_a_caught_up_runner_gives_the_backlog_without_asking_the_store(
     store: CountingStore, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
@@ -88,7 +88,7 @@ async def test_a_caught_up_runner_gives_the_backlog_without_asking_the_store(
             await gauges.refresh([run.runner])
         assert pending(run.metrics) == 2
         assert store.calls["backlog"] == 0
-        assert store.calls["count_dead"] == 1  # once, then every MEASURE_EVERY
+        assert store.calls["count_dead"] == 1  # once, then every measure_every
 
         hook.down = False
         await eventually(lambda: run.runner.inflight == 0)
@@ -99,18 +99,19 @@ async def test_a_caught_up_runner_gives_the_backlog_without_asking_the_store(
 
 
 async def test_a_sink_behind_or_without_a_runner_is_measured_in_the_store_now_and_then(
-    store: CountingStore, monkeypatch: pytest.MonkeyPatch
+    store: CountingStore,
 ) -> None:
     await store.commit("north", 0, started("north", 1, 2, 3))
     metrics = Metrics(["north", "south"], ["ops"])
-    gauges = OutboxGauges(["ops"], store, metrics)
+    every = 0.2
+    gauges = OutboxGauges(["ops"], store, metrics, timings=Timings.for_tests(measure_every=every))
     await gauges.refresh([])
     await gauges.refresh([])
     assert pending(metrics) == 3
-    assert store.calls["backlog"] == 1  # not again within MEASURE_EVERY
+    assert store.calls["backlog"] == 1  # not again within measure_every
 
-    monkeypatch.setattr(backlog, "MEASURE_EVERY", 0.0)
     await store.commit("south", 0, started("south", 4))
+    await asyncio.sleep(every)
     await gauges.refresh([])
     assert pending(metrics) == 4
     assert store.calls["backlog"] == 2
@@ -127,7 +128,6 @@ async def test_a_sink_another_replica_delivers_for_shows_nothing_here(
     assert store.calls["backlog"] == 0
 
 
-@pytest.mark.usefixtures("quick_reads")
 async def test_dead_letters_are_counted_again_as_soon_as_the_runner_buries_one(
     store: CountingStore, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
@@ -171,8 +171,10 @@ async def test_only_outboxes_with_acknowledgements_since_the_last_trim_are_trimm
 async def test_a_long_read_is_cut_short_by_a_stop(
     store: CountingStore, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
-    assert dispatch.READ_WAIT >= 5  # the real wait: an idle sink reads once every 5 s
-    async with running_sink(fast_config(hook.url), store, http) as run:
+    real = Timings().read_wait
+    assert real >= 5  # the real wait: an idle sink reads once every 5 s
+    reads = Timings.for_tests(read_wait=real)
+    async with running_sink(fast_config(hook.url), store, http, timings=reads) as run:
         await eventually(lambda: store.calls["read"] >= 1)
         await asyncio.sleep(0.2)  # no signal marks "not polling": a polling loop reads meanwhile
         assert store.calls["read"] == 1  # blocking in Redis, not polling
@@ -180,13 +182,12 @@ async def test_a_long_read_is_cut_short_by_a_stop(
     assert took < 0.5
 
 
-@pytest.mark.usefixtures("quick_reads")
 async def test_a_runner_that_no_longer_trusts_its_lease_reads_no_more(
     store: CountingStore, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
     config = fast_config(hook.url)
     metrics = Metrics(["north", "south"], ["ops"])
-    runner = SinkRunner(WebhookSink(config, http), config, store, metrics)
+    runner = SinkRunner(WebhookSink(config, http), config, store, metrics, timings=QUICK)
     trusted = [True]
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop, 1.0, holding=lambda: trusted[0]))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-import pytest
 
 from monitor.delivery.backlog import update_backlogs
 from tests.support.delivery_helpers import (
@@ -21,8 +20,6 @@ from tests.support.ledger_helpers import started_with
 from tests.support.receiver import Receiver
 
 LAG = "conference_monitor_delivery_lag_seconds"
-
-pytestmark = pytest.mark.usefixtures("quick_reads")
 
 
 async def test_lag_is_observed_once_per_delivered_event(

@@ -8,7 +8,6 @@ import asyncio
 from typing import Any
 
 import aiohttp
-import pytest
 import redis.asyncio as aioredis
 
 from monitor.store.redis import keys
@@ -23,8 +22,6 @@ from tests.support.delivery_helpers import (
     store_factory,
 )
 from tests.support.receiver import Receiver
-
-pytestmark = pytest.mark.usefixtures("quick_reads")
 
 
 async def test_a_failing_started_holds_back_its_ended_and_nothing_else(

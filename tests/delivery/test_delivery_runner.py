@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from monitor.core.models import EventType
-from monitor.delivery import dispatch, settle
+from monitor.core.timings import Timings
 from tests.support.delivery_helpers import (
     Harness,
     JitteryReceiver,
@@ -26,12 +26,13 @@ from tests.support.delivery_helpers import (
     started,
 )
 from tests.support.receiver import Receiver
+from tests.support.timings import QUICK
 
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
-#: The dispatcher's own read wait (a stop cuts it short).
-READ_WAIT = dispatch.READ_WAIT
-QUICK_READ = 0.05
+#: Production's read wait (a stop cuts it short).
+REAL_READS = Timings.for_tests(read_wait=Timings().read_wait)
+QUICK_READ = QUICK.read_wait
 
 
 def failing(run: Harness) -> str | None:
@@ -43,12 +44,6 @@ def failing(run: Harness) -> str | None:
 async def hook() -> AsyncIterator[Receiver]:
     async with Receiver() as receiver:
         yield receiver
-
-
-@pytest.fixture(autouse=True)
-def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outbox reads block 50 ms instead of 5 s, so a test's idle loops turn quickly."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", QUICK_READ)
 
 
 async def test_committed_events_are_delivered(
@@ -200,19 +195,18 @@ async def test_graceful_stop_then_redelivery_with_the_same_ids(
     make_store: StoreFactory,
     hook: Receiver,
     http: aiohttp.ClientSession,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dispatch, "READ_WAIT", READ_WAIT)  # the real stop latency
     store = await open_outbox(make_store)
     first = started("main", 1, 2, 3)
     await store.commit("main", 0, first)
     hook.down = True
     grace = 0.3
 
-    async with running_sink(fast_config(hook.url), store, http, grace=grace) as run:
+    config = fast_config(hook.url)
+    async with running_sink(config, store, http, grace=grace, timings=REAL_READS) as run:
         await eventually(lambda: len({r.event_id for r in hook.requests}) == 3)
         took = await run.finish()
-    # The feed notices the stop at once, not after its read (READ_WAIT, 5 s) has timed out;
+    # The feed notices the stop at once, not after its read (``read_wait``, 5 s) has timed out;
     # retries in flight get `grace`, no more.
     assert took <= grace + 0.3
     assert run.sample(DELIVERIES) == 0
@@ -220,7 +214,6 @@ async def test_graceful_stop_then_redelivery_with_the_same_ids(
     assert sorted(refused) == sorted(e.id for e in first.events)
 
     # The process is gone; its deliveries are still owed (invariant 2).
-    monkeypatch.setattr(dispatch, "READ_WAIT", QUICK_READ)
     restarted = await open_outbox(make_store)
     assert await restarted.backlog("ops") == 3
     hook.down = False
@@ -240,10 +233,7 @@ async def test_graceful_stop_is_bounded_while_the_store_refuses_acks(
     make_store: StoreFactory,
     hook: Receiver,
     http: aiohttp.ClientSession,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dispatch, "STORE_RETRY", 0.01)
-    monkeypatch.setattr(settle, "STORE_RETRY", 0.01)  # acknowledgements, dead letters
     store = WrappedStore(await open_outbox(make_store))
     await store.commit("main", 0, started("main", 1))  # filtered out: acknowledged unsent
     store.ack_down = True  # the store went away between the read and the ack

@@ -11,7 +11,6 @@ import redis.asyncio as aioredis
 
 from monitor.core.errors import StaleStateError, StoreError
 from monitor.core.secret import Secret
-from monitor.delivery import dispatch, settle
 from monitor.delivery.backlog import update_backlogs
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import ConsoleSink
@@ -32,14 +31,6 @@ from tests.support.receiver import Receiver
 from tests.support.service import webhook_config
 
 DELIVERIES = "conference_monitor_deliveries_total"
-
-
-@pytest.fixture(autouse=True)
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Store retries after 10 ms and reads of 50 ms: an outage of many retries takes no time."""
-    monkeypatch.setattr(dispatch, "STORE_RETRY", 0.01)
-    monkeypatch.setattr(settle, "STORE_RETRY", 0.01)  # acknowledgements, dead letters
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 async def test_a_store_outage_during_ack_neither_resends_nor_loses(

@@ -32,8 +32,6 @@ from tests.support.service import until
 FAILURES = "conference_monitor_delivery_failures_total"
 DELIVERIES = "conference_monitor_deliveries_total"
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 # next_due
 

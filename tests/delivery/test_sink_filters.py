@@ -31,8 +31,6 @@ from tests.support.receiver import Receiver
 
 HEADER_VALUE = "hdr-Val-9f2K-SECRET"
 
-pytestmark = pytest.mark.usefixtures("quick_reads")
-
 
 async def deliver(
     store: StoreFactory,

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 
 import aiohttp
-import pytest
 
 from tests.support.delivery_helpers import (
     StoreFactory,
@@ -24,8 +23,6 @@ from tests.support.receiver import Receiver
 #: How much earlier than the throttle's spacing a request may be seen by the receiver: the
 #: throttle stamps when a request may go, the receiver when it arrived (loopback jitter).
 ARRIVAL_JITTER = 0.005
-
-pytestmark = pytest.mark.usefixtures("quick_reads")
 
 
 def gaps(times: list[float]) -> list[float]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import pytest
 
+from monitor.core.lease_name import LeaseName
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.delivery import supervise
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks.webhook import WebhookSink
@@ -54,18 +55,17 @@ class GatedReads(PassThroughStore):
         return await self.inner.read(sink, count, wait)
 
 
-@pytest.mark.usefixtures("quick_reads")
 async def test_the_holder_adopts_what_a_former_holder_read_after_the_handover(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    redis_url: str,
 ) -> None:
-    monkeypatch.setattr(supervise, "ADOPT_AFTER", 0.2)
+    timings = Timings.for_tests(adopt_margin=0.15)  # looks for strays 0.2 s after taking over
     former = RedisStore.from_url(Secret(redis_url), consumer="former")
     holder = GatedReads(RedisStore.from_url(Secret(redis_url), consumer="holder"))
     stop = asyncio.Event()
     async with Receiver() as hook, aiohttp.ClientSession() as http:
         config = fast_config(hook.url)
         metrics = Metrics(["main"], ["ops"])
-        leases = LeaseKeeper(holder, "holder", ["sink:ops"], 3.0, metrics)
+        leases = LeaseKeeper(holder, "holder", [LeaseName.sink("ops")], 3.0, metrics)
         for store in (former, holder):
             await store.open_outbox(["ops"], ["main"])
         await leases.check()  # the holder takes the sink's lease
@@ -74,10 +74,13 @@ async def test_the_holder_adopts_what_a_former_holder_read_after_the_handover(
                 "ops",
                 leases=leases,
                 store=holder,
-                make_runner=lambda: SinkRunner(WebhookSink(config, http), config, holder, metrics),
+                make_runner=lambda: SinkRunner(
+                    WebhookSink(config, http), config, holder, metrics, timings=timings
+                ),
                 running=[],
                 stop=stop,
                 grace=1.0,
+                timings=timings,
             )
         )
         try:
@@ -87,7 +90,7 @@ async def test_the_holder_adopts_what_a_former_holder_read_after_the_handover(
             # The former holder's read, blocked across the handover, takes the new entry.
             assert [e.event_id for e in await former.read("ops", 10, 0.1)] == [batch.events[0].id]
             holder.gate.set()
-            delivered = await hook.wait_for(1, within=3)  # not after CLAIM_IDLE (60 s)
+            delivered = await hook.wait_for(1, within=3)  # not after claim_idle (60 s)
             assert [r.event_id for r in delivered] == [batch.events[0].id]
             assert await holder.strays("ops") == 0
         finally:

@@ -14,10 +14,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import app
 from monitor.commands import checks
 from monitor.config.settings import SinkType
-from monitor.delivery import dispatch
 from monitor.delivery.sinks import ChatSink
 from monitor.simulator import Simulator
 from tests.support.chat_helpers import (
@@ -26,13 +24,6 @@ from tests.support.chat_helpers import (
 )
 from tests.support.chat_receivers import SlackReceiver, TeamsReceiver, teams_problems
 from tests.support.service import get_json, running, settings_for, source_config, until
-
-
-@pytest.fixture(autouse=True)
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sink runners notice a stop within 50 ms; the outbox gauges refresh every 100 ms."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
-    monkeypatch.setattr(app, "HOUSEKEEPING_EVERY", 0.1)
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from aiohttp import web
 
 from monitor.config.settings import load_file
 from monitor.core.secret import Secret
-from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from monitor.store.redis.store import RedisStore
 from tests.support.log_capture import captured_logs as capture_logs
@@ -69,11 +68,6 @@ def assert_no_secret(texts: Iterable[str], where: str) -> None:
     for text in texts:
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} leaked in {where}: {text[:3000]}"
-
-
-@pytest.fixture(autouse=True)
-def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import Conference
 from monitor.observe.compact_metrics import (
     CompactCounter,
@@ -191,7 +192,7 @@ def busy_metrics() -> Metrics:
     metrics.polls.labels("main").inc(3)
     metrics.poll_duration.labels("main").observe(0.3)
     metrics.set_live("main", [Conference(1, {"id": 1, "conference_type": 'Odd"Type'})])
-    metrics.set_leader("sink:ops", True)
+    metrics.set_leader(LeaseName.sink("ops"), True)
     metrics.deliveries.labels("ops").inc(2)
     return metrics
 

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from monitor.config.settings import Listen
-from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from tests.support.ops_helpers import RULES, dashboard_expressions, promql, rule_expressions, tool
 from tests.support.redis_server import free_port
@@ -97,11 +96,6 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             process.kill()
             process.wait()
         log.close()
-
-
-@pytest.fixture(autouse=True)
-def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 async def query(http: aiohttp.ClientSession, prometheus: Prometheus, expr: str) -> Any:

@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.core.errors import StaleStateError
+from monitor.core.lease_name import LeaseName
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper, owner
@@ -21,6 +22,8 @@ from tests.support.delivery_helpers import StoreFactory, started
 from tests.support.store_wrappers import PassThroughStore
 
 NAMES = [f"source-{i}" for i in range(12)]
+LEASES = [LeaseName.source(name) for name in NAMES]
+FIRST = LEASES[0]  # source-0
 
 
 async def join(
@@ -200,23 +203,42 @@ async def test_a_commit_under_a_lost_lease_is_refused(make_store: StoreFactory) 
     assert await store.commit("main", 0, started("main", 1), fence) == 1
 
 
+def test_lease_names_are_spelled_as_before() -> None:
+    """Observable, and shared by every replica of a rolling upgrade: the Redis keys, the metric
+    labels and the rendezvous scores spell a source's lease by its name, a sink's as
+    ``sink:<name>``."""
+    assert LeaseName.source("main").key == "main"
+    assert LeaseName.sink("ops").key == "sink:ops"
+    assert keys.lease(LeaseName.sink("ops").key) == "ccm:{sink:ops}:lease"
+    assert keys.fence(LeaseName.source("main").key) == "ccm:{main}:fence"
+    assert keys.sink_dead("ops") == "ccm:{sink:ops}:dead"  # the sink lease's hash tag
+    metrics = Metrics(["main"], ["ops"])
+    metrics.set_leader(LeaseName.sink("ops"), True)
+    sample = metrics.registry.get_sample_value
+    assert sample("conference_monitor_sink_leader", {"sink": "ops"}) == 1
+    assert sample("conference_monitor_leader", {"source": "main"}) == 0
+    for lease in ("main", "sink:ops"):
+        labels = {"lease": lease, "change": "acquired"}
+        assert sample("conference_monitor_lease_transitions_total", labels) == 0
+
+
 def test_owners_are_spread_and_agree() -> None:
     replicas = ["pod-a", "pod-b", "pod-c"]
-    owners = [owner(name, replicas) for name in NAMES]
-    assert owners == [owner(name, list(reversed(replicas))) for name in NAMES]  # any order
+    owners = [owner(name, replicas) for name in LEASES]
+    assert owners == [owner(name, list(reversed(replicas))) for name in LEASES]  # any order
     assert set(Counter(owners)) == set(replicas)  # nobody is left without work
     # A replica leaving moves only its own work.
-    without_c = [owner(name, replicas[:2]) for name in NAMES]
+    without_c = [owner(name, replicas[:2]) for name in LEASES]
     assert all(o == w for o, w in zip(owners, without_c, strict=True) if o != "pod-c")
 
 
 def keeper(store: Store, replica: str, ttl: float = 1.5) -> LeaseKeeper:
-    return LeaseKeeper(store, replica, NAMES, ttl, Metrics(NAMES, []))
+    return LeaseKeeper(store, replica, LEASES, ttl, Metrics(NAMES, []))
 
 
-async def holders(store: Store, keepers: list[LeaseKeeper]) -> dict[str, list[str]]:
+async def holders(store: Store, keepers: list[LeaseKeeper]) -> dict[LeaseName, list[str]]:
     """Who holds each name, by each keeper's own belief (never two at once)."""
-    return {name: [k.replica for k in keepers if k.holds(name)] for name in NAMES}
+    return {name: [k.replica for k in keepers if k.holds(name)] for name in LEASES}
 
 
 async def test_replicas_share_the_work_and_take_over_from_a_silent_one(
@@ -230,12 +252,12 @@ async def test_replicas_share_the_work_and_take_over_from_a_silent_one(
     held = await holders(store, [a, b])
     assert all(len(who) == 1 for who in held.values()), held
     assert {who[0] for who in held.values()} == {"a", "b"}
-    assert a.fence("source-0") is None or b.fence("source-0") is None
+    assert a.fence(FIRST) is None or b.fence(FIRST) is None
 
     # b goes silent (killed): within the ttl its work is a's, never held twice meanwhile.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 1.5
-    while not all(a.holds(name) for name in NAMES):
+    while not all(a.holds(name) for name in LEASES):
         assert loop.time() < deadline, await holders(store, [a, b])
         await a.check()
         assert all(len(who) <= 1 for who in (await holders(store, [a])).values())
@@ -247,7 +269,7 @@ async def test_a_joining_replica_gets_its_share_without_overlap(make_store: Stor
     store = make_store()
     a = keeper(store, "a")
     await a.check()
-    assert all(a.holds(name) for name in NAMES)
+    assert all(a.holds(name) for name in LEASES)
     c = keeper(store, "c")
     for _ in range(3):
         await c.check()  # c registers; its names are still a's
@@ -266,12 +288,12 @@ async def test_stopping_hands_leases_back_at_once(make_store: StoreFactory) -> N
     stop = asyncio.Event()
     task = asyncio.create_task(a.run(stop))
     await asyncio.sleep(0.1)
-    assert all(a.holds(name) for name in NAMES)
+    assert all(a.holds(name) for name in LEASES)
     stop.set()
     await task
     await b.check()  # a left and handed everything back: b takes it all at once
     assert b.replicas == ["b"]
-    assert all(b.holds(name) for name in NAMES)  # at b's next check, not after a's 20 s
+    assert all(b.holds(name) for name in LEASES)  # at b's next check, not after a's 20 s
 
 
 class CountingStore(PassThroughStore):
@@ -298,13 +320,13 @@ async def test_a_settled_replica_keeps_its_leases_with_one_call_per_check(
     store = CountingStore(make_store())
     a = keeper(store, "a")
     await a.check()
-    assert all(a.holds(name) for name in NAMES)
+    assert all(a.holds(name) for name in LEASES)
     assert store.calls == Counter(heartbeat=1, acquire=1)  # all twelve in one call
-    tokens = {name: a.fence(name) for name in NAMES}
+    tokens = {name: a.fence(name) for name in LEASES}
     for _ in range(5):
         await a.check()
     assert store.calls == Counter(heartbeat=6, acquire=1)
-    assert {name: a.fence(name) for name in NAMES} == tokens  # the same tokens, still good
+    assert {name: a.fence(name) for name in LEASES} == tokens  # the same tokens, still good
 
 
 async def test_a_replica_back_from_a_pause_has_lost_everything(make_store: StoreFactory) -> None:
@@ -314,12 +336,12 @@ async def test_a_replica_back_from_a_pause_has_lost_everything(make_store: Store
     await store.open_outbox(["ops"], NAMES)
     a, b = keeper(store, "a", ttl=0.6), keeper(store, "b", ttl=0.6)
     await a.check()
-    stale = a.fence("source-0")
+    stale = a.fence(FIRST)
     assert stale is not None
     await asyncio.sleep(0.45)  # a's heartbeat (0.4 s) lapses
-    assert not a.holds("source-0")  # a's own trust ran out before that
+    assert not a.holds(FIRST)  # a's own trust ran out before that
     await b.check()
-    assert all(b.holds(name) for name in NAMES)
+    assert all(b.holds(name) for name in LEASES)
     await a.check()  # a wakes: a new epoch; every name is assigned anew, b's are left alone
     held = await holders(store, [a, b])
     assert all(len(who) == 1 for who in held.values()), held
@@ -333,12 +355,12 @@ async def test_a_refused_commit_gives_the_lease_up_until_taken_again(
     store = make_store()
     a = keeper(store, "a")
     await a.check()
-    before = a.fence("source-0")
+    before = a.fence(FIRST)
     assert before is not None
-    a.refused("source-0")
-    assert not a.holds("source-0")
+    a.refused(FIRST)
+    assert not a.holds(FIRST)
     await a.check()  # still a's to take: taken again with a newer token
-    after = a.fence("source-0")
+    after = a.fence(FIRST)
     assert after is not None
     assert after.token > before.token
 
@@ -353,9 +375,9 @@ async def test_a_lease_its_live_holder_does_not_know_of_is_taken_within_two_chec
     for _ in range(2):
         await a.check()
         await b.check()
-    name = next(name for name in NAMES if b.holds(name))
+    name = next(name for name in LEASES if b.holds(name))
     b.refused(name)  # b gives it up; a takes it behind its own back (the answer "lost")
-    assert await store.acquire([name], a.holder, Membership(0, 0, ()), {name}) != {}
+    assert await store.acquire([name.key], a.holder, Membership(0, 0, ()), {name.key}) != {}
     await a.check()
     assert not a.holds(name)  # a does not know
     loop = asyncio.get_running_loop()
@@ -377,7 +399,7 @@ async def test_a_broken_lease_key_does_not_keep_the_others_from_being_taken(
         await raw.hset(keys.lease("source-3"), "not", "a string")
         a = keeper(store, "a")
         await a.check()
-        assert [name for name in NAMES if not a.holds(name)] == ["source-3"]
+        assert [name.key for name in LEASES if not a.holds(name)] == ["source-3"]
     finally:
         await store.close()
         await raw.aclose()
@@ -394,7 +416,7 @@ async def test_a_lease_of_an_epoch_from_a_clock_that_ran_ahead_is_free(redis_url
         await raw.set(keys.lease("source-0"), holder("gone", ahead, "abc"))
         a = keeper(store, "a")
         await a.check()
-        assert a.holds("source-0")
+        assert a.holds(FIRST)
     finally:
         await store.close()
         await raw.aclose()

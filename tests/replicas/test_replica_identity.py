@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from monitor.core.errors import ReplicaNameTakenError
+from monitor.core.lease_name import LeaseName
 from monitor.observe.metrics import Metrics
 from monitor.replicas import identity, name_claim
 from monitor.replicas.identity import Identity
@@ -24,10 +25,11 @@ from monitor.store.roles import Store
 from tests.support.delivery_helpers import StoreFactory
 
 TTL = 1.5  # a member lapses 1 s after its last heartbeat; heartbeats every 0.5 s
+MAIN = LeaseName.source("main")
 
 
 def keeper(store: Store, name: str, *, nonce: str) -> LeaseKeeper:
-    return LeaseKeeper(store, name, ["main"], TTL, Metrics(["main"], []), nonce=nonce)
+    return LeaseKeeper(store, name, [MAIN], TTL, Metrics(["main"], []), nonce=nonce)
 
 
 # names on one machine: lock files
@@ -226,7 +228,7 @@ async def test_a_dead_process_of_this_machine_is_taken_over_at_once(
     await asyncio.sleep(0.005)  # a new epoch is later than the dead one by the store's clock
     successor = keeper(store, "a", nonce=newcomer.nonce)
     await successor.check()
-    assert successor.holds("main")  # the dead one's member is retired with its epoch
+    assert successor.holds(MAIN)  # the dead one's member is retired with its epoch
 
 
 async def test_other_names_are_no_rivals(make_store: StoreFactory) -> None:
@@ -270,4 +272,4 @@ async def test_a_superseded_replica_says_its_name_was_taken(make_store: StoreFac
     await keeper(store, "a", nonce="later00001").check()
     await earlier.check()
     assert earlier.name_taken.is_set()
-    assert not earlier.holds("main")
+    assert not earlier.holds(MAIN)

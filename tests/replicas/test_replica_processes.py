@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from monitor.core.lease_name import LeaseName
 from monitor.replicas.leases import owner
 from monitor.simulator import Simulator
 from tests.support.cli import clean_env, config_text, write
@@ -127,7 +128,7 @@ def host_where_first_is(active: bool) -> str:
     """A host name whose first process (``host``) owns the source iff ``active``."""
     for n in range(100):
         host = f"node-{n}"
-        if (owner("main", [host, f"{host}-2"]) == host) == active:
+        if (owner(LeaseName.source("main"), [host, f"{host}-2"]) == host) == active:
             return host
     raise AssertionError("no such host name")
 

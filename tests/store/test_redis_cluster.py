@@ -18,10 +18,10 @@ import redis
 
 from monitor.core.errors import StoreError
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.simulator import Simulator
 from monitor.store.base import open_store
 from monitor.store.redis import keys
-from monitor.store.redis import outbox as redis_outbox
 from monitor.store.roles import Store
 from monitor.store.values import RetryState
 from tests.store import test_ledger_contract, test_store_contract
@@ -166,11 +166,10 @@ async def test_retry_states_of_entries_on_every_node_are_swept(make_store: Store
     assert set(await store.retry_states("ops", entries)) == {e.event_id for e in waiting}
 
 
-async def test_entries_of_a_silent_consumer_are_taken_over(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_entries_of_a_silent_consumer_are_taken_over(redis_url: str) -> None:
     first = open_store(Secret(redis_url), consumer="pod-a")
-    second = open_store(Secret(redis_url), consumer="pod-b")
+    # pod-b takes over what has been idle for no time at all (60 s in production)
+    second = open_store(Secret(redis_url), consumer="pod-b", timings=Timings(claim_idle=0.0))
     try:
         await first.open_outbox(["ops"], SOURCES)
         for source in SOURCES:
@@ -178,7 +177,6 @@ async def test_entries_of_a_silent_consumer_are_taken_over(
         taken = await read_all(first, "ops")
         assert len(taken) == 6
         await first.keep("ops", taken)  # pod-a says it is alive; then it goes quiet
-        monkeypatch.setattr(redis_outbox, "CLAIM_IDLE", 0.0)
         await second.open_outbox(["ops"], SOURCES)
         claimed = await read_all(second, "ops")
         assert sorted(e.ref for e in claimed) == sorted(e.ref for e in taken)

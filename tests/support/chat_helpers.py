@@ -28,6 +28,7 @@ from monitor.config.settings import SinkConfig, SinkType
 from monitor.core.diff import Answer, Confirmation, diff
 from monitor.core.models import Conference, Event, SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import ChatSink
 from monitor.delivery.sinks.base import Attempt, Message
@@ -40,6 +41,7 @@ from tests.support import delivery_helpers
 from tests.support.factories import conference
 from tests.support.log_capture import captured_logs as capture_logs
 from tests.support.receiver import Received
+from tests.support.timings import QUICK
 
 #: Retries in a blink: four attempts within about 0.35 s.
 FAST_SCHEDULE: Final = (0.0, 0.05, 0.1, 0.2)
@@ -224,12 +226,13 @@ async def running_chat(
     *,
     grace: float = 1.0,
     seed: int = 7,
+    timings: Timings = QUICK,
 ) -> AsyncIterator[ChatRun]:
     """Run one chat ``SinkRunner`` on ``store`` (whose outbox must be open) until the end."""
     metrics = Metrics(["main"], [config.name])
     sink = RecordingSink(ChatSink(config, http))
     rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
-    runner = SinkRunner(sink, config, store, metrics, rng=rng)
+    runner = SinkRunner(sink, config, store, metrics, rng=rng, timings=timings)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop, grace))
     run = ChatRun(runner, sink, metrics, stop, task)

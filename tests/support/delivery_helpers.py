@@ -24,6 +24,7 @@ from monitor.core.diff import Answer, Confirmation, Outcome, diff
 from monitor.core.errors import StoreError
 from monitor.core.models import Event, SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import WebhookSink
 from monitor.observe.metrics import Metrics
@@ -36,6 +37,7 @@ from tests.support.receiver import Receiver
 from tests.support.redis_server import redis_server_binary
 from tests.support.service import webhook_config
 from tests.support.store_wrappers import PassThroughStore
+from tests.support.timings import QUICK
 
 StoreFactory = Callable[[], Store]
 
@@ -177,12 +179,13 @@ async def running_sink(
     seed: int = 7,
     clock: FakeClock | None = None,
     metrics: Metrics | None = None,
+    timings: Timings = QUICK,
 ) -> AsyncIterator[Harness]:
     """Run one webhook ``SinkRunner`` on ``store`` (whose outbox must be open) until the end."""
     metrics = metrics if metrics is not None else Metrics(["main"], [config.name])
     sink = WebhookSink(config, http) if clock is None else WebhookSink(config, http, clock)
     rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
-    runner = SinkRunner(sink, config, store, metrics, rng=rng)
+    runner = SinkRunner(sink, config, store, metrics, rng=rng, timings=timings)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop, grace))
     harness = Harness(runner, sink, metrics, stop, task)

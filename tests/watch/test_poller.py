@@ -3,8 +3,8 @@
 Invariant 1 is the centre: every fault the simulator can inject is injected on a poll where a
 conference really ended, on the page that lists conferences still live, and the poll must change
 nothing (in memory or in the store), commit nothing and say why; the next clean poll ends exactly
-the conference that ended. Retries back off by a few milliseconds here (``BACKOFF_BASE`` is
-patched); their real timing is pinned in ``test_canvas.py``.
+the conference that ended. Retries back off by a few milliseconds here (the rig's timings are
+``Timings.for_tests()``); their real timing is pinned in ``test_canvas.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-import monitor.canvas.client
 from monitor.core.errors import PollFailure
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import EventType, Phase, event_id
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
@@ -30,11 +30,6 @@ from monitor.store.roles import Store
 from monitor.store.values import holder
 from monitor.watch.poller import ticker
 from tests.support.canvas_helpers import LIVE, Rig, poller_rig, start_live
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.canvas.client, "BACKOFF_BASE", 0.002)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -403,7 +398,7 @@ async def test_a_fenced_commit_changes_nothing_and_gives_the_lease_up(store: Sto
     it): the poller's next commit is refused, nothing is stored or announced, the refusal is
     counted, and the keeper stops trusting the lease at once instead of polling on as if it
     held it."""
-    keeper = LeaseKeeper(store, "a", ["main"], 30.0, Metrics(["main"], []))
+    keeper = LeaseKeeper(store, "a", [LeaseName.source("main")], 30.0, Metrics(["main"], []))
     await keeper.check()
     async with poller_rig(store, leases=keeper) as rig:
         assert await rig.poll()  # the baseline, under a's lease
@@ -415,6 +410,6 @@ async def test_a_fenced_commit_changes_nothing_and_gives_the_lease_up(store: Sto
         assert not await rig.poll()
         assert rig.failures() == {PollFailure.STORE.value: 1}
         assert rig.value("conference_monitor_commits_refused_total") == 1
-        assert not keeper.holds("main")
+        assert not keeper.holds(LeaseName.source("main"))
         assert (await store.load("main")).version == version
         assert await rig.events() == []

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-import monitor.canvas.client
 from monitor.core.models import EventType, Phase, event_id
 from monitor.core.secret import Secret
 from monitor.simulator.throttle import FORBIDDEN_BODY
@@ -31,11 +30,6 @@ from tests.support.canvas_helpers import (
 )
 
 COURSE_101 = "/api/v1/courses/101/conferences"
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.canvas.client, "BACKOFF_BASE", 0.002)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -22,7 +22,6 @@ import pytest
 from monitor.config.fields import DEFAULT_LISTEN
 from monitor.config.settings import Listen, Settings, from_environment, parse
 from monitor.core.secret import Secret
-from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from tests.support.service import Running, get_json, running, settings_for, source_config, until
 
@@ -32,11 +31,6 @@ TITLE = "Secret seminar 8d1f"
 CONFERENCE_ID = 987_654_321
 PROTECTED = ("/", "/api/v1/live", "/api/v1/other", "/nope")
 OPEN = ("/metrics", "/healthz", "/readyz")
-
-
-@pytest.fixture(autouse=True)
-def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 @pytest.fixture

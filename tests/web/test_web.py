@@ -13,7 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import __version__
-from monitor.delivery import dispatch
 from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
 from tests.support.delivery_helpers import GatedStore
@@ -75,12 +74,6 @@ def value(found: dict[tuple[str, Labels], float], name: str, **labels: str) -> f
     key = (name, tuple(sorted(labels.items())))
     assert key in found, f"{name}{labels} is not exported"
     return found[key]
-
-
-@pytest.fixture(autouse=True)
-def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The service's sink runners notice a stop within 50 ms instead of a second."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
 
 
 @pytest.fixture

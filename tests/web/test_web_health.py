@@ -15,13 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks.webhooks import Webhook
 
-from monitor import app as app_module
 from monitor.app import Service
 from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Lane
 from monitor.core.errors import PollFailure
+from monitor.core.lease_name import LeaseName
 from monitor.core.secret import Secret
-from monitor.delivery import dispatch
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator import Simulator
@@ -44,13 +43,6 @@ ENDPOINTS = ("/metrics", "/healthz", "/readyz", "/api/v1/live", "/")
 CANVAS_TOKEN = "canvas-tok-7Qx9-SECRET"
 HOOK_PATH = "/services/T0KEN-IN-PATH-b7f3"
 REDIS_PASSWORD = "redis-pw-Zk41-SECRET"
-
-
-@pytest.fixture(autouse=True)
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stop within 50 ms of a read; retry an absent store every 100 ms."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)
-    monkeypatch.setattr(app_module, "STORE_RETRY", 0.1)
 
 
 @pytest.fixture
@@ -77,7 +69,9 @@ def service_with(pollers: list[Poller], tasks: dict[str, asyncio.Task[None]]) ->
     sources = [p.source for p in pollers]
     settings = settings_for(tuple(sources) or (source_config("http://127.0.0.1:9"),))
     store, metrics = MemoryStore(), Metrics([s.name for s in sources], [])
-    leases = LeaseKeeper(store, "test-replica", [s.name for s in sources], 15.0, metrics)
+    leases = LeaseKeeper(
+        store, "test-replica", [LeaseName.source(s.name) for s in sources], 15.0, metrics
+    )
     service = Service(settings, store, metrics, pollers, leases)
     service.tasks.update(tasks)
     return service
