@@ -33,14 +33,13 @@ from monitor.core import canvas_json, purpose
 from monitor.core.errors import CanvasError, PollFailure
 from monitor.core.models import Conference
 from monitor.core.net_errors import describe
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.core.tls import client_tls, tls_failure
 from monitor.observe.metrics import Metrics
 
 PER_PAGE: Final = 100
 MAX_PAGES: Final = 10_000
-ATTEMPTS: Final = 3  # per request, for transient failures
-BACKOFF_BASE: Final = 0.5
-BACKOFF_CAP: Final = 10.0
+ATTEMPTS: Final = 3  # per request, for transient failures (backoff: ``Timings``)
 #: Longest a ``Retry-After`` is honoured: a garbled one (``1e12``) must not silence the token.
 MAX_THROTTLE_WAIT: Final = 900.0
 #: Largest answer read (a page of 100 conferences is a few hundred kB).
@@ -60,8 +59,10 @@ class CanvasClient:
         metrics: Metrics,
         *,
         rng: random.Random | None = None,
+        timings: Timings = PRODUCTION,
     ) -> None:
         self._session = session
+        self._backoff_base, self._backoff_cap = timings.backoff_base, timings.backoff_cap
         self._source = source
         self._base = URL(source.base_url)
         self._headers = {
@@ -208,7 +209,7 @@ class CanvasClient:
                     ) from None
             except _Transient as exc:
                 failures += 1
-                wait = self._backoff(failures, BACKOFF_BASE, BACKOFF_CAP)
+                wait = self._backoff(failures, self._backoff_base, self._backoff_cap)
                 if failures >= ATTEMPTS or wait >= deadline.remaining():
                     raise exc.error from None
                 await asyncio.sleep(wait)

@@ -22,6 +22,7 @@ from prometheus_client.metrics_core import Metric
 
 from monitor import __version__
 from monitor.core.errors import PollFailure
+from monitor.core.lease_name import LeaseKind, LeaseName
 from monitor.core.models import Conference, EndReason, EventType
 from monitor.observe.compact_metrics import (
     CompactCounter,
@@ -265,7 +266,7 @@ class Metrics:
         self.rate_limit_remaining.labels(source).set(math.nan)
         self.leader.labels(source).set(0)
         for change in LEASE_CHANGES:
-            self.lease_transitions.labels(source, change)
+            self.lease_transitions.labels(LeaseName.source(source).key, change)
         for how in STATE_RESETS:
             self.state_resets.labels(source, how)
         self.commits_refused.labels(source)
@@ -282,14 +283,14 @@ class Metrics:
         self.dead_letters.labels(sink).set(0)
         self.sink_leader.labels(sink).set(0)
         for change in LEASE_CHANGES:
-            self.lease_transitions.labels(f"sink:{sink}", change)
+            self.lease_transitions.labels(LeaseName.sink(sink).key, change)
 
-    def set_leader(self, lease: str, held: bool) -> None:
-        """``lease`` is a source's name, or ``sink:<name>``."""
-        if lease.startswith("sink:"):
-            self.sink_leader.labels(lease.removeprefix("sink:")).set(int(held))
-        else:
-            self.leader.labels(lease).set(int(held))
+    def set_leader(self, lease: LeaseName, held: bool) -> None:
+        match lease.kind:
+            case LeaseKind.SOURCE:
+                self.leader.labels(lease.name).set(int(held))
+            case LeaseKind.SINK:
+                self.sink_leader.labels(lease.name).set(int(held))
 
     def set_live(self, source: str, live: Iterable[Conference]) -> None:
         """Set the live gauge of ``source``; combinations that emptied drop to zero."""

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import SourceState
 from monitor.store.values import (
     DeadLetter,
@@ -62,7 +63,8 @@ class MemoryStore:
         current = self._states.get(source, Loaded(SourceState(), 0))
         if current.version != version:
             raise StaleStateError(f"source {source}: version {version} is not current")
-        if fence is not None and self._leases.get(source) != (fence.replica, fence.token):
+        lease = self._leases.get(LeaseName.source(source).key)
+        if fence is not None and lease != (fence.replica, fence.token):
             raise FencedError(f"source {source}: fenced, not {fence.replica}'s lease")
         self._states[source] = Loaded(outcome.state, version + 1)
         if outcome.events:

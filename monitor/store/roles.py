@@ -2,9 +2,10 @@
 sink's delivery ``Outbox`` and ``Ledger``, the replicas ``LeaseStore``; ``Store`` is all of
 them, as both implementations (memory, Redis) are.
 
-Two implementations pass one contract suite per role (``tests/test_store_contract.py``,
-``tests/test_ledger_contract.py``, ``tests/test_leases.py``). ``WatchStore`` keeps what an
-institution-wide watch knows between runs. The promise they keep
+Two implementations pass one contract suite per role (``tests/store/test_store_contract.py``,
+``tests/store/test_ledger_contract.py``, ``tests/replicas/test_leases.py``,
+``tests/store/test_watch_store_contract.py``). ``WatchStore`` keeps what an institution-wide
+watch knows between runs. The promise they keep
 (invariant 2): ``commit`` writes a source's new state and the events it implies in one atomic
 step, and refuses to write over a version it did not load.
 """
@@ -74,7 +75,7 @@ class Outbox(Protocol):
 
         Also forgets retry states whose entry is no longer pending for their sink (saved too
         late, or left by a crash, or the entry was trimmed), so they never pile up. Called on
-        a slow beat (``app.TRIM_EVERY``); it costs nothing while nothing was delivered."""
+        a slow beat (``Timings.trim_every``); it costs nothing while nothing was delivered."""
 
     async def adopt(self, sink: str) -> int:
         """Take over every entry of ``sink`` still pending with another consumer (this replica

@@ -13,7 +13,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Final
 
 import structlog
 
@@ -24,6 +23,7 @@ from monitor.config.settings import SourceConfig
 from monitor.core.contexts import ContextInfo
 from monitor.core.diff import Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import (
     Conference,
     EndReason,
@@ -33,6 +33,7 @@ from monitor.core.models import (
     parse_time,
 )
 from monitor.core.purpose import Purpose, reading_for
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
@@ -41,9 +42,6 @@ from monitor.watch.names import Names
 from monitor.watch.watch import Watch
 
 log = structlog.get_logger("monitor.watch.poller")
-
-PRUNE_EVERY: Final = timedelta(hours=1)
-LOAD_RETRY: Final = 1.0
 
 
 def utcnow() -> datetime:
@@ -86,9 +84,11 @@ class Poller:
         clock: Callable[[], datetime] = utcnow,
         leases: LeaseKeeper | None = None,
         quiet_events: bool = False,
+        timings: Timings = PRODUCTION,
         watch: Watch | None = None,
     ) -> None:
         self.source = source
+        self._prune_every = timedelta(seconds=timings.prune_every)
         # None: every poll reads the live list and the configured contexts (a snapshot);
         # a Watch: each step reads what the schedule says (a source with accounts).
         self.watch = watch
@@ -98,6 +98,7 @@ class Poller:
         self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
         self._leases = leases  # None: this process is the only one that polls
+        self._lease = LeaseName.source(source.name)
         self.interval = interval
         self._client = client
         self._store = store
@@ -120,7 +121,7 @@ class Poller:
     @property
     def holds(self) -> bool:
         """Does this replica poll the source now (holds its lease)?"""
-        return self._leases is None or self._leases.holds(self.name)
+        return self._leases is None or self._leases.holds(self._lease)
 
     @property
     def coverage_problem(self) -> str | None:
@@ -140,7 +141,7 @@ class Poller:
     @property
     def elsewhere(self) -> bool:
         """Is the source another replica's to poll (and to answer for in readiness)?"""
-        return self._leases is not None and self._leases.elsewhere(self.name)
+        return self._leases is not None and self._leases.elsewhere(self._lease)
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.watch is not None:
@@ -204,7 +205,7 @@ class Poller:
                 if isinstance(exc, FencedError):  # another replica holds the lease now
                     self._metrics.commits_refused.labels(self.name).inc()
                     if self._leases is not None:
-                        self._leases.refused(self.name)
+                        self._leases.refused(self._lease)
                 self._failed(PollFailure.STORE, str(exc))
                 return False
             except StoreError as exc:
@@ -229,7 +230,7 @@ class Poller:
         )
 
     async def _poll(self) -> Outcome:
-        fence = None if self._leases is None else self._leases.fence(self.name)
+        fence = None if self._leases is None else self._leases.fence(self._lease)
         if fence is None and self._leases is not None:  # trust ran out since ``holds``
             raise StaleStateError(f"source {self.name}: the lease lapsed; not committing")
         if fence != self._fence:  # a new lease: another replica may have committed meanwhile
@@ -243,7 +244,7 @@ class Poller:
         snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
         gone = vanished(self.state, snapshot)
         confirmations = await confirm(self._client, gone, listings, deadline) if gone else {}
-        prune = self._last_prune is None or now - self._last_prune >= PRUNE_EVERY
+        prune = self._last_prune is None or now - self._last_prune >= self._prune_every
         outcome = diff(
             self.name,
             self.state,
@@ -281,7 +282,7 @@ class Poller:
             now=now,
             announce_existing=self.source.announce_existing and not self._quiet_baseline,
             grace_polls=self.source.confirm_grace,
-            prune=self._last_prune is None or now - self._last_prune >= PRUNE_EVERY,
+            prune=self._last_prune is None or now - self._last_prune >= self._prune_every,
             scope=reading.scope,
         )
         outcome = await self._names.name(outcome, deadline)
@@ -291,7 +292,7 @@ class Poller:
             except StoreError:
                 watch.unread(reading)
                 raise
-        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
+        if self._last_prune is None or now - self._last_prune >= self._prune_every:
             self._last_prune = now
         self._quiet_baseline = False
         await watch.settled(reading, outcome.state, now)

@@ -21,8 +21,10 @@ from redis.exceptions import RedisError, ResponseError
 from monitor.config.redis_url import where
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError, StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.redis import keys
 from monitor.store.redis.client import connect
 from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
@@ -47,20 +49,22 @@ log = structlog.get_logger("monitor.store")
 
 
 class RedisStore:
-    def __init__(self, client: aioredis.Redis, *, consumer: str, where: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, consumer: str, where: str, timings: Timings = PRODUCTION
+    ) -> None:
         self._redis = client
         self._where = where  # the URL without credentials, for messages
         self._commit = client.register_script(COMMIT)
         self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
         self._consumer = consumer
-        self._outbox = RedisOutbox(client, consumer)
+        self._outbox = RedisOutbox(client, consumer, timings)
         self._ledger = RedisLedger(client)
         self._leases = RedisLeases(client)
         self._watch = RedisWatch(client)
 
     @classmethod
-    def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
-        return cls(connect(url), consumer=consumer, where=where(url.reveal()))
+    def from_url(cls, url: Secret, *, consumer: str, timings: Timings = PRODUCTION) -> RedisStore:
+        return cls(connect(url), consumer=consumer, where=where(url.reveal()), timings=timings)
 
     def _error(self, action: str, exc: RedisError) -> StoreError:
         return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")
@@ -112,8 +116,8 @@ class RedisStore:
             keys.tracked(source),
             keys.tombstones(source),
             keys.outbox(source),
-            keys.lease(source),
-            keys.fence(source),
+            keys.lease(LeaseName.source(source).key),
+            keys.fence(LeaseName.source(source).key),
         ]
         args = commit_args(version, outcome, self._outbox.sinks, fence)
         try:
