@@ -106,7 +106,8 @@ async def serve(
     Raises ``ReplicaNameTakenError`` when another live process has this name."""
     source_names = [s.name for s in settings.sources]
     sink_names = [s.name for s in settings.sinks]
-    metrics = Metrics(source_names, sink_names)
+    watched = [s.name for s in settings.sources if s.accounts]
+    metrics = Metrics(source_names, sink_names, watched=watched)
     metrics.poll_interval.set(settings.poll_interval)
     for warning in settings.warnings:
         log.warning("config_warning", message=warning)

@@ -236,7 +236,8 @@ class CanvasClient:
                 raise CanvasError(
                     PollFailure.TIMEOUT, f"{url.path}: the poll's time budget ran out"
                 )
-            self._metrics.watch.requests.labels(name, purpose.current().value).inc()
+            if name in self._metrics.watch.watched:
+                self._metrics.watch.requests.labels(name, purpose.current().value).inc()
             try:
                 async with self._session.get(
                     url,

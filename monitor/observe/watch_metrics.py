@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics import MetricWrapperBase
 
 from monitor.core.errors import PollFailure
 from monitor.core.purpose import Purpose
@@ -23,6 +24,7 @@ TIERS: Final = ("live", "pinned", "waiting", "quiet", "dormant")
 class WatchMetrics:
     def __init__(self, sources: Sequence[str], registry: CollectorRegistry) -> None:
         r = registry
+        self.watched = frozenset(sources)
         self.requests = Counter(
             f"{PREFIX}_canvas_requests_by_purpose",
             "Canvas requests by what they were for (discovery, sweep, live_list, hinted, ...).",
@@ -74,6 +76,9 @@ class WatchMetrics:
         )
         for source in sources:
             self.prime(source)
+
+    def families(self) -> list[MetricWrapperBase]:
+        return [m for m in vars(self).values() if isinstance(m, MetricWrapperBase)]
 
     def prime(self, source: str) -> None:
         for purpose in Purpose:

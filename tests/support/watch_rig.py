@@ -123,7 +123,7 @@ async def watch_rig(
     ticks = Ticks()
     async with Simulator(World(clock=clock)) as sim, http_session() as session:
         source = fast_source(sim.url, token=Secret(token), accounts=accounts, **overrides)
-        metrics = new_metrics()
+        metrics = Metrics(["main"], [SINK], watched=["main"])
         flaky = FlakyStore(store)
         await flaky.open_outbox([SINK], [source.name])
         client = make_client(session, source, metrics)
