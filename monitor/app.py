@@ -30,6 +30,7 @@ from monitor.core.models import EventType
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.backlog import OutboxGauges
 from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.routes import Routes
 from monitor.delivery.sinks import Sink, make_sink
 from monitor.delivery.supervise import deliver_while_held
 from monitor.observe import logs
@@ -68,10 +69,14 @@ class Service:
         self.runners: Sequence[SinkRunner] = self.running  # the same, as the web reads it
         self.sinks: dict[str, Sink] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # The account trees of sources with accounts, for sinks that route by department.
+        self.routes = Routes(lambda: self.store, [s.name for s in settings.sources if s.accounts])
 
     def runner_factory(self, config: SinkConfig) -> Callable[[], SinkRunner]:
         sink = self.sinks[config.name]
-        return lambda: SinkRunner(sink, config, self.store, self.metrics, timings=self.timings)
+        return lambda: SinkRunner(
+            sink, config, self.store, self.metrics, timings=self.timings, routes=self.routes
+        )
 
     def standby(self) -> tuple[str, ...] | None:
         return self.leases.standby()

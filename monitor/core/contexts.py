@@ -50,6 +50,7 @@ class ContextInfo:
     workflow_state: str | None = None  # courses: unpublished | available | completed | deleted
     start_at: str | None = None  # courses: when they begin and end (ISO 8601), if set
     end_at: str | None = None
+    course_id: int | None = None  # a course's group: its course (routing by ``courses``)
 
     @property
     def key(self) -> Context:
@@ -76,7 +77,8 @@ class ContextInfo:
         """A Canvas Group object, or None; a course's group is routed by its course's account."""
         if not isinstance(raw, dict) or (group_id := _int(raw.get("id"))) is None:
             return None
-        return cls("Group", group_id, _text(raw.get("name")), None, _int(raw.get("account_id")))
+        name, account = _text(raw.get("name")), _int(raw.get("account_id"))
+        return cls("Group", group_id, name, None, account, course_id=_int(raw.get("course_id")))
 
     def envelope(self) -> dict[str, Any]:
         """``data.context`` of an event (the contract in docs/design.md)."""
@@ -111,6 +113,7 @@ class ContextInfo:
             "workflow_state": self.workflow_state,
             "start_at": self.start_at,
             "end_at": self.end_at,
+            "course_id": self.course_id,
         }
 
     @classmethod
@@ -127,4 +130,5 @@ class ContextInfo:
             _text(record.get("workflow_state")),
             _text(record.get("start_at")),
             _text(record.get("end_at")),
+            _int(record.get("course_id")),
         )

@@ -322,6 +322,8 @@ class EnvelopeFacts:
     conference_type: str
     context_type: str
     detected: float  # unix time of detection
+    context_id: int | None = None  # the course or group (``data.context``, else the conference's)
+    account_id: int | None = None  # its account, when the event names it
 
 
 def envelope_facts(body: bytes) -> EnvelopeFacts | None:
@@ -331,11 +333,14 @@ def envelope_facts(body: bytes) -> EnvelopeFacts | None:
         data = envelope["data"]
         conference = data["conference"]
         detected = datetime.fromisoformat(envelope["timestamp"]).timestamp()
+        context = data.get("context") if isinstance(data.get("context"), dict) else {}
         return EnvelopeFacts(
             str(data["source"]),
             str(conference.get("conference_type")),
             str(conference.get("context_type")),
             detected,
+            _int_or_none(context.get("id", conference.get("context_id"))),
+            _int_or_none(context.get("account_id")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -15,6 +15,7 @@ while its discovery fails (``failing``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Final
@@ -25,11 +26,11 @@ from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline
 from monitor.config.settings import SourceConfig
 from monitor.core.contexts import ContextInfo
+from monitor.core.directory import Directory
 from monitor.core.errors import CanvasError, StoreError
 from monitor.core.purpose import Purpose, reading_for
 from monitor.observe.metrics import Metrics
 from monitor.store.roles import WatchStore
-from monitor.watch.directory import Directory
 
 log = structlog.get_logger("monitor.watch.discovery")
 
@@ -73,7 +74,9 @@ async def _groups(
         for raw in await client.objects(f"/api/v1/courses/{course.id}/groups", {}, deadline):
             info = ContextInfo.from_group(raw)
             if info is not None:  # routed by its course's account
-                found[info.id] = ContextInfo("Group", info.id, info.name, None, course.account_id)
+                found[info.id] = dataclasses.replace(
+                    info, account_id=course.account_id, course_id=course.id
+                )
     return found
 
 

@@ -18,10 +18,10 @@ from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline
 from monitor.core.contexts import Context, ContextInfo
 from monitor.core.diff import Outcome
+from monitor.core.directory import Directory
 from monitor.core.errors import CanvasError
 from monitor.core.models import Conference
 from monitor.core.purpose import Purpose, reading_for
-from monitor.watch.directory import Directory
 
 #: Seconds before a context whose facts could not be read is asked again.
 RETRY_AFTER: Final = 3600.0
