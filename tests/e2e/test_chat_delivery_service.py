@@ -84,7 +84,7 @@ async def test_conferences_in_the_simulator_reach_slack_as_readable_messages(
     started = {slack.delivered[0].json["text"], slack.delivered[1].json["text"]}
     assert started == {
         "Live now: Algebra 101 review (BIO-101 · Introduction to Biology)",  # its name, asked once
-        "Live now: Optics lab (Group 7)",
+        "Live now: Optics lab (Biology Study Group)",
     }
     ended = slack.delivered[2].json
     assert ended["text"] == "Ended: Algebra 101 review (BIO-101 · Introduction to Biology)"
