@@ -122,7 +122,7 @@ def notice_of(event_id: str, envelope: Mapping[str, Any]) -> Notice:
         raise ValueError(f"not a conference event: {str(envelope.get('type'))[:100]!r}")
     data = _mapping(envelope.get("data"))
     conference = _mapping(data.get("conference"))
-    context = _context_label(_mapping(data.get("context")), conference)
+    context = context_label(_mapping(data.get("context")), conference)
     started_at = parse_time(data.get("started_at")) or parse_time(conference.get("started_at"))
     detected_at = (
         parse_time(data.get("detected_at")) or parse_time(envelope.get("timestamp")) or _EPOCH
@@ -150,7 +150,7 @@ def notice_of(event_id: str, envelope: Mapping[str, Any]) -> Notice:
     )
 
 
-def _context_label(context: Mapping[str, Any], conference: Mapping[str, Any]) -> str:
+def context_label(context: Mapping[str, Any], conference: Mapping[str, Any]) -> str:
     """``BIO-101 · Introduction to Biology`` when the event names its course (``data.context``),
     else ``Course 101`` as Canvas identifies it."""
     name, code = _text(context.get("name")).strip(), _text(context.get("course_code")).strip()
