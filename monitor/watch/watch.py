@@ -101,6 +101,7 @@ class Watch:
         self._marks: dict[Context, str] = {}
         self._failures: dict[Context, int] = {}
         self._dropped: set[Context] = set()  # gone from the directory, conferences still tracked
+        self._indexed: frozenset[Context] = frozenset()
         self.baseline_at: datetime | None = None
         self.woken = asyncio.Event()  # a hint or a new directory: look at the schedule again
         self.per_step = max(1, round(source.rate_limit))
@@ -140,6 +141,7 @@ class Watch:
                 wanted.setdefault(info.key, self._remembered(info, today))
         live = {c for t in state.tracked.values() if (c := t.conference.context)}
         self._dropped = {c for c in live if c not in wanted and c[0] in ("Course", "Group")}
+        self._indexed = frozenset(wanted) - {LIVE_LIST}  # read through their own lists
         for context in list(self.schedule.contexts()):
             if context not in wanted:
                 self.schedule.forget(context)
@@ -191,7 +193,7 @@ class Watch:
                         proven.add(conference.id)
         covered = set(read) | self._dropped
         live_list = LIVE_LIST in covered
-        indexed = set(self.schedule.contexts())
+        indexed = self._indexed
 
         def covers(conference: Conference) -> bool:
             context = conference.context

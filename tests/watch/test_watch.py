@@ -188,3 +188,34 @@ async def test_check_names_the_right_a_token_lacks_to_see_every_conference() -> 
         assert "manage_course_content_*" in line
         assert "viewer-token" not in said
         assert "admin-token" not in said
+
+
+async def test_groups_of_discovered_courses_when_asked(store: Store) -> None:
+    async with watch_rig(store, discover_groups=True) as rig:
+        small_campus(rig.world)
+        rig.world.add_group(77, "Lab group A", 5001)
+        await rig.discover()
+        directory = rig.watch.discovery.directory
+        assert directory is not None
+        group = directory.groups[77]
+        assert (group.name, group.course_id, group.account_id) == ("Lab group A", 5001, 3)
+        await rig.sweep()
+        conference = rig.world.create_conference(
+            context_type="Group", context_id=77, participants=[77]
+        )
+        rig.world.start(conference.id)
+        await rig.sweep()
+        (event,) = await rig.events()
+        assert event.conference_id == conference.id
+        assert event.data["context"]["name"] == "Lab group A"
+        assert event.data["context"]["account_id"] == 3
+
+
+async def test_without_groups_asked_only_courses_are_read(store: Store) -> None:
+    async with watch_rig(store) as rig:
+        small_campus(rig.world)
+        rig.world.add_group(77, "Lab group A", 5001)
+        await rig.discover()
+        await rig.sweep()
+        assert rig.requests("/api/v1/courses/5001/groups") == 0
+        assert rig.watch.schedule.tier(("Group", 77)) is None
