@@ -30,6 +30,7 @@ from monitor.core.models import EventType
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.backlog import OutboxGauges
 from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.routes import Routes
 from monitor.delivery.sinks import Sink, make_sink
 from monitor.delivery.supervise import deliver_while_held
 from monitor.observe import logs
@@ -39,6 +40,7 @@ from monitor.replicas.leases import LeaseKeeper
 from monitor.store.base import open_store
 from monitor.store.roles import Store
 from monitor.watch.poller import Poller
+from monitor.watch.watch import watch_for
 from monitor.web.server import create_app
 
 log = structlog.get_logger("monitor.app")
@@ -67,10 +69,14 @@ class Service:
         self.runners: Sequence[SinkRunner] = self.running  # the same, as the web reads it
         self.sinks: dict[str, Sink] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # The account trees of sources with accounts, for sinks that route by department.
+        self.routes = Routes(lambda: self.store, [s.name for s in settings.sources if s.accounts])
 
     def runner_factory(self, config: SinkConfig) -> Callable[[], SinkRunner]:
         sink = self.sinks[config.name]
-        return lambda: SinkRunner(sink, config, self.store, self.metrics, timings=self.timings)
+        return lambda: SinkRunner(
+            sink, config, self.store, self.metrics, timings=self.timings, routes=self.routes
+        )
 
     def standby(self) -> tuple[str, ...] | None:
         return self.leases.standby()
@@ -105,7 +111,8 @@ async def serve(
     Raises ``ReplicaNameTakenError`` when another live process has this name."""
     source_names = [s.name for s in settings.sources]
     sink_names = [s.name for s in settings.sinks]
-    metrics = Metrics(source_names, sink_names)
+    watched = [s.name for s in settings.sources if s.accounts]
+    metrics = Metrics(source_names, sink_names, watched=watched)
     metrics.poll_interval.set(settings.poll_interval)
     for warning in settings.warnings:
         log.warning("config_warning", message=warning)
@@ -194,19 +201,23 @@ def _workers(
     ttl = settings.lease_ttl
     leases = LeaseKeeper(store, me.name, names, ttl, metrics, nonce=me.nonce, timings=timings)
     lanes = token_lanes(settings.sources, timings)
-    pollers = [
-        Poller(
-            source,
-            CanvasClient(session, source, lanes[source.name], metrics, timings=timings),
-            store,
-            metrics,
-            interval=settings.poll_interval,
-            leases=leases,
-            quiet_events=_events_printed(settings, source.name),
-            timings=timings,
+    pollers = []
+    for source in settings.sources:
+        client = CanvasClient(session, source, lanes[source.name], metrics, timings=timings)
+        interval = settings.poll_interval
+        pollers.append(
+            Poller(
+                source,
+                client,
+                store,
+                metrics,
+                interval=interval,
+                leases=leases,
+                quiet_events=_events_printed(settings, source.name),
+                timings=timings,
+                watch=watch_for(source, client, store, metrics, interval=interval),
+            )
         )
-        for source in settings.sources
-    ]
     return pollers, leases
 
 

@@ -18,6 +18,7 @@ from sys import intern
 from typing import Any, Final
 
 from monitor.core import canvas_json
+from monitor.core.contexts import Context, ContextInfo
 
 #: Canvas's ``live`` scope: started within the last day and not (yet) ended.
 LIVE_WINDOW: Final = timedelta(days=1)
@@ -171,6 +172,14 @@ class Conference:
         return _int_or_none(self.raw.get("context_id"))
 
     @property
+    def context(self) -> Context | None:
+        """``("Course", 101)``: where the conference lives, when Canvas says."""
+        context_id = self.context_id
+        if self.context_type is None or context_id is None:
+            return None
+        return (self.context_type, context_id)
+
+    @property
     def title(self) -> str:
         value = self.raw.get("title")
         return value if isinstance(value, str) else ""
@@ -267,6 +276,7 @@ class Event:
     detected_at: datetime
     restart: bool
     reason: EndReason | None
+    context: ContextInfo | None = None  # the course or group, as far as the monitor knows it
 
     @property
     def key(self) -> str:
@@ -287,8 +297,17 @@ class Event:
                 "detected_at": detected,
                 "restart": self.restart,
                 "reason": None if self.reason is None else self.reason.value,
+                "context": self._context(),
             },
         }
+
+    def _context(self) -> dict[str, Any]:
+        """``data.context``: what is known of the conference's course or group (unknown: null)."""
+        if self.context is not None:
+            return self.context.envelope()
+        conference = self.conference
+        return {"type": conference.context_type, "id": conference.context_id, "name": None,
+                "course_code": None, "account_id": None}  # fmt: skip
 
     def body(self) -> bytes:
         """The exact bytes POSTed on every attempt (signatures cover them byte for byte)."""
@@ -303,6 +322,8 @@ class EnvelopeFacts:
     conference_type: str
     context_type: str
     detected: float  # unix time of detection
+    context_id: int | None = None  # the course or group (``data.context``, else the conference's)
+    account_id: int | None = None  # its account, when the event names it
 
 
 def envelope_facts(body: bytes) -> EnvelopeFacts | None:
@@ -312,11 +333,14 @@ def envelope_facts(body: bytes) -> EnvelopeFacts | None:
         data = envelope["data"]
         conference = data["conference"]
         detected = datetime.fromisoformat(envelope["timestamp"]).timestamp()
+        context = data.get("context") if isinstance(data.get("context"), dict) else {}
         return EnvelopeFacts(
             str(data["source"]),
             str(conference.get("conference_type")),
             str(conference.get("context_type")),
             detected,
+            _int_or_none(context.get("id", conference.get("context_id"))),
+            _int_or_none(context.get("account_id")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -25,6 +25,7 @@ from monitor.core.aio import first
 from monitor.core.errors import StoreError
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.queue import KeyedQueue, Window, Work
+from monitor.delivery.routes import Routes
 from monitor.delivery.sending import Sender
 from monitor.delivery.settle import Settler
 from monitor.delivery.sink_filter import SinkFilter
@@ -53,6 +54,7 @@ class SinkRunner:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         timings: Timings = PRODUCTION,
+        routes: Routes | None = None,
     ) -> None:
         self.name = config.name
         self._timings = timings
@@ -60,7 +62,7 @@ class SinkRunner:
         self._config = config
         self._store = store
         self._queue = KeyedQueue(clock)
-        self._filter = SinkFilter(config)
+        self._filter = SinkFilter(config, routes)
         # Chat sinks hold a whole burst in their window, to show it as one digest.
         self._capacity = CHAT_WINDOW if config.type.chat else ENTRIES_PER_LANE * config.concurrency
         self._inflight: dict[str, OutboxEntry] = {}  # by ref: read and not yet settled
@@ -171,6 +173,7 @@ class SinkRunner:
 
     async def _accept(self, entries: Sequence[OutboxEntry]) -> None:
         fresh = [e for e in entries if e.ref not in self._inflight]  # re-reads after claims
+        await self._filter.refresh()
         wanted = []
         for entry in fresh:
             self._inflight[entry.ref] = entry

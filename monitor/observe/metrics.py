@@ -30,6 +30,7 @@ from monitor.observe.compact_metrics import (
     CompactGauge,
     CompactHistogram,
 )
+from monitor.observe.watch_metrics import WatchMetrics
 
 PREFIX: Final = "conference_monitor"
 #: Conference types Canvas ships; their live gauges exist from the start.
@@ -79,6 +80,8 @@ class Metrics:
         sources: Sequence[str],
         sinks: Sequence[str],
         registry: CollectorRegistry | None = None,
+        *,
+        watched: Sequence[str] = (),
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -231,11 +234,15 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__).set(1)
+        #: The budget of sources that watch many contexts (those with accounts) only: a few
+        #: dozen series each, which 1,000 sources of a few courses each need not carry.
+        self.watch = WatchMetrics(watched, r)
         #: ``/metrics`` renders the compact families itself and the rest through
         #: prometheus_client (``monitor.exposition``); ``registry`` holds both.
         self.compact = [m for m in vars(self).values() if isinstance(m, CompactFamily)]
         self.standard = _Collectors(
             [m for m in vars(self).values() if isinstance(m, MetricWrapperBase)]
+            + self.watch.families()
         )
         #: Per source, the (conference type, context type) pairs its live gauge has.
         self._live_labels: dict[str, set[tuple[str, str]]] = {}

@@ -1,4 +1,5 @@
-"""One course: ``GET /api/v1/courses/:id``, its ``/permissions`` and its ``/groups``.
+"""One course: ``GET /api/v1/courses/:id``, its ``/permissions`` and its ``/groups``; and one
+group, ``GET /api/v1/groups/:id`` (its name, for messages about its conferences).
 
 For names of contexts a listing did not show, for a ``check`` that the token may manage course
 content (the silent gap), and for the groups whose conferences live apart from the course's.
@@ -29,6 +30,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/courses/{course_id}", course)
     app.router.add_get("/api/v1/courses/{course_id}/permissions", permissions)
     app.router.add_get("/api/v1/courses/{course_id}/groups", groups)
+    app.router.add_get("/api/v1/groups/{group_id}", group)
 
 
 def _course(
@@ -78,3 +80,20 @@ async def groups(request: web.Request) -> web.Response:
     shown, rels, size = numbered_page(request, world.catalog.groups_of(course_id), counted=True)
     body = [group_json(g, len(world.context("Group", g.id).members)) for g in shown]
     return json_page(request, body, size, rels)
+
+
+async def group(request: web.Request) -> web.Response:
+    """A group, to its members and to those who may read its course (a course's deleted: 404)."""
+    user = authenticate(request)
+    if isinstance(user, web.Response):
+        return user
+    world = request.app[WORLD]
+    group_id = path_id(request, "group_id")
+    found = None if group_id is None else world.catalog.find_group(group_id)
+    if found is None or (found.course_id is not None and not world.course_alive(found.course_id)):
+        return responses.not_found()
+    members = world.context("Group", found.id).members
+    readable = found.course_id is not None and world.course_access(user, found.course_id).can_read
+    if user not in members and not readable:
+        return responses.unauthorized()
+    return responses.canvas_json(group_json(found, len(members)))

@@ -214,8 +214,14 @@ class Institution(Directory):
         """What ``GET /api/v1/{courses|groups}/:id/conferences`` shows ``user_id``."""
         tab = self.context(context_type, context_id).conferences_tab
         if context_type == "Group":
+            # Members, and whoever may manage the content of the group's course (an account
+            # admin with manage rights: Canvas grants a course's group to those of its course).
             member = self.is_member(user_id, "Group", context_id)
-            return ConferenceView(can_read=member, tab_visible=tab, sees_all=member)
+            group = self.catalog.find_group(context_id)
+            course = None if group is None else group.course_id
+            access = None if course is None else self.course_access(user_id, course)
+            allowed = member or (access is not None and access.sees_all_conferences)
+            return ConferenceView(can_read=allowed, tab_visible=tab, sees_all=allowed)
         access = self.course_access(user_id, context_id)
         return ConferenceView(
             can_read=access.can_read,

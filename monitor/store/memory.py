@@ -11,7 +11,8 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict, deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError
@@ -46,6 +47,9 @@ class MemoryStore:
         self._leases: dict[str, tuple[str, int]] = {}
         self._fences: dict[str, int] = defaultdict(int)
         self._members: dict[str, int] = {}
+        self._baselines: dict[str, datetime] = {}
+        self._directories: dict[str, bytes] = {}
+        self._marks: dict[str, dict[str, str]] = defaultdict(dict)
 
     async def ping(self) -> None:
         return None
@@ -239,6 +243,26 @@ class MemoryStore:
 
     async def enable_sink(self, sink: str) -> None:
         self._disabled.pop(sink, None)
+
+    async def baseline_at(self, source: str, now: datetime) -> datetime:
+        return self._baselines.setdefault(source, now)
+
+    async def directory(self, source: str) -> bytes | None:
+        return self._directories.get(source)
+
+    async def save_directory(self, source: str, directory: bytes) -> None:
+        self._directories[source] = directory
+
+    async def context_marks(self, source: str) -> dict[str, str]:
+        return dict(self._marks[source])
+
+    async def mark_contexts(self, source: str, marks: Mapping[str, str]) -> None:
+        kept = self._marks[source]
+        for context, mark in marks.items():
+            if mark:
+                kept[context] = mark
+            else:
+                kept.pop(context, None)
 
     async def close(self) -> None:
         return None

@@ -506,7 +506,13 @@ async def test_diff_and_everything_after_it_take_any_record(
 
 async def render_pages(metrics: Metrics, state: SourceState) -> None:
     poller = SimpleNamespace(
-        name="main", state=state, failing=None, last_success=None, elsewhere=False
+        name="main",
+        state=state,
+        failing=None,
+        last_success=None,
+        elsewhere=False,
+        coverage_problem=None,
+        describe=lambda conference: None,
     )
     service = SimpleNamespace(pollers=[poller], runners=[], store=MemoryStore(), metrics=metrics)
     app = create_app(cast(Any, service))

@@ -59,6 +59,9 @@ def test_started_event_carries_the_canvas_object_and_times() -> None:
         "detected_at": "2026-11-24T10:00:30Z",
         "restart": False,
         "reason": None,
+        "context": {  # unknown to the diff: the poller names it (tests/test_names.py)
+            "type": "Course", "id": 101, "name": None, "course_code": None, "account_id": None,
+        },
     }
 
 

@@ -83,16 +83,16 @@ async def test_conferences_in_the_simulator_reach_slack_as_readable_messages(
     assert all(r.status in (200, 429) for r in slack.requests)  # 429: see the pacing tests
     started = {slack.delivered[0].json["text"], slack.delivered[1].json["text"]}
     assert started == {
-        "Live now: Algebra 101 review (Course 101)",
-        "Live now: Optics lab (Group 7)",
+        "Live now: Algebra 101 review (BIO-101 · Introduction to Biology)",  # its name, asked once
+        "Live now: Optics lab (Biology Study Group)",
     }
     ended = slack.delivered[2].json
-    assert ended["text"] == "Ended: Algebra 101 review (Course 101)"
+    assert ended["text"] == "Ended: Algebra 101 review (BIO-101 · Introduction to Biology)"
     assert ended["blocks"][0]["text"]["text"].endswith("Ended: Algebra 101 review")
     assert f"conference {algebra.id} · noticed" in texts(ended["blocks"][-1])
     fields = texts(ended["blocks"][1])
     assert "*Duration*" in fields
-    assert "*Where*\\nCourse 101" in fields
+    assert "*Where*\\nBIO-101 · Introduction to Biology" in fields
     (button,) = ended["blocks"][2]["elements"]
     assert button["url"].endswith(f"/courses/101/conferences/{algebra.id}")
 

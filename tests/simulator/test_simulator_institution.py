@@ -299,6 +299,24 @@ async def test_a_courses_groups_need_read_roster_and_page_with_last(
     assert (await get(http, "/api/v1/courses/7003/groups", lister))[:2] == (401, UNAUTHORIZED)
 
 
+async def test_one_group_to_its_members_and_those_who_may_read_its_course(
+    sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    world = sim.world
+    status, body, _ = await get(http, "/api/v1/groups/7")  # the default group, in course 101
+    assert status == 200
+    assert (body["id"], body["name"], body["course_id"]) == (7, "Biology Study Group", 101)
+    member = {"Authorization": "Bearer sim-token"}
+    assert (await get(http, "/api/v1/groups/7", member))[0] == 200
+    assert (await get(http, "/api/v1/groups/999"))[:2] == (404, NOT_FOUND)
+    world.add_user(55)
+    world.add_token("stranger", 55)
+    stranger = {"Authorization": "Bearer stranger"}
+    assert (await get(http, "/api/v1/groups/7", stranger))[:2] == (401, UNAUTHORIZED)
+    world.delete_course(101)
+    assert (await get(http, "/api/v1/groups/7"))[:2] == (404, NOT_FOUND)
+
+
 # the conference index and the rights behind it
 
 

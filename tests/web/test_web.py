@@ -244,7 +244,11 @@ async def test_live_api_lists_the_canvas_objects(
         "last_successful_poll",
         "failing",
         "conferences",
+        "contexts",
     }
+    for key, context in source["contexts"].items():  # names, where the poller has learnt them
+        assert key == f"{context['type']}:{context['id']}"
+        assert set(context) == {"type", "id", "name", "course_code", "account_id"}
     assert source["polled_here"] is True
     assert source["name"] == "main"
     assert source["failing"] is None

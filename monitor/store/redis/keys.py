@@ -29,6 +29,21 @@ def tombstones(source: str) -> str:
     return f"{PREFIX}:{{{source}}}:ended"
 
 
+def baseline(source: str) -> str:
+    """String: when the source was first watched (ISO 8601): its baseline by time."""
+    return f"{PREFIX}:{{{source}}}:baseline"
+
+
+def directory(source: str) -> str:
+    """String: the last complete discovery of the source's accounts (the watch's JSON)."""
+    return f"{PREFIX}:{{{source}}}:directory"
+
+
+def contexts(source: str) -> str:
+    """Hash: ``Course:101`` -> what the watch noted of that context (read once; its tier)."""
+    return f"{PREFIX}:{{{source}}}:contexts"
+
+
 def outbox(source: str) -> str:
     """Stream of committed events; each sink is a consumer group on it."""
     return f"{PREFIX}:{{{source}}}:outbox"

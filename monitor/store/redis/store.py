@@ -10,7 +10,8 @@ each sink's deliveries went through (retries, dead letters, disabling) is ``Redi
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -31,6 +32,7 @@ from monitor.store.redis.leases import RedisLeases
 from monitor.store.redis.ledger import RedisLedger
 from monitor.store.redis.outbox import RedisOutbox
 from monitor.store.redis.scripts import COMMIT, FORGET_IDLE_CONSUMERS
+from monitor.store.redis.watch import RedisWatch
 from monitor.store.values import (
     DeadLetter,
     Fence,
@@ -58,6 +60,7 @@ class RedisStore:
         self._outbox = RedisOutbox(client, consumer, timings)
         self._ledger = RedisLedger(client)
         self._leases = RedisLeases(client)
+        self._watch = RedisWatch(client)
 
     @classmethod
     def from_url(cls, url: Secret, *, consumer: str, timings: Timings = PRODUCTION) -> RedisStore:
@@ -266,6 +269,21 @@ class RedisStore:
 
     async def enable_sink(self, sink: str) -> None:
         await self._call(f"enabling sink {sink}", self._ledger.enable(sink))
+
+    async def baseline_at(self, source: str, now: datetime) -> datetime:
+        return await self._call("baseline", self._watch.baseline_at(source, now))
+
+    async def directory(self, source: str) -> bytes | None:
+        return await self._call("read directory", self._watch.directory(source))
+
+    async def save_directory(self, source: str, directory: bytes) -> None:
+        await self._call("save directory", self._watch.save_directory(source, directory))
+
+    async def context_marks(self, source: str) -> dict[str, str]:
+        return await self._call("read context marks", self._watch.context_marks(source))
+
+    async def mark_contexts(self, source: str, marks: Mapping[str, str]) -> None:
+        await self._call("mark contexts", self._watch.mark_contexts(source, marks))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -173,6 +173,9 @@ async def test_started_envelope(hook: Receiver, http: aiohttp.ClientSession) -> 
         "detected_at": format_time(NOW),
         "restart": False,
         "reason": None,
+        "context": {  # the diff alone knows no names (the poller adds them)
+            "type": "Course", "id": 101, "name": None, "course_code": None, "account_id": None,
+        },
     }
 
 
@@ -195,6 +198,9 @@ async def test_ended_envelope(hook: Receiver, http: aiohttp.ClientSession) -> No
         "detected_at": detected,
         "restart": False,
         "reason": "ended",
+        "context": {  # the diff alone knows no names (the poller adds them)
+            "type": "Course", "id": 101, "name": None, "course_code": None, "account_id": None,
+        },
     }
     assert hook.requests[0].event_id != first.events[0].id
 
