@@ -8,12 +8,12 @@ from typing import Any
 from monitor.config.settings import SinkConfig, SinkType
 from monitor.core.contexts import ContextInfo
 from monitor.core.directory import Directory
-from monitor.core.models import Conference, Event, EventType, event_id
+from monitor.core.models import Event
 from monitor.core.secret import Secret
 from monitor.delivery.routes import Routes
 from monitor.delivery.sink_filter import SinkFilter
 from tests.support.delivery_helpers import StoreFactory, entry_of
-from tests.support.factories import NOW, raw_conference
+from tests.support.factories import started_event
 
 # Root 1 > faculty 2 > department 3; root 1 > faculty 5 > department 6.
 TREE = Directory(
@@ -28,21 +28,7 @@ TREE = Directory(
 
 
 def event(context: ContextInfo, source: str = "campus") -> Event:
-    raw: dict[str, Any] = raw_conference(
-        42, context_type=context.type, context_id=context.id
-    )
-    return Event(
-        id=event_id(source, 42, raw["started_at"], 0, EventType.STARTED),
-        type=EventType.STARTED,
-        source=source,
-        conference=Conference(42, raw),
-        started_at=raw["started_at"],
-        ended_at=None,
-        detected_at=NOW,
-        restart=False,
-        reason=None,
-        context=context,
-    )
+    return started_event(context, source=source)
 
 
 def sink(**filters: Any) -> SinkConfig:
