@@ -27,6 +27,9 @@ from monitor.watch.schedule import Schedule, Tier
 
 HOUR: Final = 3600.0
 DAY: Final = 86400.0
+#: The reads go on this long after the hour, so that no start of the hour goes unseen (and
+#: uncounted): latencies are of every start and end within the hour.
+AFTER: Final = 1800.0
 
 
 @dataclass
@@ -204,7 +207,7 @@ def run(plan: Plan, policy: str) -> Outcome:
     events = _schedule_starts(plan, courses, starts)
     hour = _Hour(plan, courses, policy)
     per_step, robin, tuned = max(1, round(plan.rate)), 0, 0.0
-    while hour.now < HOUR:
+    while hour.now < HOUR + AFTER:
         if policy == "schedule" and hour.now - tuned >= plan.interval:  # as the watch does
             hour.schedule.tune(plan.rate)
             tuned = hour.now
@@ -219,9 +222,9 @@ def run(plan: Plan, policy: str) -> Outcome:
     latencies: dict[str, list[float]] = {"waiting": [], "new": [], "end": []}
     for moment, conf, kind in events:
         seen = hour.seen_start.get(id(conf))
-        if seen is not None:
-            latencies[kind].append(seen - moment)
+        latencies[kind].append((HOUR + AFTER if seen is None else seen) - moment)
         end = hour.seen_end.get(id(conf))
-        if seen is not None and end is not None and conf.ended is not None and seen < conf.ended:
-            latencies["end"].append(end - conf.ended)  # ends of conferences seen live
-    return Outcome(latencies, hour.requests, hour.quiet_gaps, HOUR)
+        ended = conf.ended
+        if seen is not None and ended is not None and seen < ended < HOUR:
+            latencies["end"].append((HOUR + AFTER if end is None else end) - ended)
+    return Outcome(latencies, hour.requests, hour.quiet_gaps, hour.now)

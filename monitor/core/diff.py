@@ -84,11 +84,18 @@ class Scope:
     baseline_at: datetime | None = None
 
     def news(self, conference: Conference) -> bool:
-        """May a first sighting of ``conference`` be announced?"""
+        """May a first sighting of ``conference`` be announced? Canvas keeps whole seconds, so
+        a conference that started in the very second the source was first watched counts as
+        after it: a start is never lost to the rounding (at worst one is announced that began
+        a fraction of a second before the monitor looked)."""
         if conference.id not in self.unproven:
             return True
-        started = conference.started_at
-        return self.baseline_at is not None and started is not None and started > self.baseline_at
+        started, baseline = conference.started_at, self.baseline_at
+        return baseline is not None and started is not None and started >= _second(baseline)
+
+
+def _second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 def vanished(

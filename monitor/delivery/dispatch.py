@@ -173,7 +173,7 @@ class SinkRunner:
 
     async def _accept(self, entries: Sequence[OutboxEntry]) -> None:
         fresh = [e for e in entries if e.ref not in self._inflight]  # re-reads after claims
-        await self._filter.refresh()
+        await self._filter.refresh(fresh)
         wanted = []
         for entry in fresh:
             self._inflight[entry.ref] = entry

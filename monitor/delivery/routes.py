@@ -23,31 +23,53 @@ from monitor.store.roles import WatchStore
 log = structlog.get_logger("monitor.delivery.routes")
 
 REFRESH: Final = 300.0
+#: A course whose account the trees do not know (a department created since) reads them
+#: again at once, but not more often than this: a filtered-out event is not delivered later.
+RECHECK: Final = 10.0
 
 
 class Routes:
     def __init__(
-        self, store: Callable[[], WatchStore] | None = None, sources: Sequence[str] = ()
+        self,
+        store: Callable[[], WatchStore] | None = None,
+        sources: Sequence[str] = (),
+        *,
+        recheck: float = RECHECK,
     ) -> None:
+        self._recheck = recheck
         self._store = store  # the service's store as it is now (it may be reopened)
         self._sources = list(sources) if store is not None else []  # those with a tree
         self._trees: dict[str, Directory] = {}
         self._read_at = float("-inf")
 
-    async def refresh(self) -> None:
-        """Read the trees again when they are older than ``REFRESH`` (cheap otherwise)."""
-        if self._store is None or time.monotonic() - self._read_at < REFRESH:
+    async def refresh(self, unknown: Collection[tuple[str, int]] = ()) -> None:
+        """Read the trees again when they are older than ``REFRESH``, or when one of them lacks
+        an account of ``unknown`` (``(source, account)`` pairs) and was read ``RECHECK`` ago."""
+        if self._store is None:
             return
-        self._read_at = time.monotonic()
+        age = time.monotonic() - self._read_at
+        missing = any(not self.knows(source, account) for source, account in unknown)
+        if age < REFRESH and not (missing and age >= self._recheck):
+            return
+        read_all = True
         for source in self._sources:
             try:
                 saved = await self._store().directory(source)
             except StoreError as exc:  # keep the last tree; delivery goes on
                 log.warning("routes_unread", source=source, error=str(exc))
+                read_all = False
                 continue
             tree = None if saved is None else Directory.decode(saved)
             if tree is not None:
                 self._trees[source] = tree
+            else:
+                read_all = False  # not discovered yet: look again soon
+        self._read_at = time.monotonic() - (0.0 if read_all else REFRESH - self._recheck)
+
+    def knows(self, source: str, account_id: int) -> bool:
+        """Does the tree of ``source`` (if it has one) know ``account_id``?"""
+        tree = self._trees.get(source)
+        return source not in self._sources or (tree is not None and account_id in tree.parents)
 
     def in_accounts(self, source: str, account_id: int | None, wanted: Collection[int]) -> bool:
         """Is ``account_id`` one of ``wanted`` or below one of them?"""

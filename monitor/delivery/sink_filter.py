@@ -11,6 +11,7 @@ the whole body only for a filter on its contents, or a body that does not begin 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -34,10 +35,17 @@ class SinkFilter:
             and not self._by_place
         )
 
-    async def refresh(self) -> None:
-        """Keep the account trees fresh (only a sink that routes by department reads them)."""
-        if self._by_place:
-            await self._routes.refresh()
+    async def refresh(self, entries: Sequence[OutboxEntry] = ()) -> None:
+        """Keep the account trees fresh (only a sink that routes by department reads them),
+        at once when ``entries`` name an account they do not know yet."""
+        if not self._by_place:
+            return
+        accounts = {
+            (facts.source, facts.account_id)
+            for entry in entries
+            if (facts := envelope_facts(entry.body)) is not None and facts.account_id is not None
+        }
+        await self._routes.refresh(accounts)
 
     def wants(self, entry: OutboxEntry) -> tuple[bool, float | None]:
         """Does the sink's filter let this event through, and when was it detected (if known)?"""

@@ -15,9 +15,10 @@ while its discovery fails (``failing``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 import structlog
@@ -27,7 +28,7 @@ from monitor.canvas.lane import Deadline
 from monitor.config.settings import SourceConfig
 from monitor.core.contexts import ContextInfo
 from monitor.core.directory import Directory
-from monitor.core.errors import CanvasError, StoreError
+from monitor.core.errors import CanvasError, PollFailure, StoreError
 from monitor.core.purpose import Purpose, reading_for
 from monitor.observe.metrics import Metrics
 from monitor.store.roles import WatchStore
@@ -40,14 +41,29 @@ RETRY: Final = 60.0
 BUDGET: Final = 1800.0
 
 
+class LeaseLost(Exception):  # noqa: N818 - a signal: stop paging, another replica has it
+    """The source moved to another replica while its discovery was under way."""
+
+
 async def discover(
-    client: CanvasClient, source: SourceConfig, deadline: Deadline, *, clock: Callable[[], float]
+    client: CanvasClient,
+    source: SourceConfig,
+    deadline: Deadline,
+    *,
+    clock: Callable[[], float],
+    before: Directory | None = None,
+    still: Callable[[], bool] = lambda: True,
 ) -> Directory:
-    """One complete read of the source's accounts (and, if asked, their courses' groups)."""
+    """One complete read of the source's accounts (and, if asked, their courses' groups).
+
+    ``still`` is asked between requests: once it says no (the lease moved), paging stops, so
+    two replicas do not spend one token's budget at once for long (invariant 9)."""
     courses: dict[int, ContextInfo] = {}
     parents: dict[int, int | None] = {}
     with reading_for(Purpose.DISCOVERY):
         for account in source.accounts:
+            if not still():
+                raise LeaseLost
             parents.setdefault(account, None)
             listed = await client.objects(f"/api/v1/accounts/{account}/courses", {}, deadline)
             for raw in listed:
@@ -61,17 +77,37 @@ async def discover(
                 account_id, parent = raw.get("id"), raw.get("parent_account_id")
                 if isinstance(account_id, int):
                     parents[account_id] = parent if isinstance(parent, int) else None
-        groups = await _groups(client, courses, deadline) if source.discover_groups else {}
+        groups = {}
+        if source.discover_groups:
+            known = {} if before is None else before.groups
+            groups = await _groups(client, courses, known, deadline, still)
     return Directory(courses, parents, groups, clock())
 
 
 async def _groups(
-    client: CanvasClient, courses: dict[int, ContextInfo], deadline: Deadline
+    client: CanvasClient,
+    courses: dict[int, ContextInfo],
+    known: Mapping[int, ContextInfo],
+    deadline: Deadline,
+    still: Callable[[], bool],
 ) -> dict[int, ContextInfo]:
-    """The groups of each course (one listing per course: off unless ``discover_groups``)."""
+    """The groups of each course (one listing per course: off unless ``discover_groups``).
+
+    A course that will not list its groups (no ``read_roster`` there, a 5xx) keeps those it
+    had: one course must not fail the discovery of ten thousand. Throttling stops it all."""
     found: dict[int, ContextInfo] = {}
     for course in courses.values():
-        for raw in await client.objects(f"/api/v1/courses/{course.id}/groups", {}, deadline):
+        if not still():
+            raise LeaseLost
+        path = f"/api/v1/courses/{course.id}/groups"
+        try:
+            listed = await client.objects(path, {}, deadline)
+        except CanvasError as exc:
+            if exc.reason is PollFailure.THROTTLED or deadline.remaining() <= 0:
+                raise
+            found.update((g.id, g) for g in known.values() if g.course_id == course.id)
+            continue
+        for raw in listed:
             info = ContextInfo.from_group(raw)
             if info is not None:  # routed by its course's account
                 found[info.id] = dataclasses.replace(
@@ -118,20 +154,31 @@ class Discovery:
             return 0.0
         return max(0.0, self.directory.read_at + self.source.discovery_interval - self._clock())
 
-    async def refresh(self) -> bool:
-        """One discovery; True when it completed (the directory is replaced and saved)."""
+    async def refresh(self, still: Callable[[], bool] = lambda: True) -> bool:
+        """One discovery; True when it completed (the directory is replaced and saved).
+        ``still``: does this replica still hold the source (asked between requests)."""
         began = time.monotonic()
         try:
             directory = await discover(
-                self._client, self.source, Deadline(BUDGET), clock=self._clock
+                self._client,
+                self.source,
+                Deadline(BUDGET),
+                clock=self._clock,
+                before=self.directory,
+                still=still,
             )
-            await self._store.save_directory(self.source.name, directory.encode())
+            if still():  # else the replica that holds it now discovers for itself
+                await self._store.save_directory(self.source.name, directory.encode())
+        except LeaseLost:
+            return False
         except (CanvasError, StoreError) as exc:
             if self.failing is None:
                 log.warning("discovery_failed", source=self.source.name, error=str(exc))
             self._metrics.discovery_failures.labels(self.source.name).inc()
             self.failing = str(exc)
             self._retry_at = time.monotonic() + RETRY
+            return False
+        if not still():
             return False
         if self.failing is not None:
             log.info("discovery_recovered", source=self.source.name)
@@ -151,11 +198,18 @@ class Discovery:
         return True
 
     async def run(self, stop: asyncio.Event, may_read: Callable[[], bool]) -> None:
-        """Discover whenever due, while ``may_read`` (this replica holds the source)."""
+        """Discover whenever due, while ``may_read`` (this replica holds the source). A
+        directory saved by an earlier process or another replica counts: it is due only when
+        it is old."""
+        loaded = False
         while not stop.is_set():
+            if not loaded and may_read():
+                with contextlib.suppress(StoreError):  # then it is discovered anew
+                    await self.load()
+                loaded = True
             wait = self.due_in()
             if wait <= 0 and may_read():
-                await self.refresh()
+                await self.refresh(may_read)
                 continue
             try:
                 await asyncio.wait_for(stop.wait(), max(wait, 1.0))

@@ -70,7 +70,10 @@ class Names:
         context = conference.context
         if context is None or context[0] not in _PATHS or self.describe(conference) is not None:
             return
-        if self._failed.get(context, 0.0) > self._clock():
+        await self._learn_context(context, deadline)
+
+    async def _learn_context(self, context: Context, deadline: Deadline) -> None:
+        if context in self._known or self._failed.get(context, 0.0) > self._clock():
             return
         kind, number = context
         try:
@@ -83,4 +86,17 @@ class Names:
         if info is None or info.key != context:
             self._failed[context] = self._clock() + RETRY_AFTER
             return
+        if info.account_id is None and info.course_id is not None:  # a course's group
+            course = await self._course(info.course_id, deadline)  # routed by its account
+            if course is not None:
+                info = dataclasses.replace(info, account_id=course.account_id)
         self._known[context] = info
+
+    async def _course(self, course_id: int, deadline: Deadline) -> ContextInfo | None:
+        """A course's facts: from the directory, learnt before, or asked once."""
+        directory = self._directory()
+        known = None if directory is None else directory.courses.get(course_id)
+        if known is None:
+            await self._learn_context(("Course", course_id), deadline)
+            known = self._known.get(("Course", course_id))
+        return known

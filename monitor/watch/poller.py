@@ -21,7 +21,7 @@ from monitor.canvas.lane import Deadline
 from monitor.canvas.snapshot import confirm, take_snapshot
 from monitor.config.settings import SourceConfig
 from monitor.core.contexts import ContextInfo
-from monitor.core.diff import Delta, Outcome, diff, vanished
+from monitor.core.diff import Confirmation, Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
 from monitor.core.lease_name import LeaseName
 from monitor.core.models import (
@@ -172,22 +172,31 @@ class Poller:
                 for waiting in waits:
                     waiting.cancel()
 
+        async def rest(seconds: float) -> None:
+            """Until ``seconds`` pass or the service stops (nothing else cuts it short)."""
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+        failures = 0
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(watch.discovery.run(stop, lambda: self.holds))
             while not stop.is_set():
-                if self.holds and watch.prepared:
+                if not self.holds:  # another replica watches it: keep the heartbeat
+                    await self._beat()
+                    watch.forget()  # load afresh should the lease come (back) here
+                    watch.discovery.changed.clear()  # taken in by that load
+                    await pause(self.interval)
+                    continue
+                if watch.prepared:
                     due = watch.due_in()
                     wait = self.interval if due is None else min(due, self.interval)
                     if wait > 0 and not watch.discovery.changed.is_set():
                         await pause(wait)
                         continue
-                    await self._beat()
-                else:  # the first step prepares the watch; a standby keeps its heartbeat
-                    await self._beat()
-                    if not (self.holds and watch.prepared):
-                        watch.forget()  # load afresh should the lease come (back) here
-                        watch.discovery.changed.clear()  # taken in by that load
-                        await pause(self.interval)
+                ok = await self.poll_once()  # the first one prepares the watch
+                failures = 0 if ok else failures + 1
+                if failures:  # the store, the live list or Canvas failed: back off, never spin
+                    await rest(min(self.interval, 0.5 * 2 ** (failures - 1)))
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
@@ -268,12 +277,19 @@ class Poller:
     ) -> Outcome:
         """One step of a watched source: what the schedule says, diffed by what it covers."""
         await watch.prepare(now, self.state)
-        reading = await watch.read(now, deadline)
+        reading = await watch.read(now, deadline, self.state)
         gone = vanished(self.state, reading.snapshot, reading.scope)
+        answered = {  # a failed read of its context answers for it
+            c.id: Confirmation(reading.answers[c.context])
+            for c in gone
+            if c.context is not None and c.context in reading.answers
+        }
+        asked = [c for c in gone if c.id not in answered]
         with reading_for(Purpose.CONFIRM):
             confirmations = (
-                await confirm(self._client, gone, reading.listings, deadline) if gone else {}
+                await confirm(self._client, asked, reading.listings, deadline) if asked else {}
             )
+        confirmations |= answered
         outcome = diff(
             self.name,
             self.state,

@@ -9,8 +9,9 @@ sits in a tier that says how soon a change there can happen:
   Read every interval, like a source that watches a few contexts always was.
 - ``WAITING``: a conference there can go live (created and not started, or ended within Canvas's
   24 h window and so restartable). Read every ``waiting_every`` (an interval, or up to 1.7 of
-  one when they are many: the watch tunes it so a start there is still seen within two), after
-  the two above.
+  one when they are many: the watch tunes it so a start there is still seen within two; longer
+  only if the sweep would otherwise get less than a quarter of the budget), after the two
+  above.
 - ``QUIET``: nothing there can start until a conference is created. Swept, oldest read first,
   with whatever budget is left, and never more often than once an interval.
 - ``DORMANT``: a concluded course (Canvas makes it read-only): swept with the quiet ones, but
@@ -42,6 +43,10 @@ from monitor.core.contexts import Context
 WAITING_SHARE: Final = 0.5
 #: ...but never less often than this many intervals: a start there is still seen within two.
 WAITING_MAX: Final = 1.7
+#: Whatever the waiting courses number, the sweep keeps at least this share of the budget:
+#: they are then read less often than ``WAITING_MAX`` intervals (the waiting target is missed
+#: and says so in the metrics) rather than starve every course without a conference.
+SWEEP_MIN: Final = 0.25
 #: The dormant tier's share of the budget: its period is stretched (from an hour) to fit.
 DORMANT_SHARE: Final = 0.05
 DORMANT_MIN: Final = 3600.0
@@ -84,6 +89,7 @@ class Schedule:
             t: [] for t in Tier if t <= Tier.QUIET
         }
         self._hinted: dict[Context, None] = {}  # in the order the hints came
+        self.hinted_last: set[Context] = set()  # what the last ``take`` gave for a hint
         self._seq = itertools.count()
 
     def __contains__(self, context: Context) -> bool:
@@ -132,6 +138,7 @@ class Schedule:
 
         Each one taken must be given back through ``settle`` (read) or ``defer`` (not read)."""
         taken: list[Context] = []
+        self.hinted_last = set()
         for context in list(self._hinted):
             if len(taken) >= limit:
                 return taken
@@ -140,6 +147,7 @@ class Schedule:
             if slot is not None and not slot.taken:
                 slot.taken = True
                 taken.append(context)
+                self.hinted_last.add(context)
         for heap in self._heaps.values():
             while heap and len(taken) < limit and heap[0][0] <= now:
                 _, entry, context = heapq.heappop(heap)
@@ -193,7 +201,10 @@ class Schedule:
         waiting = counts[Tier.WAITING]
         longest = WAITING_MAX * self.interval
         wanted = waiting / room if room > 0 else longest
-        self.waiting_every = min(longest, max(self.interval, wanted))
+        every = min(longest, max(self.interval, wanted))
+        left = (1.0 - SWEEP_MIN) * rate - beats  # what waiting may take, at most
+        floor = waiting / left if left > 0 else 10 * longest
+        self.waiting_every = max(every, floor)
         self.dormant_every = max(DORMANT_MIN, counts[Tier.DORMANT] / (DORMANT_SHARE * rate))
 
     def next_due(self) -> float | None:

@@ -3,14 +3,18 @@
 A source with ``accounts`` watches every course they hold (``discovery``), plus its configured
 contexts and the token's own live list. Each step takes about a second's worth of reads from
 the ``Schedule`` (invariant 9: the lane keeps the rate, this keeps the order), reads them one
-after another, and hands the poller a ``Reading``: the conferences found live, the listings
-(for confirmations), and the ``Scope`` saying what the reading can end and what in it is seen
-for the first time (baselines by time).
+after another, and hands the poller a ``Reading`` (``reading.py``): the conferences found
+live, the listings (for confirmations), and the ``Scope`` saying what the reading can end and
+what in it is seen for the first time (baselines by time).
 
 Failures are kept where they happen. The live list and configured contexts are the source's
 spine: if one fails, the step fails and changes nothing, as a poll always did. A discovered
 course that fails (a hidden Conferences tab, no conference plugin, a deleted course, a 5xx) is
-that course's problem: it is counted, tried again later, and the step goes on without it.
+that course's problem: it is counted and tried again later, and the step goes on without it,
+unless a conference is live there: then the failure is its answer (a definite one ends it as
+``unconfirmed``, a transient one after the grace), so no conference stays "live" for ever in a
+course that stopped answering. A course that leaves the directory while a conference is live
+there is read on until that conference has ended.
 """
 
 from __future__ import annotations
@@ -18,61 +22,31 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+
+import structlog
 
 from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline
 from monitor.config.settings import SourceConfig
-from monitor.core.contexts import LIVE_LIST, Context, ContextInfo
-from monitor.core.diff import Scope
-from monitor.core.errors import CanvasError, PollFailure
-from monitor.core.models import LIVE_WINDOW, Conference, Phase, SourceState
+from monitor.core.contexts import LIVE_LIST, Context
+from monitor.core.diff import Answer
+from monitor.core.errors import CanvasError, PollFailure, StoreError
+from monitor.core.models import Conference, SourceState
 from monitor.core.purpose import Purpose, reading_for
 from monitor.observe.metrics import Metrics
 from monitor.store.roles import WatchStore
+from monitor.watch import tiers
 from monitor.watch.discovery import Discovery
+from monitor.watch.reading import Reading, Step
 from monitor.watch.schedule import Schedule, Tier
 
-#: The store's letter for each tier (``WatchStore.context_marks``); a mark means "read once".
-_MARKS: Final = {Tier.LIVE: "l", Tier.PINNED: "p", Tier.WAITING: "w", Tier.QUIET: "q",
-                 Tier.DORMANT: "d"}  # fmt: skip
-_TIERS: Final = {mark: tier for tier, mark in _MARKS.items()}
-_PURPOSES: Final = {Tier.LIVE: Purpose.LIVE, Tier.PINNED: Purpose.PINNED,
-                    Tier.WAITING: Purpose.WAITING, Tier.QUIET: Purpose.SWEEP,
-                    Tier.DORMANT: Purpose.SWEEP}  # fmt: skip
-#: Errors that are the token's or Canvas's as a whole, not one course's: the step fails.
-_WHOLE: Final = frozenset({PollFailure.THROTTLED})
+log = structlog.get_logger("monitor.watch.watch")
 
 
-def can_go_live(conference: Conference, now: datetime) -> bool:
-    """Could this conference produce a start: created and not started, or ended (or live)
-    within Canvas's 24 h window, from which a re-join restarts it."""
-    started = conference.started_at
-    if started is None:
-        return conference.ended_at is None
-    return started >= now - LIVE_WINDOW
-
-
-def _key(context: Context) -> str:
-    return f"{context[0]}:{context[1]}"
-
-
-def _context(key: str) -> Context | None:
-    kind, _, number = key.partition(":")
-    return (kind, int(number)) if number.isdigit() else None
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One step's reads: the live conferences found, the listings, and what they cover."""
-
-    snapshot: dict[int, Conference]
-    listings: dict[Context, list[Conference]]
-    scope: Scope
-    read: tuple[Context, ...]
-    first: frozenset[Context]
+def tracked_contexts(state: SourceState) -> set[Context]:
+    """The contexts where a conference is tracked (live, or ending)."""
+    return {c for t in state.tracked.values() if (c := t.conference.context) is not None}
 
 
 class Watch:
@@ -99,11 +73,11 @@ class Watch:
         self._pinned: set[Context] = {LIVE_LIST} | {("Course", i) for i in source.courses}
         self._pinned |= {("Group", i) for i in source.groups}
         self._marks: dict[Context, str] = {}
+        self._unsaved: dict[str, str] = {}  # marks the store has not taken yet
         self._failures: dict[Context, int] = {}
-        self._dropped: set[Context] = set()  # gone from the directory, conferences still tracked
-        self._indexed: frozenset[Context] = frozenset()
+        self._leaving: set[Context] = set()  # left the directory, conferences still tracked
+        self._indexed: frozenset[Context] = frozenset()  # read through their own lists
         self.baseline_at: datetime | None = None
-        self.woken = asyncio.Event()  # a hint or a new directory: look at the schedule again
         self.per_step = max(1, round(source.rate_limit))
 
     def use_clock(self, monotonic: Callable[[], float], wall: Callable[[], datetime]) -> None:
@@ -115,116 +89,111 @@ class Watch:
         return self.baseline_at is not None
 
     def forget(self) -> None:
-        """Another replica watches the source now: load everything afresh if it comes back."""
+        """Another replica watches the source now: load everything afresh if it comes back,
+        and stop reporting tiers that are the other replica's to report."""
+        if self.baseline_at is not None:
+            self._metrics.watch.set_tiers(self.source.name, {})
+            self._metrics.watch.oldest_read.labels(self.source.name).set(0)
         self.baseline_at = None
 
     async def prepare(self, now: datetime, state: SourceState) -> None:
-        """Load what the store keeps (baseline moment, marks, directory) and sync the schedule."""
+        """Load what the store keeps (baseline moment, marks, directory) and sync the schedule;
+        ``prepared`` only once all of it is in (a failure half-way loads it all again)."""
         if self.baseline_at is None:
-            self.baseline_at = await self._store.baseline_at(self.source.name, now)
-            marks = await self._store.context_marks(self.source.name)
-            self._marks = {c: m for k, m in marks.items() if (c := _context(k)) is not None}
+            baseline = await self._store.baseline_at(self.source.name, now)
+            marks = tiers.parse_marks(await self._store.context_marks(self.source.name))
             await self.discovery.load()
+            self._marks, self._unsaved = marks, {}
             self._sync(state)
+            self.baseline_at = baseline
         elif self.discovery.changed.is_set():
-            self.discovery.changed.clear()
             self._sync(state)
 
     def _sync(self, state: SourceState) -> None:
         """Bring the schedule in line with the pinned contexts and the directory."""
+        self.discovery.changed.clear()
         now = self._monotonic()
         wanted: dict[Context, Tier] = dict.fromkeys(self._pinned, Tier.PINNED)
         directory = self.discovery.directory
         if directory is not None:
             today = self._wall()
             for info in (*directory.courses.values(), *directory.groups.values()):
-                wanted.setdefault(info.key, self._remembered(info, today))
-        live = {c for t in state.tracked.values() if (c := t.conference.context)}
-        self._dropped = {c for c in live if c not in wanted and c[0] in ("Course", "Group")}
-        self._indexed = frozenset(wanted) - {LIVE_LIST}  # read through their own lists
-        for context in list(self.schedule.contexts()):
-            if context not in wanted:
-                self.schedule.forget(context)
+                mark = self._marks.get(info.key)
+                wanted.setdefault(info.key, tiers.remembered(mark, info, today))
+        live = tracked_contexts(state)
+        # Read until their conferences end: contexts that were read through their own lists
+        # and left the directory (deleted, moved out) while a conference was tracked there.
+        self._leaving = ((set(self._indexed) | self._leaving) - wanted.keys()) & live
+        for context in self._leaving:
+            wanted[context] = Tier.LIVE
+        gone = [c for c in self.schedule.contexts() if c not in wanted]
+        for context in gone:
+            self.schedule.forget(context)
+            self._failures.pop(context, None)
+            if self._marks.pop(context, None) is not None:
+                self._unsaved[tiers.key(context)] = ""  # forgotten: new again if it returns
+        self._indexed = frozenset(wanted) - {LIVE_LIST}
         self.schedule.tune(self.source.rate_limit, Counter(wanted.values()))
         for context, tier in wanted.items():
             lively = context in live and context not in self._pinned
             self.schedule.watch(context, Tier.LIVE if lively else tier, now)
         self._publish()
 
-    def _remembered(self, info: ContextInfo, now: datetime) -> Tier:
-        """The tier a discovered context starts in: its mark (a restart goes on where the last
-        process was), else quiet, or dormant where students cannot take part now."""
-        tier = _TIERS.get(self._marks.get(info.key, ""))
-        if tier is None or tier.swept:
-            return Tier.DORMANT if info.dormant(now) else Tier.QUIET
-        return tier
-
     def due_in(self) -> float | None:
         due = self.schedule.next_due()
         return None if due is None else max(0.0, due - self._monotonic())
 
-    async def read(self, now: datetime, deadline: Deadline) -> Reading:
+    async def read(self, now: datetime, deadline: Deadline, state: SourceState) -> Reading:
         """One step: take the next reads, read them, and say what the result covers."""
         picks = self.schedule.take(self._monotonic(), self.per_step)
-        snapshot: dict[int, Conference] = {}
-        listings: dict[Context, list[Conference]] = {}
-        proven: set[int] = set()
-        read: list[Context] = []
-        first: set[Context] = set()
+        hinted = self.schedule.hinted_last
+        step = Step(now, self.baseline_at, self._indexed, tracked_contexts(state))
         for n, context in enumerate(picks):
+            if deadline.remaining() <= 0:  # Canvas is slow: the rest waits, blameless
+                self._abandon([], picks[n:], step.read)
+                break
             try:
-                found = await self._read_one(context, deadline)
+                found = await self._read_one(context, deadline, context in hinted)
             except CanvasError as exc:
-                if context in self._pinned or exc.reason in _WHOLE:
-                    self._abandon(picks[: n + 1], picks[n + 1 :], read)
+                if context in self._pinned or exc.reason is PollFailure.THROTTLED:
+                    self._abandon(picks[: n + 1], picks[n + 1 :], step.read)
                     raise
-                self._failed(context, exc)
+                if deadline.remaining() <= 0 and exc.reason is PollFailure.TIMEOUT:
+                    self._abandon([context], picks[n + 1 :], step.read)
+                    break
+                self._failed(context, exc, step)
                 continue
-            read.append(context)
-            is_first = context not in self._marks
-            if is_first:
-                first.add(context)
-            if context != LIVE_LIST:
-                listings[context] = found
-            for conference in found:
-                if context == LIVE_LIST or conference.is_live(now):
-                    snapshot.setdefault(conference.id, conference)
-                    if not is_first:
-                        proven.add(conference.id)
-        covered = set(read) | self._dropped
-        live_list = LIVE_LIST in covered
-        indexed = self._indexed
+            step.add(context, found, first=context not in self._marks)
+        return step.reading()
 
-        def covers(conference: Conference) -> bool:
-            context = conference.context
-            if context in covered:
-                return True
-            return live_list and context not in indexed
-
-        unproven = frozenset(snapshot.keys() - proven)
-        scope = Scope(covers, unproven, self.baseline_at)
-        return Reading(snapshot, listings, scope, tuple(read), frozenset(first))
-
-    async def _read_one(self, context: Context, deadline: Deadline) -> list[Conference]:
+    async def _read_one(
+        self, context: Context, deadline: Deadline, hinted: bool
+    ) -> list[Conference]:
         tier = self.schedule.tier(context)
         if context == LIVE_LIST or tier is None:
             with reading_for(Purpose.LIVE_LIST):
                 return await self._client.live(deadline)
-        with reading_for(_PURPOSES[tier]):
+        with reading_for(Purpose.HINTED if hinted else tiers.PURPOSES[tier]):
             return await self._client.context(*context, deadline, remember=True)
 
-    def _failed(self, context: Context, exc: CanvasError) -> None:
-        """One discovered context failed: count it, try it again later, go on without it."""
+    def _failed(self, context: Context, exc: CanvasError, step: Step) -> None:
+        """One discovered context failed: count it and try it again later. Where a
+        conference is tracked, the failure answers for it (and it is tried again next beat)."""
         self._metrics.watch.context_failures.labels(self.source.name, exc.reason.value).inc()
         failures = self._failures[context] = self._failures.get(context, 0) + 1
         interval, longest = self.schedule.interval, self.source.discovery_interval
-        definite = exc.definite or exc.reason in (PollFailure.FORBIDDEN, PollFailure.HTTP_4XX)
-        wait = longest if definite else min(longest, interval * 2 ** (failures - 1))
+        if context in step.live:
+            step.failed(context, Answer.ABSENT if exc.definite else Answer.FAILED)
+            wait = interval
+        elif exc.definite or exc.reason in (PollFailure.FORBIDDEN, PollFailure.HTTP_4XX):
+            wait = longest
+        else:
+            wait = min(longest, interval * 2 ** (failures - 1))
         self.schedule.defer(context, self._monotonic() + max(interval, wait))
 
     def _abandon(self, tried: list[Context], rest: list[Context], read: list[Context]) -> None:
-        """The step failed: pinned contexts keep their beat (a failed poll does not slow the
-        schedule); what was read is read again soon, since none of it was committed."""
+        """The step stops: pinned contexts keep their beat (a failed poll does not slow the
+        schedule); what was read or not yet tried is read again soon."""
         now = self._monotonic()
         for context in (*tried, *rest):
             if context in self._pinned and context not in read:
@@ -235,52 +204,54 @@ class Watch:
     def unread(self, reading: Reading) -> None:
         """The step's commit failed: read its contexts again soon."""
         now = self._monotonic()
-        for context in reading.read:
+        for context in (*reading.read, *reading.answers):
             self.schedule.defer(context, now + 1.0)
 
     async def settled(self, reading: Reading, state: SourceState, now: datetime) -> None:
         """The step is committed: move each context read to the tier its listing earns, and
-        note what changed in the store (after the commit, never before: ``WatchStore``)."""
+        note what changed in the store (after the commit, never before: ``WatchStore``). A
+        store that fails here costs nothing but a retry of the notes on the next step."""
         at = self._monotonic()
-        live = {c for t in state.tracked.values() if (c := t.conference.context)}
-        ending = {c for t in state.tracked.values()
-                  if t.phase is Phase.ENDING and (c := t.conference.context)}  # fmt: skip
-        changed: dict[str, str] = {}
+        live = tracked_contexts(state)
+        directory = self.discovery.directory
         for context in reading.read:
             self._failures.pop(context, None)
-            tier = self._tier(context, reading.listings.get(context, []), live | ending, now)
+            info = None if directory is None else directory.courses.get(context[1])
+            tier = tiers.tier_of(
+                context,
+                reading.listings.get(context, []),
+                pinned=context in self._pinned,
+                live=context in live,
+                info=info if context[0] == "Course" else None,
+                now=now,
+            )
             before = self.schedule.settle(context, at, tier)
             if tier.swept and before is not None:
                 self._metrics.watch.sweep_period.labels(self.source.name).set(at - before)
-            mark = _MARKS[tier]
-            if self._marks.get(context) != mark:
+            if self._marks.get(context) != (mark := tiers.MARKS[tier]):
                 self._marks[context] = mark
-                changed[_key(context)] = mark
+                self._unsaved[tiers.key(context)] = mark
         for context in live - set(reading.read):  # seen live elsewhere (the live list)
             current = self.schedule.tier(context)
             if current is not None and current not in (Tier.LIVE, Tier.PINNED):
                 self.schedule.watch(context, Tier.LIVE, at)
                 self.schedule.hint(context)
-        self._dropped &= live
+        if self._leaving - live:  # their conferences have ended: let them go
+            self._leaving &= live
+            self.discovery.changed.set()
         self.schedule.tune(self.source.rate_limit)
-        if changed:
-            await self._store.mark_contexts(self.source.name, changed)
+        await self._save_marks()
         self._publish()
 
-    def _tier(
-        self, context: Context, listing: list[Conference], live: set[Context], now: datetime
-    ) -> Tier:
-        if context in self._pinned:
-            return Tier.PINNED
-        if context in live:
-            return Tier.LIVE
-        if any(can_go_live(c, now) for c in listing):
-            return Tier.WAITING
-        directory = self.discovery.directory
-        info = None if directory is None else directory.courses.get(context[1])
-        if context[0] == "Course" and info is not None and info.dormant(now):
-            return Tier.DORMANT
-        return Tier.QUIET
+    async def _save_marks(self) -> None:
+        if not self._unsaved:
+            return
+        unsaved, self._unsaved = self._unsaved, {}
+        try:
+            await self._store.mark_contexts(self.source.name, unsaved)
+        except StoreError as exc:
+            log.warning("marks_unsaved", source=self.source.name, error=str(exc))
+            self._unsaved = {**unsaved, **self._unsaved}
 
     def _publish(self) -> None:
         name = self.source.name

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.diff import Answer, Confirmation, diff, end_reason, vanished
+from monitor.core.diff import Answer, Confirmation, Scope, diff, end_reason, vanished
 from monitor.core.models import EndReason, EventType, Phase, SourceState
 from tests.support.factories import NOW, conference, snapshot
 
@@ -321,3 +321,14 @@ def test_diff_matches_the_reference_model(
     for kinds in history.values():
         for earlier, later in itertools.pairwise(kinds):
             assert earlier is not later
+
+
+def test_a_first_sighting_in_the_baselines_own_second_is_news() -> None:
+    """Canvas's times are whole seconds: a start in the second the watch began is not lost."""
+    baseline = NOW + timedelta(milliseconds=700)
+    same_second = conference(1, started_at=NOW)
+    before = conference(2, started_at=NOW - timedelta(seconds=1))
+    scope = Scope(lambda c: True, frozenset({1, 2}), baseline)
+    assert scope.news(same_second)
+    assert not scope.news(before)
+    assert scope.news(conference(3, started_at=NOW - timedelta(days=1)))  # proven elsewhere

@@ -8,12 +8,12 @@ from typing import Any
 from monitor.config.settings import SinkConfig, SinkType
 from monitor.core.contexts import ContextInfo
 from monitor.core.directory import Directory
-from monitor.core.models import Conference, Event, EventType, event_id
+from monitor.core.models import Event
 from monitor.core.secret import Secret
 from monitor.delivery.routes import Routes
 from monitor.delivery.sink_filter import SinkFilter
 from tests.support.delivery_helpers import StoreFactory, entry_of
-from tests.support.factories import NOW, raw_conference
+from tests.support.factories import started_event
 
 # Root 1 > faculty 2 > department 3; root 1 > faculty 5 > department 6.
 TREE = Directory(
@@ -28,21 +28,7 @@ TREE = Directory(
 
 
 def event(context: ContextInfo, source: str = "campus") -> Event:
-    raw: dict[str, Any] = raw_conference(
-        42, context_type=context.type, context_id=context.id
-    )
-    return Event(
-        id=event_id(source, 42, raw["started_at"], 0, EventType.STARTED),
-        type=EventType.STARTED,
-        source=source,
-        conference=Conference(42, raw),
-        started_at=raw["started_at"],
-        ended_at=None,
-        detected_at=NOW,
-        restart=False,
-        reason=None,
-        context=context,
-    )
+    return started_event(context, source=source)
 
 
 def sink(**filters: Any) -> SinkConfig:
@@ -90,3 +76,34 @@ async def test_without_a_tree_a_course_matches_by_its_own_account_only() -> None
 async def test_other_filters_still_apply_with_a_department(make_store: StoreFactory) -> None:
     config = sink(accounts=frozenset({1}), sources=frozenset({"other"}))
     assert not (await routed(make_store, config)).wants(entry_of(event(TREE.courses[101])))[0]
+
+
+async def test_an_account_the_tree_does_not_know_reads_the_tree_again(
+    make_store: StoreFactory,
+) -> None:
+    """A department created since the last read: its courses' events are not dropped."""
+    store = make_store()
+    await store.save_directory("campus", TREE.encode())
+    routes = Routes(lambda: store, ["campus"], recheck=0.0)
+    faculty = SinkFilter(sink(accounts=frozenset({5})), routes)
+    await faculty.refresh()
+    newcomer = ContextInfo("Course", 701, "Astronomy", "AST-1", 9)  # 9: a new account under 5
+    entry = entry_of(event(newcomer))
+    grown = Directory(TREE.courses, {**TREE.parents, 9: 5}, TREE.groups, 2.0)
+    await store.save_directory("campus", grown.encode())
+    await faculty.refresh([entry])
+    assert faculty.wants(entry)[0]
+
+
+async def test_a_source_not_yet_discovered_is_looked_up_again_soon(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    routes = Routes(lambda: store, ["campus"], recheck=0.0)
+    faculty = SinkFilter(sink(accounts=frozenset({2})), routes)
+    entry = entry_of(event(TREE.courses[101]))
+    await faculty.refresh([entry])
+    assert not faculty.wants(entry)[0]  # no tree yet: account 3 alone is not 2
+    await store.save_directory("campus", TREE.encode())
+    await faculty.refresh([entry])
+    assert faculty.wants(entry)[0]

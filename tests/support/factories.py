@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.core.models import Conference, format_time
+from monitor.core.contexts import ContextInfo
+from monitor.core.models import Conference, Event, EventType, event_id, format_time
 
 NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 
@@ -56,3 +57,29 @@ def conference(conference_id: int, **kwargs: Any) -> Conference:
 
 def snapshot(*conferences: Conference) -> dict[int, Conference]:
     return {c.id: c for c in conferences}
+
+
+def started_event(
+    context: ContextInfo | None,
+    *,
+    source: str = "main",
+    context_type: str = "Course",
+    context_id: int = 101,
+    **fields: Any,
+) -> Event:
+    """A ``conference.started`` of conference 42 in a context (named by ``context`` when given)."""
+    if context is not None:
+        context_type, context_id = context.type, context.id
+    raw = raw_conference(42, context_type=context_type, context_id=context_id, **fields)
+    return Event(
+        id=event_id(source, 42, raw["started_at"] or "", 0, EventType.STARTED),
+        type=EventType.STARTED,
+        source=source,
+        conference=Conference(42, raw),
+        started_at=raw["started_at"],
+        ended_at=None,
+        detected_at=NOW,
+        restart=False,
+        reason=None,
+        context=context,
+    )

@@ -200,3 +200,25 @@ def test_the_sweep_uses_every_read_the_beats_leave() -> None:
     beats = sum(len(t) for c, t in reads.items() if c[1] < 500)
     assert swept + beats >= 20.0 * 1800.0 * 0.99  # the lane never idles
     assert swept >= (20.0 * 1800.0 - 500 * 1800.0 / P) * 0.9
+
+
+def test_many_waiting_courses_never_starve_the_sweep() -> None:
+    """2,000 waiting and 8,000 quiet at 20 reads a second: a quarter still goes to the sweep."""
+    schedule = Schedule(P)
+    for n in range(2_000):
+        schedule.watch(course(n), Tier.WAITING, 0.0)
+    for n in range(2_000, 10_000):
+        schedule.watch(course(n), Tier.QUIET, 0.0)
+    schedule.tune(20.0)
+    assert schedule.waiting_every > 1.7 * P  # the waiting target gives way...
+    reads = run(schedule, 20.0, 1800.0)
+    swept = sum(len(t) for c, t in reads.items() if c[1] >= 2_000)
+    assert swept >= 0.24 * 20.0 * 1800.0  # ...to the sweep's quarter
+
+
+def test_a_few_waiting_courses_are_read_every_interval() -> None:
+    schedule = Schedule(P)
+    for n in range(50):
+        schedule.watch(course(n), Tier.WAITING, 0.0)
+    schedule.tune(20.0)
+    assert schedule.waiting_every == P

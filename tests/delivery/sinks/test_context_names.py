@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 
 from monitor.core.contexts import ContextInfo
-from monitor.core.models import Conference, Event, EventType, event_id
+from monitor.core.models import Event
 from monitor.delivery.sinks.notice import notice_of
 from monitor.delivery.sinks.slack_format import slack_message
 from monitor.delivery.sinks.teams_format import teams_message
-from tests.support.factories import NOW, raw_conference
+from tests.support.factories import started_event
 
 BIOLOGY = ContextInfo("Course", 101, "Introduction to Biology", "BIO-101", 3, "available")
 
 
-def event(context: ContextInfo | None, **fields: Any) -> Event:
-    raw = raw_conference(42, context_type="Course", context_id=101, **fields)
-    return Event(
-        id=event_id("main", 42, raw["started_at"] or "", 0, EventType.STARTED),
-        type=EventType.STARTED,
-        source="main",
-        conference=Conference(42, raw),
-        started_at=raw["started_at"],
-        ended_at=None,
-        detected_at=NOW,
-        restart=False,
-        reason=None,
-        context=context,
-    )
+def event(context: ContextInfo | None) -> Event:
+    return started_event(context, context_type="Course", context_id=101)
 
 
 def test_every_event_names_its_context_with_nulls_for_what_is_unknown() -> None:
