@@ -41,6 +41,12 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _SAMPLE = re.compile(r'^(\w+)\{(?:source|sink)="([^"]*)"[^}]*\} ([0-9.e+-]+)$', re.MULTILINE)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 @dataclass
 class Service:
     process: asyncio.subprocess.Process
@@ -48,8 +54,7 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the service has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        return cpu_seconds(self.process.pid)
 
     def memory(self) -> dict[str, int]:
         """Resident memory now and at its peak, in bytes."""
