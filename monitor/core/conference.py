@@ -1,6 +1,6 @@
 """A Canvas conference as the monitor holds it: Canvas's JSON text, packed, with typed views.
 
-The Canvas object is kept exactly as Canvas sent it (``Conference.data``, its JSON text); typed
+The Canvas object is kept unmodified, as its compact JSON text (``Conference.data``); typed
 views of the few fields the monitor reasons about are computed on demand, because most polls
 only need the id and an equality check.
 """
@@ -107,23 +107,20 @@ class Conference:
         object.__setattr__(self, "context_type", _label(raw.get("context_type")))
 
     @classmethod
-    def from_api(cls, raw: object, data: bytes | None = None) -> Conference | None:
-        """Accept any object with an integer ``id``; None for records we cannot track.
-
-        ``data`` is ``raw``'s JSON text when the caller has it (``canvas_json.decode_list``),
-        so that it need not be encoded again."""
+    def from_api(cls, raw: object) -> Conference | None:
+        """Accept any object with an integer ``id``; None for records we cannot track."""
         if not isinstance(raw, dict):
             return None
         conference_id = _int_or_none(raw.get("id"))
         if conference_id is None:
             return None
         conference = cls.__new__(cls)
-        conference._set(conference_id, raw, canvas_json.encode(raw) if data is None else data)
+        conference._set(conference_id, raw, canvas_json.encode(raw))
         return conference
 
     @property
     def data(self) -> bytes:
-        """The Canvas object's JSON text, as Canvas sent it (UTF-8)."""
+        """The Canvas object as compact JSON text (UTF-8, ``canvas_json.encode``)."""
         return _unpack(self.packed)
 
     @property
@@ -133,8 +130,8 @@ class Conference:
         return value
 
     def same(self, other: Conference) -> bool:
-        """Is ``other`` the same Canvas object? (Equal texts, or, should Canvas have written
-        an equal object differently, equal values.)"""
+        """Is ``other`` the same Canvas object? (Equal texts, or, should Canvas have sent an
+        equal object with its keys in another order, equal values.)"""
         return self.packed == other.packed or self.raw == other.raw
 
     @property
