@@ -5,9 +5,10 @@
 reads one token per line from standard input until an empty line, then, every ``INTERVAL``
 seconds on an absolute schedule, GETs each token's live list (``/api/v1/conferences?
 state=live&per_page=100``, the page the monitor polls) concurrently and reads the bodies, and
-follows ``Link: rel="next"`` as the monitor does. It prints ``ready`` once a first round is done,
-and, when its standard input closes, the requests it sent, then exits. Its CPU is read from
-``/proc`` by the bench (``bench.scenarios.poll_cpu``), as the service's is.
+follows ``Link: rel="next"`` as the monitor does. It prints ``ready`` once a first round is
+done, and, when its standard input closes, the requests it sent and the rounds it made, then
+exits. Its CPU is read from ``/proc`` by the bench (``bench.scenarios.poll_cpu``), as the
+service's is.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ async def main(base: str, interval: float) -> None:
     while line := sys.stdin.readline().strip():
         tokens.append(line)
     url = f"{base}/api/v1/conferences?state=live&per_page=100"
-    sent = 0
+    sent = rounds = 0
     closed = asyncio.create_task(_closed())
     async with aiohttp.ClientSession() as session:
         tick = time.monotonic()
@@ -49,6 +50,7 @@ async def main(base: str, interval: float) -> None:
         while not closed.done():
             counts = await asyncio.gather(*(_get_all(session, url, t) for t in tokens))
             sent += sum(counts)
+            rounds += 1
             if first:
                 print("ready", flush=True)
                 first = False
@@ -56,7 +58,7 @@ async def main(base: str, interval: float) -> None:
             while tick < time.monotonic():  # an overrun tick is skipped, as the monitor does
                 tick += interval
             await asyncio.wait([closed], timeout=tick - time.monotonic())
-    print(sent, flush=True)
+    print(sent, rounds, flush=True)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,14 @@ async def bare(url: str, tokens: list[str], interval: float, intervals: int) -> 
     await asyncio.sleep(interval * intervals)
     cpu, elapsed = cpu_seconds(process.pid) - cpu, time.monotonic() - started
     process.stdin.close()
-    sent = int((await process.stdout.readline()).strip() or 0)
+    sent, rounds = map(int, (await process.stdout.readline()).split())
     await process.wait()
-    return {"cpu_s": cpu, "cpu_share": cpu / elapsed, "elapsed_s": elapsed, "requests": sent}
+    return {
+        "cpu_s": cpu,
+        "cpu_share": cpu / elapsed,
+        "elapsed_s": elapsed,
+        "requests_per_s": sent / max(rounds, 1) / interval,
+    }
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
