@@ -86,7 +86,7 @@ class CompactFamily:
     def _key(self, values: Sequence[object]) -> Key:
         if len(values) != len(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values!r}")
-        return tuple(str(value) for value in values)
+        return tuple(map(str, values))  # a str stays itself: labels() runs on every poll
 
     def describe(self) -> list[Metric]:
         return [Metric(self.name, self.documentation, self.kind)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -49,18 +49,23 @@ def _ran_for(event: Event) -> float | None:
     return (ended - started).total_seconds()
 
 
-async def ticker(interval: float, stop: asyncio.Event) -> AsyncIterator[None]:
+async def ticker(interval: float, stop: asyncio.Event) -> AsyncGenerator[None, None]:
     """Yield every ``interval`` seconds, start to start, until ``stop`` is set."""
     loop = asyncio.get_running_loop()
-    next_tick = loop.time()
-    while not stop.is_set():
-        yield
-        next_tick += interval
-        now = loop.time()
-        if next_tick < now:  # overran: skip the missed ticks, keep the phase
-            next_tick += interval * ((now - next_tick) // interval + 1)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), next_tick - now)
+    # One waiter for the ticker's life, not one per tick: ``wait_for`` would make a task and
+    # cancel it on every tick (~40 us each, 0.4 % of a core at 100 sources polled every second).
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        next_tick = loop.time()
+        while not stop.is_set():
+            yield
+            next_tick += interval
+            now = loop.time()
+            if next_tick < now:  # overran: skip the missed ticks, keep the phase
+                next_tick += interval * ((now - next_tick) // interval + 1)
+            await asyncio.wait((stopped,), timeout=next_tick - now)
+    finally:
+        stopped.cancel()
 
 
 class Poller:
@@ -111,14 +116,15 @@ class Poller:
         return self._leases is not None and self._leases.elsewhere(self.name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        async for _ in ticker(self.interval, stop):
-            if self.holds:
-                await self.poll_once()
-            else:  # another replica polls it; load afresh should the lease come back here
-                self.heartbeat = time.monotonic()
-                if self._version is not None:
-                    self._version = None
-                    self._metrics.set_live(self.name, [])  # the holder reports it
+        async with contextlib.aclosing(ticker(self.interval, stop)) as ticks:
+            async for _ in ticks:
+                if self.holds:
+                    await self.poll_once()
+                else:  # another replica polls it; load afresh should the lease come back here
+                    self.heartbeat = time.monotonic()
+                    if self._version is not None:
+                        self._version = None
+                        self._metrics.set_live(self.name, [])  # the holder reports it
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
