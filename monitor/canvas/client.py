@@ -72,6 +72,9 @@ class CanvasClient:
         self._metrics = metrics
         self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
         self._rng = rng or _JITTER
+        # The series every answered request moves, looked up once (most answers are 200s).
+        self._answered_ok = metrics.canvas_requests.labels(source.name, "200")
+        self._remaining = metrics.rate_limit_remaining.labels(source.name)
         self._pages = PageMemory()
         self._first_pages: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
         self.pages_read = 0  # pages answered in full since start (the ``baseline`` log line)
@@ -233,7 +236,10 @@ class CanvasClient:
                 self._metrics.canvas_requests.labels(name, "connection").inc()
                 message = f"{url.path}: {describe(exc)}"
                 raise Transient(CanvasError(PollFailure.CONNECTION, message)) from None
-        self._metrics.canvas_requests.labels(name, str(status)).inc()
+        if status == 200:
+            self._answered_ok.inc()
+        else:
+            self._metrics.canvas_requests.labels(name, str(status)).inc()
         if body is None:
             message = f"{url.path}: answer larger than {MAX_BODY} bytes"
             raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
@@ -249,5 +255,5 @@ class CanvasClient:
         """
         remaining = remaining_of(headers)
         if remaining is not None:
-            self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
+            self._remaining.set(remaining)
             self._lane.observe_remaining(remaining)
