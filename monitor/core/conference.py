@@ -48,6 +48,11 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Packing is kept because a target needs it (``python3 dev.py bench``, many sources: 1,000
+# sources x 20 live conferences, 2026-12-07): held as plain text (the plain form, before even
+# adding typed fields parsed once), the service peaked at 101 MB; packed, 90 MB; target
+# <= 100 MB (docs/performance.md).
+
 #: A Canvas Conference object with its values left out: the preset dictionary of the packing
 #: below, so that a conference's keys, which are most of its text, cost a few bytes each.
 _SHAPE: Final = (
