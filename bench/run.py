@@ -27,6 +27,7 @@ from bench import idle_service, polls
 from bench.scenarios import (
     canvas_requests,
     canvasapi_baseline,
+    coverage,
     delivery,
     detection,
     many_sources,
@@ -49,6 +50,7 @@ SCENARIOS = (
     "delivery",
     "detection",
     "canvasapi",
+    "coverage",
 )
 
 
@@ -137,6 +139,12 @@ class Bench:
         result = await detection.measure(self.server.url, self.workdir, 12 if self.quick else 60)
         self.figures["detection"] = result
         self.rows += detection.rows(result)
+
+    async def coverage(self) -> None:
+        hour = coverage.model()
+        real = await coverage.measure(self.server.url, self.workdir, 60 if self.quick else 300)
+        self.figures["coverage"] = {"hour": hour, "service": real}
+        self.rows += coverage.rows(hour, real)
 
     async def canvasapi(self) -> None:
         result = await canvasapi_baseline.measure(self.server.url, 100, 1 if self.quick else 3)

@@ -75,6 +75,18 @@ class Service:
                 found[owner[1]] = found.get(owner[1], 0.0) + float(value)
         return found
 
+    async def samples_by(self, metric: str) -> dict[str, float]:
+        """One counter by the value of its last label (``purpose``, ``tier``, ...), summed."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics") as response:
+            text = await response.text()
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith(metric + "{"):
+                labels, value = line[len(metric) + 1 :].rsplit("} ", 1)
+                last = labels.rsplit("=", 1)[1].strip('"')
+                found[last] = found.get(last, 0.0) + float(value)
+        return found
+
     async def scraped_for(self, seconds: float) -> dict[str, float]:
         """Wait ``seconds`` while Prometheus scrapes, as it would: every ``SCRAPE_EVERY``
         seconds from the start. How many scrapes, the longest, and the bytes of the last."""

@@ -14,7 +14,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from typing import Final
 
 import aiohttp
 import structlog
@@ -22,31 +21,29 @@ from aiohttp import web
 
 from monitor import USER_AGENT, __version__
 from monitor.canvas.client import CanvasClient
-from monitor.canvas.lane import Lane
-from monitor.config.settings import Settings, SinkConfig, SinkType, SourceConfig
+from monitor.canvas.lane import token_lanes
+from monitor.config.settings import Settings, SinkConfig, SinkType
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import EventType
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.backlog import OutboxGauges
 from monitor.delivery.dispatch import SinkRunner
+from monitor.delivery.routes import Routes
 from monitor.delivery.sinks import Sink, make_sink
-from monitor.delivery.supervise import deliver_while_held, sink_lease
+from monitor.delivery.supervise import deliver_while_held
 from monitor.observe import logs
 from monitor.observe.metrics import Metrics
 from monitor.replicas import identity, name_claim
 from monitor.replicas.leases import LeaseKeeper
-from monitor.store.base import STORE_RETRY, open_store
+from monitor.store.base import open_store
 from monitor.store.roles import Store
 from monitor.watch.poller import Poller
+from monitor.watch.watch import watch_for
 from monitor.web.server import create_app
 
 log = structlog.get_logger("monitor.app")
-
-HOUSEKEEPING_EVERY: Final = 5.0  # local checks; the store is asked far less often (backlog.py)
-# Trimming costs a script per outbox stream that acknowledgements moved since the last trim
-# (``RedisOutbox.trim``): nothing while idle, and not more than one per stream a minute.
-TRIM_EVERY: Final = 60.0
-RUNNER_SILENCE: Final = 60.0  # a sink's read loop silent this long is stuck
 
 
 class Service:
@@ -59,8 +56,11 @@ class Service:
         metrics: Metrics,
         pollers: Sequence[Poller],
         leases: LeaseKeeper,
+        *,
+        timings: Timings = PRODUCTION,
     ) -> None:
         self.settings = settings
+        self.timings = timings
         self.store = store
         self.metrics = metrics
         self.pollers = pollers
@@ -69,10 +69,14 @@ class Service:
         self.runners: Sequence[SinkRunner] = self.running  # the same, as the web reads it
         self.sinks: dict[str, Sink] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # The account trees of sources with accounts, for sinks that route by department.
+        self.routes = Routes(lambda: self.store, [s.name for s in settings.sources if s.accounts])
 
     def runner_factory(self, config: SinkConfig) -> Callable[[], SinkRunner]:
         sink = self.sinks[config.name]
-        return lambda: SinkRunner(sink, config, self.store, self.metrics)
+        return lambda: SinkRunner(
+            sink, config, self.store, self.metrics, timings=self.timings, routes=self.routes
+        )
 
     def standby(self) -> tuple[str, ...] | None:
         return self.leases.standby()
@@ -83,7 +87,7 @@ class Service:
         beats = [
             (f"poller:{p.name}", p.heartbeat, p.interval + p.source.poll_timeout + 30)
             for p in self.pollers
-        ] + [(f"sink:{r.name}", r.heartbeat, RUNNER_SILENCE) for r in self.runners]
+        ] + [(f"sink:{r.name}", r.heartbeat, self.timings.runner_silence) for r in self.runners]
         dead = {name for name, task in self.tasks.items() if task.done()}
         dead.update(
             name for name, beat, allowance in beats if name in self.tasks and now - beat > allowance
@@ -99,13 +103,16 @@ async def serve(
     on_listening: Callable[[str], None] | None = None,
     store: Store | None = None,
     replica: str | None = None,
+    timings: Timings = PRODUCTION,
 ) -> None:
     """Run until ``stop`` is set. ``sinks`` replaces configured sinks by name (demo, tests);
-    ``replica`` names this process among replicas (default: a name of its own, ``identity``).
+    ``replica`` names this process among replicas (default: a name of its own, ``identity``);
+    ``timings`` are what every part waits (tests shorten them).
     Raises ``ReplicaNameTakenError`` when another live process has this name."""
     source_names = [s.name for s in settings.sources]
     sink_names = [s.name for s in settings.sinks]
-    metrics = Metrics(source_names, sink_names)
+    watched = [s.name for s in settings.sources if s.accounts]
+    metrics = Metrics(source_names, sink_names, watched=watched)
     metrics.poll_interval.set(settings.poll_interval)
     for warning in settings.warnings:
         log.warning("config_warning", message=warning)
@@ -113,15 +120,14 @@ async def serve(
         me = name_claim.start_identity(settings.state_url.reveal(), replica)
         stack.callback(me.release)  # names are held to the end, after the store is closed
         owned = store is None
-        store = store or open_store(settings.state_url, consumer=me.name)
+        store = store or open_store(settings.state_url, consumer=me.name, timings=timings)
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
         )
         stack.push_async_callback(session.close)
-        service = Service(
-            settings, store, metrics, *_workers(settings, me, store, session, metrics)
-        )
+        workers = _workers(settings, me, store, session, metrics, timings=timings)
+        service = Service(settings, store, metrics, *workers, timings=timings)
         if owned:
             stack.push_async_callback(lambda: service.store.close())  # noqa: PLW0108 - the store as it is by then
         service.sinks = {
@@ -139,10 +145,10 @@ async def serve(
         )
         if on_listening is not None:
             on_listening(url)
-        if not await _open_outbox(store, sink_names, source_names, stop):
+        if not await _open_outbox(store, sink_names, source_names, stop, timings.store_retry):
             return
         settled = await name_claim.settle(
-            store, me, settings.lease_ttl, stop, url=settings.state_url.reveal()
+            store, me, settings.lease_ttl, stop, url=settings.state_url.reveal(), timings=timings
         )
         if settled is None:
             return
@@ -150,9 +156,11 @@ async def serve(
             stack.callback(settled.release)
             if owned:
                 await store.close()
-                service.store = open_store(settings.state_url, consumer=settled.name)
+                service.store = open_store(
+                    settings.state_url, consumer=settled.name, timings=timings
+                )
             service.pollers, service.leases = _workers(
-                settings, settled, service.store, session, metrics
+                settings, settled, service.store, session, metrics, timings=timings
             )
         await _run(service, stop)
         if service.leases.name_taken.is_set():
@@ -184,37 +192,33 @@ def _workers(
     store: Store,
     session: aiohttp.ClientSession,
     metrics: Metrics,
+    *,
+    timings: Timings,
 ) -> tuple[list[Poller], LeaseKeeper]:
     """The pollers and the lease keeper of this replica, under its name."""
-    names = [s.name for s in settings.sources] + [sink_lease(s.name) for s in settings.sinks]
-    leases = LeaseKeeper(store, me.name, names, settings.lease_ttl, metrics, nonce=me.nonce)
-    lanes = token_lanes(settings)
-    pollers = [
-        Poller(
-            source,
-            CanvasClient(session, source, lanes[_token_of(source)], metrics),
-            store,
-            metrics,
-            interval=settings.poll_interval,
-            leases=leases,
-            quiet_events=_events_printed(settings, source.name),
-        )
-        for source in settings.sources
-    ]
-    return pollers, leases
-
-
-def _token_of(source: SourceConfig) -> tuple[str, str]:
-    return (source.base_url.lower(), source.token.reveal())
-
-
-def token_lanes(settings: Settings) -> dict[tuple[str, str], Lane]:
-    """One lane per Canvas token (invariant 7), as slow as the slowest source that uses it."""
-    rates: dict[tuple[str, str], float] = {}
+    names = [LeaseName.source(s.name) for s in settings.sources]
+    names += [LeaseName.sink(s.name) for s in settings.sinks]
+    ttl = settings.lease_ttl
+    leases = LeaseKeeper(store, me.name, names, ttl, metrics, nonce=me.nonce, timings=timings)
+    lanes = token_lanes(settings.sources, timings)
+    pollers = []
     for source in settings.sources:
-        key = _token_of(source)
-        rates[key] = min(rates.get(key, source.rate_limit), source.rate_limit)
-    return {key: Lane(rate) for key, rate in rates.items()}
+        client = CanvasClient(session, source, lanes[source.name], metrics, timings=timings)
+        interval = settings.poll_interval
+        pollers.append(
+            Poller(
+                source,
+                client,
+                store,
+                metrics,
+                interval=interval,
+                leases=leases,
+                quiet_events=_events_printed(settings, source.name),
+                timings=timings,
+                watch=watch_for(source, client, store, metrics, interval=interval),
+            )
+        )
+    return pollers, leases
 
 
 async def _listen(service: Service, stack: AsyncExitStack) -> str:
@@ -230,7 +234,7 @@ async def _listen(service: Service, stack: AsyncExitStack) -> str:
 
 
 async def _open_outbox(
-    store: Store, sinks: Sequence[str], sources: Sequence[str], stop: asyncio.Event
+    store: Store, sinks: Sequence[str], sources: Sequence[str], stop: asyncio.Event, retry: float
 ) -> bool:
     """Create consumer groups before any commit; wait for the store if it is not up yet."""
     waiting = False
@@ -242,7 +246,7 @@ async def _open_outbox(
                 log.warning("store_unavailable", error=str(exc))
                 waiting = True
             try:
-                await asyncio.wait_for(stop.wait(), STORE_RETRY)
+                await asyncio.wait_for(stop.wait(), retry)
             except TimeoutError:
                 continue
         else:
@@ -269,6 +273,7 @@ async def _run(service: Service, requested: asyncio.Event) -> None:
                     running=service.running,
                     stop=stop,
                     grace=grace,
+                    timings=service.timings,
                 )
             )
             for config in service.settings.sinks
@@ -289,23 +294,28 @@ async def _run(service: Service, requested: asyncio.Event) -> None:
 
 async def _housekeeping(service: Service, stop: asyncio.Event) -> None:
     """Refresh the outbox gauges and trim acknowledged entries, on a slow beat (the first trim
-    at once: it covers every outbox, for what the last run acknowledged)."""
-    last_trim = -TRIM_EVERY
+    at once: it covers every outbox, for what the last run acknowledged). Local checks are
+    frequent, the store is asked far less often (``backlog``); a trim costs a script per outbox
+    stream that acknowledgements moved since the last one (``RedisOutbox.trim``): nothing while
+    idle, and not more than one per stream every ``trim_every``."""
+    timings = service.timings
+    last_trim = -timings.trim_every
     gauges = OutboxGauges(
         [config.name for config in service.settings.sinks],
         service.store,
         service.metrics,
-        elsewhere=lambda sink: service.leases.elsewhere(sink_lease(sink)),
+        elsewhere=lambda sink: service.leases.elsewhere(LeaseName.sink(sink)),
+        timings=timings,
     )
     while not stop.is_set():
         try:
             await gauges.refresh(service.running)
-            if time.monotonic() - last_trim >= TRIM_EVERY:
+            if time.monotonic() - last_trim >= timings.trim_every:
                 last_trim = time.monotonic()
                 await service.store.trim()
         except StoreError as exc:
             log.debug("housekeeping_failed", error=str(exc))
         try:
-            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
+            await asyncio.wait_for(stop.wait(), timings.housekeeping_every)
         except TimeoutError:
             continue

@@ -2,7 +2,7 @@
 the stores, sessions and receivers the delivery tests share.
 
 A test never shares a database with anything else: the server is ours, on a free loopback port
-(``tests/redis_server.py``), flushed before each test.
+(``tests/support/redis_server.py``), flushed before each test.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import redis
 import redis.asyncio as aioredis
 
 from monitor.core.secret import Secret
-from monitor.delivery import dispatch
 from monitor.store.redis.store import RedisStore
 from tests.support.delivery_helpers import StoreFactory, store_factory
-from tests.support.ledger_helpers import ScriptedReceiver
+from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer, start_redis
 
 
@@ -72,13 +71,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[ScriptedReceiver]:
+async def hook() -> AsyncIterator[Receiver]:
     """A webhook receiver whose answers a test scripts, per event."""
-    async with ScriptedReceiver() as receiver:
+    async with Receiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outbox reads block 50 ms instead of a second, so runners notice a stop at once."""
-    monkeypatch.setattr(dispatch, "READ_WAIT", 0.05)

@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 
 from monitor.simulator import Simulator
+from tests.support.cli import clean_env, config_text, wait_ok, webhook_sink, write
+from tests.support.paths import ROOT
+from tests.support.receiver import Receiver
 from tests.support.redis_server import free_port
 from tests.support.service import until
-from tests.test_cli import SlowReceiver, clean_env, config_text, wait_ok, webhook_sink, write
 
-DEV = Path(__file__).resolve().parents[1] / "dev.py"
+DEV = ROOT / "dev.py"
 
 pytestmark = pytest.mark.skipif(
     not (DEV.parent / ".venv" / "bin" / "python").exists(),
@@ -34,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 async def stop_during_delivery(tmp_path: Path, send: signal.Signals, *, group: bool) -> str:
     """Start ``dev.py run``, wait for a delivery to be in flight, send ``send`` (to the process
     group when ``group``, as a terminal does, else to dev.py alone); return its stderr."""
-    async with Simulator() as sim, SlowReceiver() as hook:
+    async with Simulator() as sim, Receiver() as hook:
         hook.delay = 2.0  # far beyond the 0.25 s subprocess.call gave the child
         port = free_port()
         text = config_text(sim.url, listen=f"127.0.0.1:{port}", sinks=webhook_sink(hook.url))

@@ -16,9 +16,9 @@ from typing import Final
 import pytest
 
 from monitor.config.settings import load_file
-from tests.test_config import DESIGN_EXAMPLE, TOKEN, WHSEC
+from tests.config.test_config import DESIGN_EXAMPLE, TOKEN, WHSEC
+from tests.support.paths import ROOT
 
-ROOT: Final = Path(__file__).resolve().parent.parent
 DOCS: Final = ROOT / "docs"
 DESIGN_PAGE: Final = DOCS / "design.md"
 PAGES: Final = (ROOT / "README.md", *sorted(DOCS.glob("*.md")))
@@ -156,7 +156,11 @@ def test_the_link_check_sees_links_and_only_links(tmp_path: Path) -> None:
 
 
 def named_file_exists(name: str) -> bool:
-    return any((base / name).is_file() for base in (ROOT, ROOT / "monitor", ROOT / "tests"))
+    """A path from the root, monitor/ or tests/; or a test module's bare file name, found once
+    anywhere under tests/ (its folders mirror monitor/'s, and a name there is unique)."""
+    if any((base / name).is_file() for base in (ROOT, ROOT / "monitor", ROOT / "tests")):
+        return True
+    return "/" not in name and len(list((ROOT / "tests").rglob(name))) == 1
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))

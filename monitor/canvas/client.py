@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -30,18 +30,17 @@ from monitor.canvas.http_headers import next_link
 from monitor.canvas.lane import Deadline, Lane
 from monitor.canvas.pages import PageMemory, Pages, parse
 from monitor.config.settings import SourceConfig
-from monitor.core import canvas_json
+from monitor.core import canvas_json, purpose
 from monitor.core.errors import CanvasError, PollFailure
 from monitor.core.models import Conference
 from monitor.core.net_errors import describe
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.core.tls import client_tls, tls_failure
 from monitor.observe.metrics import Metrics
 
 PER_PAGE: Final = 100
 MAX_PAGES: Final = 10_000
-ATTEMPTS: Final = 3  # per request, for transient failures
-BACKOFF_BASE: Final = 0.5
-BACKOFF_CAP: Final = 10.0
+ATTEMPTS: Final = 3  # per request, for transient failures (backoff: ``Timings``)
 #: Longest a ``Retry-After`` is honoured: a garbled one (``1e12``) must not silence the token.
 MAX_THROTTLE_WAIT: Final = 900.0
 #: Largest answer read (a page of 100 conferences is a few hundred kB).
@@ -60,8 +59,10 @@ class CanvasClient:
         metrics: Metrics,
         *,
         rng: random.Random | None = None,
+        timings: Timings = PRODUCTION,
     ) -> None:
         self._session = session
+        self._backoff_base, self._backoff_cap = timings.backoff_base, timings.backoff_cap
         self._source = source
         self._base = URL(source.base_url)
         self._headers = {
@@ -103,6 +104,42 @@ class CanvasClient:
         if not isinstance(payload, dict):
             raise CanvasError(PollFailure.INVALID_RESPONSE, "users/self did not answer an object")
         return payload
+
+    async def one(
+        self, path: str, deadline: Deadline, params: Sequence[tuple[str, str]] = ()
+    ) -> dict[str, Any]:
+        """One object (``/api/v1/courses/:id``, ``.../permissions``)."""
+        url = self._base.with_path(self._base.path.rstrip("/") + path).with_query(list(params))
+        payload, _ = await self._get(url, deadline, canvas_json.decode)
+        if not isinstance(payload, dict):
+            raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: expected an object")
+        return payload
+
+    async def objects(
+        self, path: str, params: Mapping[str, str], deadline: Deadline, *, first_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every page of a listing that answers a JSON array of objects (an account's courses,
+        its sub-accounts, a course's groups): ``next`` is followed until it is absent, since
+        these numbered pages carry no ``rel="last"``. A page of anything else fails the read."""
+        url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
+            {"per_page": str(PER_PAGE), **params}
+        )
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while url is not None:
+            if first_only and seen:
+                break
+            key = str(url)
+            if key in seen or len(seen) >= MAX_PAGES:
+                raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: pagination loops")
+            seen.add(key)
+            page, headers = await self._get(url, deadline, canvas_json.decode)
+            if not isinstance(page, list) or not all(isinstance(o, dict) for o in page):
+                raise CanvasError(PollFailure.INVALID_RESPONSE, f"{path}: expected [{{...}}]")
+            self.pages_read += 1
+            found.extend(page)
+            url = self._follow(next_link(headers), path)
+        return found
 
     async def _list(
         self, path: str, params: dict[str, str], deadline: Deadline, *, remember: bool
@@ -186,7 +223,7 @@ class CanvasClient:
                     ) from None
             except Transient as exc:
                 failures += 1
-                wait = self._backoff(failures, BACKOFF_BASE, BACKOFF_CAP)
+                wait = self._backoff(failures, self._backoff_base, self._backoff_cap)
                 if failures >= ATTEMPTS or wait >= deadline.remaining():
                     raise exc.error from None
                 await asyncio.sleep(wait)
@@ -213,6 +250,8 @@ class CanvasClient:
                 raise CanvasError(
                     PollFailure.TIMEOUT, f"{url.path}: the poll's time budget ran out"
                 )
+            if name in self._metrics.watch.watched:
+                self._metrics.watch.requests.labels(name, purpose.current().value).inc()
             try:
                 async with self._session.get(
                     url,

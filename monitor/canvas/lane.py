@@ -11,26 +11,28 @@ its remaining budget), so that other integrations sharing the token keep working
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Final
 
+from monitor.config.settings import SourceConfig
 from monitor.core.errors import CanvasError, PollFailure
+from monitor.core.timings import PRODUCTION, Timings
 
 #: Below this many units left in the bucket, pause long enough for it to drain back up.
 LOW_WATER: Final = 100.0
-#: Canvas's default outflow: units per second the bucket drains.
-OUTFLOW: Final = 10.0
 #: The longest pause a low remaining figure alone may cause.
 MAX_SOFT_PAUSE: Final = 30.0
 
 
-def courtesy_pause(remaining: float) -> float:
+def courtesy_pause(remaining: float, outflow: float = PRODUCTION.canvas_outflow) -> float:
     """How long to ease off after an answer with ``X-Rate-Limit-Remaining: remaining``.
 
-    Long enough for Canvas's bucket to drain back to ``LOW_WATER``, at most ``MAX_SOFT_PAUSE``.
+    Long enough for Canvas's bucket to drain back to ``LOW_WATER`` at ``outflow`` units per
+    second (``Timings.canvas_outflow``), at most ``MAX_SOFT_PAUSE``.
     """
     if remaining >= LOW_WATER:
         return 0.0
-    return min(MAX_SOFT_PAUSE, (LOW_WATER - remaining) / OUTFLOW)
+    return min(MAX_SOFT_PAUSE, (LOW_WATER - remaining) / outflow)
 
 
 class Deadline:
@@ -44,7 +46,8 @@ class Deadline:
 
 
 class Lane:
-    def __init__(self, rate_limit: float) -> None:
+    def __init__(self, rate_limit: float, *, timings: Timings = PRODUCTION) -> None:
+        self._outflow = timings.canvas_outflow
         self._lock = asyncio.Lock()
         self._spacing = 1.0 / rate_limit  # at most rate_limit requests a second
         self._next_free = 0.0  # the last request went out one spacing before this
@@ -80,9 +83,21 @@ class Lane:
 
     def observe_remaining(self, remaining: float) -> None:
         """React to ``X-Rate-Limit-Remaining``: the lower it is, the longer the courtesy pause."""
-        if ease := courtesy_pause(remaining):
+        if ease := courtesy_pause(remaining, self._outflow):
             resume = asyncio.get_running_loop().time() + ease
             self._ease_until = max(self._ease_until, resume)
+
+
+def token_lanes(sources: Sequence[SourceConfig], timings: Timings = PRODUCTION) -> dict[str, Lane]:
+    """Each source's lane: one per Canvas token (invariant 7), whichever sources share it, as
+    slow as the slowest of them."""
+    tokens = {s.name: (s.base_url.lower(), s.token.reveal()) for s in sources}
+    rates: dict[tuple[str, str], float] = {}
+    for source in sources:
+        token = tokens[source.name]
+        rates[token] = min(rates.get(token, source.rate_limit), source.rate_limit)
+    lanes = {token: Lane(rate, timings=timings) for token, rate in rates.items()}
+    return {name: lanes[token] for name, token in tokens.items()}
 
 
 class Turn:

@@ -18,6 +18,7 @@ import aiohttp
 from monitor import USER_AGENT
 from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline, Lane
+from monitor.commands.coverage import check_coverage
 from monitor.config import redis_url
 from monitor.config.settings import Settings, SinkConfig
 from monitor.core.errors import CanvasError, StoreError
@@ -63,6 +64,7 @@ async def check(settings: Settings, out: TextIO, *, send_test: bool = False) -> 
             else:
                 who = f"as {me.get('name', '?')!r} (user {me.get('id', '?')})"
                 report(True, f"source {source.name}", f"{source.base_url} answers {who}")
+                await check_coverage(client, source, report)
 
         store = open_store(settings.state_url, consumer=base_name())
         where = redis_url.where(settings.state_url.reveal())  # every sentinel or node

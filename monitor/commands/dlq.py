@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from monitor.config.environment import sink_types
 from monitor.config.fields import file_text, state_url
+from monitor.config.reader import checked
 from monitor.config.settings import Settings, SinkConfig, SinkType
 from monitor.core.errors import ConfigError
 from monitor.core.secret import Secret
@@ -43,8 +44,9 @@ def store_settings(env: Mapping[str, str]) -> Settings:
     sinks = tuple(
         SinkConfig(name, SinkType(kind), Secret("")) for name, kind in sink_types(env).items()
     )
-    text = file_text(env[variable], variable) if variable.endswith("_FILE") else env[variable]
-    url = _shared(state_url(text, variable), variable)
+    text = env[variable]
+    text = checked(file_text, text, variable) if variable.endswith("_FILE") else text
+    url = _shared(checked(state_url, text, variable), variable)
     return Settings(sources=(), sinks=sinks, state_url=url)
 
 

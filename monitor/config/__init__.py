@@ -4,6 +4,7 @@ environment alone; every error names its field and exits 78.
 
 from monitor.config.settings import (
     Listen,
+    LiveEventsConfig,
     Settings,
     SourceConfig,
     from_environment,
@@ -14,6 +15,7 @@ from monitor.config.sinks import SinkConfig, SinkType
 
 __all__ = [
     "Listen",
+    "LiveEventsConfig",
     "Settings",
     "SinkConfig",
     "SinkType",

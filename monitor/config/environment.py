@@ -23,6 +23,7 @@ _SOURCE = {
     "CANVAS_BASE_URL": "base_url",
     "CANVAS_COURSES": "courses",
     "CANVAS_GROUPS": "groups",
+    "CANVAS_ACCOUNTS": "accounts",
     "ANNOUNCE_EXISTING": "announce_existing",
 }
 _SINKS = (

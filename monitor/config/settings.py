@@ -1,70 +1,175 @@
 """Settings: parsed once, from YAML or the environment, into frozen values.
 
-The schema is a public contract (docs/design.md); every error names its field and the process
-exits 78. Secrets (tokens, webhook URLs, signing keys, the Redis URL) are ``Secret`` values and
-never printed.
+The schema is a public contract (docs/design.md), and these dataclasses are it: each field's
+annotation says what a user may write (``fields``), pydantic checks a tree against them
+(``reader.read``), and every error names its field; the process exits 78. Secrets (tokens,
+webhook URLs, signing keys, the Redis URL) are ``Secret`` values and never printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import Field, PlainValidator, ValidationInfo, model_validator
+from pydantic import field_validator as validates
 
-from monitor.config import fields
 from monitor.config.environment import settings_tree
-from monitor.config.fields import DEFAULT_LISTEN, Listen
-from monitor.config.reader import (
-    Reader,
-    a_list,
-    boolean,
-    integer,
-    interpolate,
-    list_of,
-    non_empty_list,
+from monitor.config.fields import (
+    DEFAULT_LISTEN,
+    BaseUrl,
+    CaFile,
+    Flag,
+    Float,
+    Id,
+    Int,
+    Listen,
+    ListenAddress,
+    Name,
+    SecretText,
+    StateUrl,
+    TupleOf,
+    http_path,
+    https_url,
     number,
     one_of,
+    secret,
+    state_url,
 )
-from monitor.config.sinks import SinkConfig, SinkType, parse_sink
+from monitor.config.reader import (
+    NOT_A_KEY,
+    SCHEMA,
+    given,
+    interpolate,
+    invalid,
+    read,
+    value_or_file,
+)
+from monitor.config.sinks import SinkConfig, SinkType
 from monitor.core.errors import ConfigError
 from monitor.core.secret import Secret
 
-__all__ = ["Listen", "Settings", "SinkConfig", "SinkType", "SourceConfig"]
+__all__ = ["Listen", "LiveEventsConfig", "Settings", "SinkConfig", "SinkType", "SourceConfig"]
 
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
-    name: str
-    base_url: str  # without a trailing slash
-    token: Secret = field(repr=False)
-    courses: tuple[int, ...] = ()
-    groups: tuple[int, ...] = ()
-    announce_existing: bool = False
-    request_timeout: float = 10.0  # one HTTP request to Canvas
-    poll_timeout: float = 30.0  # a whole poll: every page, retry and throttle wait
-    rate_limit: float = 20.0  # requests per second on this token, at most
-    confirm_grace: int = 3  # polls a transient confirmation failure is retried
-    ca_file: str | None = None  # trust these CAs instead of the system's (TLS is always verified)
+    __pydantic_config__: ClassVar = SCHEMA
+    FILES: ClassVar = ("token",)  # each may be read from <key>_file instead
+
+    name: Name
+    base_url: BaseUrl  # without a trailing slash
+    token: SecretText = field(repr=False)
+    courses: TupleOf[Id] = ()
+    groups: TupleOf[Id] = ()
+    accounts: TupleOf[Id] = ()  # every course of these accounts and of their sub-accounts
+    discovery_interval: Annotated[Float, Field(ge=1)] = 900.0  # re-reads of accounts' courses
+    discover_groups: Flag = False  # also read the groups of discovered courses (a request each)
+    announce_existing: Flag = False
+    request_timeout: Annotated[Float, Field(gt=0)] = 10.0  # one HTTP request to Canvas
+    poll_timeout: Annotated[Float, Field(gt=0)] = 30.0  # a whole poll: pages, retries, waits
+    rate_limit: Annotated[Float, Field(gt=0)] = 20.0  # requests per second on this token, at most
+    confirm_grace: Annotated[Int, Field(ge=1)] = 3  # polls a failed confirmation is retried
+    ca_file: CaFile | None = None  # trust these CAs instead of the system's (TLS always verified)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token(cls, data: object) -> dict[str, Any]:
+        return value_or_file(given(cls, data), "token", secret, required=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEventsConfig:
+    """Canvas Live Events, taken as hints (docs/design.md): where they are POSTed, and how they
+    are verified."""
+
+    __pydantic_config__: ClassVar = SCHEMA
+
+    path: Annotated[str, PlainValidator(http_path)] = "/canvas/live-events"
+    jwks_url: Annotated[str, PlainValidator(https_url)] | None = None  # for signed events
+    allow_unsigned: Flag = False  # unsigned event JSON too (only behind a private network)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _given(cls, data: object) -> dict[str, Any]:
+        return given(cls, data)
+
+    @model_validator(mode="after")
+    def _verified(self) -> LiveEventsConfig:
+        if self.jwks_url is None and not self.allow_unsigned:
+            raise invalid("set jwks_url (to verify signed events) or allow_unsigned: true")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    sources: tuple[SourceConfig, ...]
+    __pydantic_config__: ClassVar = SCHEMA
+    FILES: ClassVar = ("state_url",)  # each may be read from <key>_file instead
+
+    sources: Annotated[tuple[SourceConfig, ...], Field(min_length=1)]
     sinks: tuple[SinkConfig, ...] = ()
-    poll_interval: float = 30.0
-    state_url: Secret = field(default_factory=lambda: Secret("memory://"), repr=False)
-    listen: Listen = DEFAULT_LISTEN
-    log_level: str = "info"
-    log_format: str = "auto"
-    shutdown_timeout: float = 10.0  # how long in-flight deliveries may finish on stop
-    lease_ttl: float = 15.0  # replicas: how long a source or sink stays with a silent replica
-    api_token: Secret | None = field(default=None, repr=False)  # protects /api/v1 and /
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    poll_interval: Annotated[Float, Field(ge=0.1)] = 30.0
+    state_url: StateUrl = field(default_factory=lambda: Secret("memory://"), repr=False)
+    listen: ListenAddress = DEFAULT_LISTEN
+    log_level: Annotated[str, one_of("debug", "info", "warning", "error")] = "info"
+    log_format: Annotated[str, one_of("auto", "json", "console")] = "auto"
+    shutdown_timeout: Annotated[Float, Field(gt=0)] = 10.0  # in-flight deliveries' time on stop
+    lease_ttl: Annotated[Float, Field(ge=1)] = 15.0  # replicas: a silent replica's work moves on
+    api_token: SecretText | None = field(default=None, repr=False)  # protects /api/v1 and /
+    live_events: LiveEventsConfig | None = None  # POST /canvas/live-events: hints (not yet read)
+    warnings: tuple[str, ...] = field(default=(), compare=False, metadata=NOT_A_KEY)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top(cls, data: object) -> dict[str, Any]:
+        """A source's ``poll_timeout`` defaults to ``max(10, poll_interval)``: a poll may take
+        as long as the interval, never less than 10 s (a bad interval is its own error)."""
+        keys = value_or_file(given(cls, data), "state_url", state_url, required=False)
+        try:
+            timeout = max(10.0, number(keys.get("poll_interval", 30.0)))
+        except ValueError:
+            timeout = 30.0
+        if isinstance(sources := keys.get("sources"), list):
+            keys["sources"] = [
+                s | {"poll_timeout": timeout}
+                if isinstance(s, dict) and s.get("poll_timeout") is None
+                else s
+                for s in sources
+            ]
+        return keys
+
+    @validates("sources")
+    @classmethod
+    def _unique_sources(
+        cls, sources: tuple[SourceConfig, ...], info: ValidationInfo
+    ) -> tuple[SourceConfig, ...]:
+        if info.context is not None:  # what the sinks' ``sources`` filters may name
+            info.context["sources"] = frozenset(s.name for s in sources)
+        return _unique(sources)
+
+    @validates("sinks")
+    @classmethod
+    def _unique_sinks(cls, sinks: tuple[SinkConfig, ...]) -> tuple[SinkConfig, ...]:
+        return _unique(sinks)
+
+
+Named = TypeVar("Named", SourceConfig, SinkConfig)
+
+
+def _unique(items: tuple[Named, ...]) -> tuple[Named, ...]:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise invalid(f"duplicate name {item.name!r}", f"[{i}].name")
+        seen.add(item.name)
+    return items
 
 
 def load_file(
@@ -91,67 +196,13 @@ def load_file(
 
 def parse(raw: object) -> Settings:
     """Validate a plain tree (already interpolated) into ``Settings``."""
-    top = Reader(raw, "")
-    interval = top.get("poll_interval", number(0.1), 30.0)
-    sources_raw = top.get("sources", non_empty_list)
-    sources = tuple(_source(item, f"sources[{i}]", interval) for i, item in enumerate(sources_raw))
-    names = frozenset(source.name for source in sources)
-    sinks = tuple(
-        parse_sink(item, f"sinks[{i}]", names)
-        for i, item in enumerate(top.get("sinks", a_list, []))
-    )
-    _unique(sources, "sources")
-    _unique(sinks, "sinks")
-    settings = Settings(
-        sources=sources,
-        sinks=sinks,
-        poll_interval=interval,
-        state_url=fields.value_or_file(top, "state_url", fields.state_url, Secret("memory://")),
-        listen=top.get("listen", fields.listen, DEFAULT_LISTEN),
-        log_level=top.get("log_level", one_of("debug", "info", "warning", "error"), "info"),
-        log_format=top.get("log_format", one_of("auto", "json", "console"), "auto"),
-        shutdown_timeout=top.get("shutdown_timeout", number(0, exclusive=True), 10.0),
-        lease_ttl=top.get("lease_ttl", number(1), 15.0),
-        api_token=top.get("api_token", fields.secret, None),
-        warnings=_warnings(interval, sources, sinks),
-    )
-    top.finish()
-    return settings
+    settings = read(Settings, raw)
+    return dataclasses.replace(settings, warnings=_warnings(settings))
 
 
-def _source(raw: object, path: str, interval: float) -> SourceConfig:
-    r = Reader(raw, path)
-    token = fields.value_or_file(r, "token", fields.secret)
-    ids = list_of(integer(1))
-    source = SourceConfig(
-        name=r.get("name", fields.name),
-        base_url=r.get("base_url", fields.base_url),
-        token=token,
-        courses=r.get("courses", ids, ()),
-        groups=r.get("groups", ids, ()),
-        announce_existing=r.get("announce_existing", boolean, False),
-        request_timeout=r.get("request_timeout", number(0, exclusive=True), 10.0),
-        poll_timeout=r.get("poll_timeout", number(0, exclusive=True), max(10.0, interval)),
-        rate_limit=r.get("rate_limit", number(0, exclusive=True), 20.0),
-        confirm_grace=r.get("confirm_grace", integer(1), 3),
-        ca_file=r.get("ca_file", fields.ca_file, None),
-    )
-    r.finish()
-    return source
-
-
-def _unique(items: tuple[SourceConfig | SinkConfig, ...], field: str) -> None:
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        if item.name in seen:
-            raise ConfigError(f"{field}[{i}].name", f"duplicate name {item.name!r}")
-        seen.add(item.name)
-
-
-def _warnings(
-    interval: float, sources: tuple[SourceConfig, ...], sinks: tuple[SinkConfig, ...]
-) -> tuple[str, ...]:
+def _warnings(settings: Settings) -> tuple[str, ...]:
     """Set-ups that run but are probably not what was meant: said once at start."""
+    interval, sources = settings.poll_interval, settings.sources
     warnings = []
     remote = [s for s in sources if not _loopback(s.base_url)]
     if interval < 5 and remote:
@@ -165,7 +216,13 @@ def _warnings(
         for s in remote
         if urlsplit(s.base_url).scheme == "http"
     )
-    if not sinks:
+    warnings.extend(
+        f"source {s.name}: discovery_interval {s.discovery_interval:g}s is below 60s: every "
+        "re-read of the accounts' course lists spends the token's rate limit"
+        for s in sources
+        if s.accounts and s.discovery_interval < 60
+    )
+    if not settings.sinks:
         warnings.append(
             "no sinks: events are sent nowhere (the status page, /api/v1/live and the metrics "
             "show what is live); add one under sinks:, or set WEBHOOK_URL, SLACK_WEBHOOK_URL or "

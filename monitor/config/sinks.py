@@ -10,11 +10,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Any, ClassVar, Final
 
-from monitor.config import fields
-from monitor.config.reader import Reader, integer, list_of, number, one_of, string
-from monitor.core.errors import ConfigError
+from pydantic import AfterValidator, Field, PlainValidator, ValidationInfo, model_validator
+from pydantic import field_validator as validates
+
+from monitor.config.fields import (
+    CaFile,
+    Event,
+    Float,
+    Id,
+    Int,
+    Name,
+    SecretUrl,
+    SetOf,
+    SigningSecret,
+    Text,
+    TupleOf,
+    one_of,
+    signing_secret,
+    string,
+    url,
+)
+from monitor.config.reader import SCHEMA, given, invalid, value_or_file
 from monitor.core.models import EventType
 from monitor.core.secret import Secret
 
@@ -52,26 +70,74 @@ _RESERVED: Final = frozenset(
     {"content-type", "content-length", "host", "webhook-id", "webhook-timestamp",
      "webhook-signature"}
 )  # fmt: skip
+_WEBHOOK: Final = frozenset({SinkType.WEBHOOK})
+_CHAT: Final = frozenset({SinkType.SLACK, SinkType.TEAMS})
+#: Keys that mean something for some types of sink only: which, and why not for the others.
+_ONLY: Final = {
+    "secret": (_WEBHOOK, "only webhook sinks are signed"),
+    "secret_file": (_WEBHOOK, "only webhook sinks are signed"),
+    "headers": (_WEBHOOK, "only webhook sinks send extra headers"),
+    "group_wait": (_CHAT, "webhook sinks are never grouped: one event per request"),
+    "digest_threshold": (_CHAT, "webhook sinks are never grouped: one event per request"),
+    "concurrency": (frozenset(SinkType) - _CHAT, "chat sinks send one message at a time, in order"),
+}
+
+
+def _headers(value: object) -> tuple[tuple[str, Secret], ...]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of header names to values")
+    headers = []
+    for name, raw in value.items():
+        if not isinstance(name, str) or not _HEADER.fullmatch(name):
+            raise invalid("not a valid HTTP header name", str(name))
+        if name.lower() in _RESERVED:
+            raise invalid("is set by the monitor itself", name)
+        try:
+            text = string(raw)
+        except ValueError as exc:
+            raise invalid(str(exc), name) from None
+        if "\r" in text or "\n" in text:
+            raise invalid("a header value cannot contain line breaks", name)
+        headers.append((name, Secret(text)))  # values are often credentials
+    return tuple(headers)
+
+
+def _immediate(delays: tuple[float, ...]) -> tuple[float, ...]:
+    if not delays:
+        raise ValueError("needs at least one attempt")
+    if delays[0] != 0:
+        raise invalid("the first attempt is immediate: start the list with 0", "[0]")
+    return delays
+
+
+Headers = Annotated[tuple[tuple[str, Secret], ...], PlainValidator(_headers)]
+Schedule = Annotated[TupleOf[Annotated[Float, Field(ge=0)]], AfterValidator(_immediate)]
+ContextType = Annotated[str, one_of(*CONTEXT_TYPES)]
 
 
 @dataclass(frozen=True, slots=True)
 class SinkConfig:
-    name: str
-    type: SinkType
-    url: Secret = field(repr=False)  # Slack and Teams URLs are credentials (url or url_file)
-    secret: Secret | None = field(default=None, repr=False)  # whsec_<base64> (or secret_file)
-    events: frozenset[EventType] = frozenset(EventType)
-    sources: frozenset[str] | None = None  # None: every source
-    conference_types: frozenset[str] | None = None  # None: every type
-    context_types: frozenset[str] | None = None  # None: courses and groups
-    headers: tuple[tuple[str, Secret], ...] = field(default=(), repr=False)  # webhook only
-    timeout: float = 15.0
-    concurrency: int = 8  # requests in flight; chat sinks always send one at a time
-    rate: float | None = None  # messages per second at most; None: unpaced
-    retry_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
-    group_wait: float = 10.0  # chat only: how long the first event of a burst waits for others
-    digest_threshold: int = 3  # chat only: more events than this in one group_wait: a digest
-    ca_file: str | None = None  # trust these CAs instead of the system's (always verified)
+    __pydantic_config__: ClassVar = SCHEMA
+    FILES: ClassVar = ("url", "secret")  # each may be read from <key>_file instead
+
+    name: Name
+    type: Annotated[SinkType, one_of(*SinkType), AfterValidator(SinkType)]
+    url: SecretUrl = field(repr=False)  # Slack and Teams URLs are credentials
+    secret: SigningSecret | None = field(default=None, repr=False)  # whsec_<base64>
+    events: SetOf[Event] = frozenset(EventType)
+    sources: SetOf[Text] | None = None  # None: every source
+    conference_types: SetOf[Text] | None = None  # None: every type
+    context_types: SetOf[ContextType] | None = None  # None: courses and groups
+    accounts: SetOf[Id] | None = None  # courses of these accounts (sub-accounts too); None: all
+    courses: SetOf[Id] | None = None  # these courses (and their groups); None: all
+    headers: Headers = field(default=(), repr=False)  # webhook only
+    timeout: Annotated[Float, Field(gt=0)] = 15.0
+    concurrency: Annotated[Int, Field(ge=1)] = 8  # in flight; chat sinks send one at a time
+    rate: Annotated[Float, Field(gt=0)] | None = None  # messages per second at most; None: unpaced
+    retry_schedule: Schedule = DEFAULT_SCHEDULE
+    group_wait: Annotated[Float, Field(ge=0)] = 10.0  # chat only: a burst's first event waits
+    digest_threshold: Annotated[Int, Field(ge=1)] = 3  # chat only: more in one wait: a digest
+    ca_file: CaFile | None = None  # trust these CAs instead of the system's (always verified)
 
     def wants(self, event_type: str, source: str, conference_type: str, context_type: str) -> bool:
         """Does this sink's filter let an event through?"""
@@ -82,94 +148,32 @@ class SinkConfig:
             and (self.context_types is None or context_type in self.context_types)
         )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _by_type(cls, data: object) -> dict[str, Any]:
+        """What depends on the sink's type: the keys it refuses, its defaults, whether it needs
+        a URL (a bad or missing type is reported by the type's own check)."""
+        keys = given(cls, data)
+        try:
+            kind = SinkType(str(keys.get("type")).strip())
+        except ValueError:
+            return keys
+        for key, (types, why) in _ONLY.items():
+            if key in keys and kind not in types:
+                raise invalid(f"{why}, not {kind} sinks", key)
+        keys = value_or_file(keys, "url", url, required=kind is not SinkType.CONSOLE)
+        keys = value_or_file(keys, "secret", signing_secret, required=False)
+        defaults = {"url": Secret(""), "concurrency": 1 if kind.chat else 8}
+        return defaults | ({"rate": DEFAULT_RATE[kind]} if kind in DEFAULT_RATE else {}) | keys
 
-def parse_sink(raw: object, path: str, source_names: frozenset[str]) -> SinkConfig:
-    r = Reader(raw, path)
-    kind = SinkType(r.get("type", one_of(*SinkType)))
-    _refuse(r, kind)
-    optional_names = list_of(string)
-    sink = SinkConfig(
-        name=r.get("name", fields.name),
-        type=kind,
-        url=_url(r, kind),
-        secret=fields.value_or_file(r, "secret", fields.signing_secret, None),
-        events=frozenset(r.get("events", list_of(fields.event_type), tuple(EventType))),
-        sources=_names(r, "sources", source_names),
-        conference_types=_set(r.get("conference_types", optional_names, None)),
-        context_types=_set(r.get("context_types", list_of(one_of(*CONTEXT_TYPES)), None)),
-        headers=r.get("headers", _headers, ()),
-        timeout=r.get("timeout", number(0, exclusive=True), 15.0),
-        concurrency=r.get("concurrency", integer(1), 1 if kind.chat else 8),
-        rate=r.get("rate", number(0, exclusive=True), DEFAULT_RATE.get(kind)),
-        retry_schedule=r.get("retry_schedule", _schedule, DEFAULT_SCHEDULE),
-        group_wait=r.get("group_wait", number(0), 10.0),
-        digest_threshold=r.get("digest_threshold", integer(1), 3),
-        ca_file=r.get("ca_file", fields.ca_file, None),
-    )
-    r.finish()
-    return sink
-
-
-def _url(r: Reader, kind: SinkType) -> Secret:
-    if kind is SinkType.CONSOLE:  # prints; sends nowhere
-        return fields.value_or_file(r, "url", fields.url, Secret(""))
-    return fields.value_or_file(r, "url", fields.url)
-
-
-def _refuse(r: Reader, kind: SinkType) -> None:
-    """Keys that mean nothing for this type of sink."""
-    only = {
-        "secret": "only webhook sinks are signed",
-        "secret_file": "only webhook sinks are signed",
-        "headers": "only webhook sinks send extra headers",
-        "group_wait": "webhook sinks are never grouped: one event per request",
-        "digest_threshold": "webhook sinks are never grouped: one event per request",
-        "concurrency": "chat sinks send one message at a time, in order",
-    }
-    for key, why in only.items():
-        chat_only = key in ("group_wait", "digest_threshold")
-        misplaced = (
-            kind.chat
-            if key == "concurrency"
-            else (not kind.chat if chat_only else kind is not SinkType.WEBHOOK)
-        )
-        if misplaced and r.has(key):
-            raise ConfigError(r.field(key), f"{why}, not {kind} sinks")
-
-
-def _set(values: tuple[str, ...] | None) -> frozenset[str] | None:
-    return None if values is None else frozenset(values)
-
-
-def _names(r: Reader, key: str, known: frozenset[str]) -> frozenset[str] | None:
-    names = r.get(key, list_of(string), None)
-    for i, name in enumerate(names or ()):
-        if name not in known:
-            raise ConfigError(f"{r.field(key)}[{i}]", f"no source is named {name!r}")
-    return _set(names)
-
-
-def _headers(value: object, field: str) -> tuple[tuple[str, Secret], ...]:
-    if not isinstance(value, dict):
-        raise ConfigError(field, "expected a mapping of header names to values")
-    headers = []
-    for name, raw in value.items():
-        where = f"{field}.{name}"
-        if not isinstance(name, str) or not _HEADER.fullmatch(name):
-            raise ConfigError(where, "not a valid HTTP header name")
-        if name.lower() in _RESERVED:
-            raise ConfigError(where, "is set by the monitor itself")
-        text = string(raw, where)
-        if "\r" in text or "\n" in text:
-            raise ConfigError(where, "a header value cannot contain line breaks")
-        headers.append((name, Secret(text)))  # values are often credentials
-    return tuple(headers)
-
-
-def _schedule(value: object, field: str) -> tuple[float, ...]:
-    delays = list_of(number(0))(value, field)
-    if not delays:
-        raise ConfigError(field, "needs at least one attempt")
-    if delays[0] != 0:
-        raise ConfigError(f"{field}[0]", "the first attempt is immediate: start the list with 0")
-    return delays
+    @validates("sources", mode="before")
+    @classmethod
+    def _known_sources(cls, value: object, info: ValidationInfo) -> object:
+        """Each name must be a configured source's (``Settings`` puts theirs in the context)."""
+        known = (info.context or {}).get("sources")
+        if known is None or not isinstance(value, list):
+            return value
+        for i, name in enumerate(value):
+            if isinstance(name, str) and name.strip() not in known:
+                raise invalid(f"no source is named {name.strip()!r}", f"[{i}]")
+        return value

@@ -16,6 +16,7 @@ from sys import intern
 from typing import Any, Final
 
 from monitor.core import canvas_json
+from monitor.core.contexts import Context
 
 #: Canvas's ``live`` scope: started within the last day and not (yet) ended.
 LIVE_WINDOW: Final = timedelta(days=1)
@@ -44,7 +45,8 @@ def _label(value: object) -> str | None:
     return intern(value) if type(value) is str and value else None
 
 
-def _int_or_none(value: object) -> int | None:
+def int_or_none(value: object) -> int | None:
+    """An integer that is not a bool, else None (Canvas ids, as JSON may carry them)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -116,7 +118,7 @@ class Conference:
         """Accept any object with an integer ``id``; None for records we cannot track."""
         if not isinstance(raw, dict):
             return None
-        conference_id = _int_or_none(raw.get("id"))
+        conference_id = int_or_none(raw.get("id"))
         if conference_id is None:
             return None
         conference = cls.__new__(cls)
@@ -149,7 +151,15 @@ class Conference:
 
     @property
     def context_id(self) -> int | None:
-        return _int_or_none(self.raw.get("context_id"))
+        return int_or_none(self.raw.get("context_id"))
+
+    @property
+    def context(self) -> Context | None:
+        """``("Course", 101)``: where the conference lives, when Canvas says."""
+        context_id = self.context_id
+        if self.context_type is None or context_id is None:
+            return None
+        return (self.context_type, context_id)
 
     @property
     def title(self) -> str:

@@ -8,7 +8,7 @@ committed together, atomically, by the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -67,9 +67,39 @@ class Outcome:
     delta: Delta = field(default_factory=Delta)
 
 
-def vanished(previous: SourceState, snapshot: Snapshot) -> list[Conference]:
-    """Tracked conferences missing from the snapshot: their end must be confirmed."""
-    return [t.conference for cid, t in previous.tracked.items() if cid not in snapshot]
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a partial reading was complete for, and what in it is seen for the first time.
+
+    A source that watches thousands of contexts reads a few at a time, so one reading is complete
+    only for the contexts it read (and the token's live list, when read). ``covers`` says which
+    tracked conferences such a reading can judge: only those may end (invariant 1). ``unproven``
+    are the conferences seen only where the monitor looked for the first time (a context's first
+    read, the source's first live list): they are news only if they started after the source's
+    ``baseline_at`` (baselines by time), since they may have been live long before anyone looked.
+    """
+
+    covers: Callable[[Conference], bool]
+    unproven: frozenset[int] = frozenset()
+    baseline_at: datetime | None = None
+
+    def news(self, conference: Conference) -> bool:
+        """May a first sighting of ``conference`` be announced?"""
+        if conference.id not in self.unproven:
+            return True
+        started = conference.started_at
+        return self.baseline_at is not None and started is not None and started > self.baseline_at
+
+
+def vanished(
+    previous: SourceState, snapshot: Snapshot, scope: Scope | None = None
+) -> list[Conference]:
+    """Tracked conferences the reading covers but lacks: their end must be confirmed."""
+    return [
+        t.conference
+        for cid, t in previous.tracked.items()
+        if cid not in snapshot and (scope is None or scope.covers(t.conference))
+    ]
 
 
 def end_reason(confirmation: Confirmation | None, now: datetime) -> EndReason | None:
@@ -107,6 +137,7 @@ def diff(
     announce_existing: bool = False,
     grace_polls: int = 3,
     prune: bool = False,
+    scope: Scope | None = None,
 ) -> Outcome:
     """Compute the next state and its events from a complete snapshot.
 
@@ -117,6 +148,8 @@ def diff(
       a transient failure keeps it ``ENDING`` until ``grace_polls`` polls have passed, then it
       ends as ``unconfirmed``. If it comes back meanwhile it simply stays live.
     - With ``prune``, tombstones of conferences that can no longer come back are forgotten.
+    - With a ``scope`` (a partial reading), only what it covers may end, and a first sighting
+      is announced when the source is baselined and ``scope.news`` says so (baselines by time).
     """
     if not prune and _unchanged(previous, snapshot):
         return Outcome(previous)
@@ -125,7 +158,13 @@ def diff(
     changed: set[int] = set()
     changed_tombs: set[int] = set()
     events: list[Event] = []
-    announce = previous.baselined or announce_existing
+
+    def announce(conference: Conference, restart: bool) -> bool:
+        if announce_existing:
+            return True
+        if scope is None:
+            return previous.baselined
+        return restart or scope.news(conference)
 
     for cid, conference in snapshot.items():
         current = tracked.get(cid)
@@ -136,15 +175,15 @@ def diff(
             generation = 0 if tomb is None else tomb.generation + 1
             tracked[cid] = Tracked(conference, generation)
             changed.add(cid)
-            if announce:
-                restart = tomb is not None
+            restart = tomb is not None
+            if announce(conference, restart):
                 events.append(_started(source, conference, generation, now, restart=restart))
         elif current.phase is not Phase.LIVE or not current.conference.same(conference):
             tracked[cid] = Tracked(conference, current.generation)
             changed.add(cid)
 
     for cid, current in previous.tracked.items():
-        if cid in snapshot:
+        if cid in snapshot or (scope is not None and not scope.covers(current.conference)):
             continue
         confirmation = confirmations.get(cid)
         reason = end_reason(confirmation, now)

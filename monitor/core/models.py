@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from monitor.core.conference import LIVE_WINDOW, Conference, format_time, parse_time
+from monitor.core.conference import (
+    LIVE_WINDOW,
+    Conference,
+    format_time,
+    int_or_none,
+    parse_time,
+)
+from monitor.core.contexts import ContextInfo
 
 __all__ = [
     "LIVE_WINDOW",
@@ -135,6 +142,7 @@ class Event:
     detected_at: datetime
     restart: bool
     reason: EndReason | None
+    context: ContextInfo | None = None  # the course or group, as far as the monitor knows it
 
     @property
     def key(self) -> str:
@@ -155,8 +163,17 @@ class Event:
                 "detected_at": detected,
                 "restart": self.restart,
                 "reason": None if self.reason is None else self.reason.value,
+                "context": self._context(),
             },
         }
+
+    def _context(self) -> dict[str, Any]:
+        """``data.context``: what is known of the conference's course or group (unknown: null)."""
+        if self.context is not None:
+            return self.context.envelope()
+        conference = self.conference
+        return {"type": conference.context_type, "id": conference.context_id, "name": None,
+                "course_code": None, "account_id": None}  # fmt: skip
 
     def body(self) -> bytes:
         """The exact bytes POSTed on every attempt (signatures cover them byte for byte)."""
@@ -171,6 +188,8 @@ class EnvelopeFacts:
     conference_type: str
     context_type: str
     detected: float  # unix time of detection
+    context_id: int | None = None  # the course or group (``data.context``, else the conference's)
+    account_id: int | None = None  # its account, when the event names it
 
 
 def envelope_facts(body: bytes) -> EnvelopeFacts | None:
@@ -180,11 +199,14 @@ def envelope_facts(body: bytes) -> EnvelopeFacts | None:
         data = envelope["data"]
         conference = data["conference"]
         detected = datetime.fromisoformat(envelope["timestamp"]).timestamp()
+        context = data.get("context") if isinstance(data.get("context"), dict) else {}
         return EnvelopeFacts(
             str(data["source"]),
             str(conference.get("conference_type")),
             str(conference.get("context_type")),
             detected,
+            int_or_none(context.get("id", conference.get("context_id"))),
+            int_or_none(context.get("account_id")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

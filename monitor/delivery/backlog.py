@@ -7,29 +7,26 @@ the store is asked only when nothing cheaper knows:
 - The replica delivering for a sink knows the backlog itself while its reads find everything
   there is (``SinkRunner.caught_up``): it is then what is in flight there, read and not yet
   acknowledged. Only when it falls behind (a read came back full, or it stopped reading for
-  want of room) is the store asked, every ``MEASURE_EVERY``.
+  want of room) is the store asked, every ``Timings.measure_every``.
 - A sink that another live replica delivers for shows 0 here: that replica reports it, and
   dashboards and alerts take the maximum over replicas. A sink nobody here delivers for, and
-  nobody else is assigned, is measured in the store every ``MEASURE_EVERY``, so a backlog that
+  nobody else is assigned, is measured in the store every ``measure_every``, so a backlog that
   nobody drains still shows.
 
 What this misses, briefly: entries another consumer read after the sink's lease moved (adopted
 within seconds, ``supervise``). Dead letters are one command per sink (``HLEN``): counted every
-``MEASURE_EVERY``, and at once when the runner here has dead-lettered something since.
+``measure_every``, and at once when the runner here has dead-lettered something since.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, Protocol
+from typing import Protocol
 
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.store.roles import Deliveries
-
-#: Seconds between measurements in the store. The backlog alert waits 15 minutes; a dashboard
-#: of a sink that is behind moves once a minute.
-MEASURE_EVERY: Final = 60.0
 
 
 class Runner(Protocol):
@@ -62,8 +59,12 @@ class OutboxGauges:
         store: Deliveries,
         metrics: Metrics,
         elsewhere: Callable[[str], bool] = lambda sink: False,
+        timings: Timings = PRODUCTION,
     ) -> None:
         self._sinks = list(sinks)
+        # The backlog alert waits 15 minutes; a dashboard of a sink that is behind moves once a
+        # minute.
+        self._every = timings.measure_every
         self._store = store
         self._metrics = metrics
         self._elsewhere = elsewhere  # is this sink another live replica's to deliver?
@@ -84,7 +85,7 @@ class OutboxGauges:
             gauge.set(runner.inflight)
         elif runner is None and self._elsewhere(sink):
             gauge.set(0)
-        elif _due(self._measured, sink):
+        elif self._due(self._measured, sink):
             gauge.set(await self._store.backlog(sink))
             self._measured[sink] = time.monotonic()
 
@@ -94,11 +95,10 @@ class OutboxGauges:
             self._counted.pop(sink, None)  # the runner dead-lettered something: count now
         if buried is not None:
             self._buried[sink] = buried
-        if _due(self._counted, sink):
+        if self._due(self._counted, sink):
             self._metrics.dead_letters.labels(sink).set(await self._store.count_dead(sink))
             self._counted[sink] = time.monotonic()
 
-
-def _due(last: dict[str, float], sink: str) -> bool:
-    """Is a measurement of ``sink`` due? (One that failed is due again at the next round.)"""
-    return sink not in last or time.monotonic() - last[sink] >= MEASURE_EVERY
+    def _due(self, last: dict[str, float], sink: str) -> bool:
+        """Is a measurement of ``sink`` due? (One that failed is due again at the next round.)"""
+        return sink not in last or time.monotonic() - last[sink] >= self._every

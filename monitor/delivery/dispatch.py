@@ -2,11 +2,9 @@
 
 One ``SinkRunner`` per sink. Entries read from the store pass the sink's filter, are rendered
 into messages (one per event for webhooks; for chat sinks, the events of a ``group_wait``
-window, as single messages or a digest) and queued by ordering key. A failed message is retried
-on the sink's schedule, its retry state kept in the store so a restart resumes it; a message
-the receiver rejects, or whose retries run out, goes to the dead-letter queue; an endpoint that
-is gone disables the sink, and everything for it is kept in the dead-letter queue. Entries
-leave the outbox only then (invariant 2); acknowledgements are batched.
+window, as single messages or a digest) and queued by ordering key, where the runner's
+``Sender`` (``sending``) attempts them and acts on each verdict: retries, dead letters, the
+sink disabled. Entries leave the outbox only then (invariant 2); acknowledgements are batched.
 
 On stop the runner reads no more, lets attempts in flight finish under a deadline, and leaves
 everything else pending for the next start.
@@ -25,25 +23,20 @@ import structlog
 from monitor.config.settings import SinkConfig
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
-from monitor.delivery.pacing import Pacer
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.queue import KeyedQueue, Window, Work
-from monitor.delivery.retry import next_due
+from monitor.delivery.routes import Routes
+from monitor.delivery.sending import Sender
 from monitor.delivery.settle import Settler
 from monitor.delivery.sink_filter import SinkFilter
 from monitor.delivery.sink_switch import SinkSwitch
-from monitor.delivery.sinks.base import Attempt, Sink, Verdict
+from monitor.delivery.sinks.base import Sink
 from monitor.observe.metrics import Metrics
-from monitor.store.base import STORE_RETRY
 from monitor.store.roles import Deliveries
-from monitor.store.values import OutboxEntry, RetryState, SinkDisabled
+from monitor.store.values import OutboxEntry, SinkDisabled
 
 log = structlog.get_logger("monitor.delivery.dispatch")
 
-# Seconds one outbox read may block in the store. An idle sink costs one read per READ_WAIT
-# (Redis: one XREADGROUP), so it is as long as the Redis client allows (``BLOCK_SLICE``); a new
-# entry ends the wait at once, and so does a stop (the read is cancelled, not waited out).
-READ_WAIT: Final = 5.0
-KEEP_EVERY: Final = 15.0  # well inside the store's claim idle time
 ENTRIES_PER_LANE: Final = 16  # read-ahead: how many entries may wait per lane
 MAX_WAITING: Final = 10_000  # entries waiting for a retry before reading pauses
 CHAT_KEY: Final = "chat"  # chat sinks keep one order for everything
@@ -60,41 +53,41 @@ class SinkRunner:
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        timings: Timings = PRODUCTION,
+        routes: Routes | None = None,
     ) -> None:
         self.name = config.name
+        self._timings = timings
         self._sink = sink
         self._config = config
         self._store = store
-        self._metrics = metrics
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._clock = clock
         self._queue = KeyedQueue(clock)
-        self._filter = SinkFilter(config)
+        self._filter = SinkFilter(config, routes)
         # Chat sinks hold a whole burst in their window, to show it as one digest.
         self._capacity = CHAT_WINDOW if config.type.chat else ENTRIES_PER_LANE * config.concurrency
         self._inflight: dict[str, OutboxEntry] = {}  # by ref: read and not yet settled
         self._detected: dict[str, float] = {}  # entry ref -> when the event was detected
         self._window = Window()  # chat sinks: the events waiting for their message
         self._room = asyncio.Event()  # set whenever an entry stops counting for read-ahead
-        self._busy: set[str] = set()  # keys with an attempt under way
-        self._idle = asyncio.Event()  # set whenever no attempt is in flight
-        self._idle.set()
-        self._pacer = Pacer(config.rate, clock)
-        self._stopping = asyncio.Event()  # no new attempt once set
-        self._settler = Settler(self.name, store, self._settle, self._beat)
+        self._settler = Settler(self.name, store, self._settle, self._beat, timings)
         self._switch = SinkSwitch(self.name, config.url, store, metrics, clock)
-        self.failing: str | None = None  # the last failure while it lasts, for logs and health
+        self._sender = Sender(
+            sink,
+            config,
+            queue=self._queue,
+            settler=self._settler,
+            switch=self._switch,
+            metrics=metrics,
+            window=self._window,
+            detected=self._detected,
+            freed=self._freed,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+            clock=clock,
+        )
         self.heartbeat = time.monotonic()
         # For the outbox gauges (``backlog.OutboxGauges``), without asking the store: the last
-        # read found everything there was (so the backlog is what is in flight here), and how
-        # many entries were dead-lettered here so far.
+        # read found everything there was (so the backlog is what is in flight here).
         self.caught_up = False
-        self.buried = 0
-        # Per delivery: the sink's metric children, looked up once.
-        self._duration = metrics.delivery_duration.labels(self.name)
-        self._lag = metrics.delivery_lag.labels(self.name)
-        self._deliveries = metrics.deliveries.labels(self.name)
-        self._up = metrics.sink_up.labels(self.name)
 
     @property
     def inflight(self) -> int:
@@ -103,6 +96,16 @@ class SinkRunner:
     @property
     def disabled(self) -> SinkDisabled | None:
         return self._switch.disabled
+
+    @property
+    def failing(self) -> str | None:
+        """The last delivery failure while it lasts, for logs and health."""
+        return self._sender.failing
+
+    @property
+    def buried(self) -> int:
+        """Entries dead-lettered here so far (``backlog.OutboxGauges`` counts again then)."""
+        return self._sender.buried
 
     def _beat(self) -> None:
         self.heartbeat = time.monotonic()
@@ -118,13 +121,14 @@ class SinkRunner:
         ):
             return
         async with asyncio.TaskGroup() as group:
-            helpers = [group.create_task(self._work()) for _ in range(self._config.concurrency)]
+            workers = range(self._config.concurrency)
+            helpers = [group.create_task(self._sender.work()) for _ in workers]
             helpers.append(group.create_task(self._settler.run()))
             helpers.append(group.create_task(self._keep_claimed(stop)))
             if self._config.type.chat:
                 helpers.append(group.create_task(self._close_windows(stop)))
             await self._feed(stop, holding or (lambda: True))
-            self._stopping.set()
+            self._sender.stopping.set()
             await self._drain(grace)
             for task in helpers:
                 task.cancel()
@@ -139,17 +143,18 @@ class SinkRunner:
             if not room:
                 self.caught_up = False  # entries may wait unread in the store
                 self._room.clear()
-                await first(self._room.wait(), stop.wait(), asyncio.sleep(READ_WAIT))
+                await first(self._room.wait(), stop.wait(), asyncio.sleep(self._timings.read_wait))
                 continue
             try:
-                entries = await _unless_stopped(self._store.read(self.name, room, READ_WAIT), stop)
+                read = self._store.read(self.name, room, self._timings.read_wait)
+                entries = await _unless_stopped(read, stop)
                 # Fewer than asked for: every stream gave all it had (a count is per stream).
                 self.caught_up = len(entries) < room
                 if entries:
                     await self._accept(entries)
             except StoreError as exc:
                 log.warning("outbox_read_failed", sink=self.name, error=str(exc))
-                await first(asyncio.sleep(STORE_RETRY), stop.wait())
+                await first(asyncio.sleep(self._timings.store_retry), stop.wait())
 
     def _room_left(self) -> int:
         """How many entries the feed may read now: none until half the read-ahead is free.
@@ -168,19 +173,20 @@ class SinkRunner:
 
     async def _accept(self, entries: Sequence[OutboxEntry]) -> None:
         fresh = [e for e in entries if e.ref not in self._inflight]  # re-reads after claims
+        await self._filter.refresh()
         wanted = []
         for entry in fresh:
             self._inflight[entry.ref] = entry
             if self._wanted(entry):
                 wanted.append(entry)
             else:
-                self._ack(entry)  # filtered out: done with, unsent
+                self._sender.ack(entry)  # filtered out: done with, unsent
         if not wanted:
             return
         if self.disabled is not None:
             await self._switch.load()  # `dlq replay` may have enabled it a moment ago
         if self.disabled is not None:
-            await self._bury(wanted, f"sink disabled: {self.disabled.reason}", 0)
+            await self._sender.bury(wanted, f"sink disabled: {self.disabled.reason}", 0)
             return
         try:
             states = await self._store.retry_states(self.name, wanted)
@@ -192,7 +198,7 @@ class SinkRunner:
         else:
             for entry in wanted:
                 for message in self._sink.render([entry]):
-                    self._enqueue(entry.key, Work(message), states)
+                    self._sender.enqueue(entry.key, Work(message), states)
 
     def _wanted(self, entry: OutboxEntry) -> bool:
         """Does the sink's filter let this event through? Notes its detection time too."""
@@ -200,14 +206,6 @@ class SinkRunner:
         if detected is not None:
             self._detected[entry.ref] = detected
         return wanted
-
-    def _enqueue(self, key: str, work: Work, states: dict[str, RetryState]) -> None:
-        """Queue a message, resuming the retry schedule its events were on before a restart."""
-        known = [states[e.event_id] for e in work.message.entries if e.event_id in states]
-        if known:
-            work.attempts = max(state.attempts for state in known)
-            work.due = max(state.due for state in known)
-        self._queue.push(key, work)
 
     async def _close_windows(self, stop: asyncio.Event) -> None:
         """Chat sinks: the first event of a burst waits ``group_wait`` for the others."""
@@ -218,129 +216,7 @@ class SinkRunner:
                 return  # the window's events stay pending in the store
             entries, states = self._window.take()
             for message in self._sink.render(entries):
-                self._enqueue(CHAT_KEY, Work(message), states)
-
-    # sending
-
-    async def _work(self) -> None:
-        while True:
-            key = await self._queue.next_ready()
-            if self._stopping.is_set():
-                return
-            await self._attempt(key, self._queue.head(key))
-
-    async def _attempt(self, key: str, work: Work) -> None:
-        await self._pacer.turn(self._stopping)
-        if self._stopping.is_set() or not self._queue.holds(key, work):
-            return  # stopping: it stays pending; or the sink was disabled and it was buried
-        if self.disabled is not None:  # queued after the disabling (a window, a late read)
-            await self._bury(work.message.entries, f"sink disabled: {self.disabled.reason}", 0)
-            self._queue.done(key)
-            return
-        self._busy.add(key)
-        self._idle.clear()
-        try:
-            started = time.perf_counter()
-            attempt = await self._sink.send(work.message)
-            self._duration.observe(time.perf_counter() - started)
-            await self._settle_attempt(key, work, attempt)
-        finally:
-            self._busy.discard(key)
-            if not self._busy:
-                self._idle.set()
-
-    async def _settle_attempt(self, key: str, work: Work, attempt: Attempt) -> None:
-        entries = work.message.entries
-        if attempt.delivered:
-            self._delivered(entries)
-            self._queue.done(key)
-            return
-        self._failed(work, attempt)
-        if self.disabled is not None and attempt.verdict is not Verdict.DISABLED:
-            # Another attempt found the endpoint gone while this one was under way.
-            await self._bury(entries, f"sink disabled: {self.disabled.reason}", work.attempts + 1)
-            self._queue.done(key)
-            return
-        match attempt.verdict:
-            case Verdict.RETRY:
-                await self._retry_later(key, work, attempt)
-            case Verdict.REJECTED:
-                await self._bury(entries, f"rejected: {attempt.detail}", work.attempts + 1)
-                self._queue.done(key)
-            case Verdict.DISABLED:  # this message first: dead letters keep the events' order
-                await self._bury(entries, f"sink disabled: {attempt.detail}", work.attempts + 1)
-                self._queue.done(key)
-                self._busy.discard(key)  # what follows it in this key is drained too
-                await self._disable(attempt)
-
-    def _delivered(self, entries: Sequence[OutboxEntry]) -> None:
-        now = self._clock()
-        for entry in entries:
-            if (detected := self._detected.get(entry.ref)) is not None:
-                self._lag.observe(max(0.0, now - detected))
-            self._ack(entry)
-        self._deliveries.inc(len(entries))
-        self._up.set(1)
-        if self.failing is not None:
-            log.info("delivery_recovered", sink=self.name)
-        self.failing = None
-
-    def _failed(self, work: Work, attempt: Attempt) -> None:
-        reason = attempt.failure or "rejected"
-        self._metrics.delivery_failures.labels(self.name, reason).inc()
-        self._metrics.sink_up.labels(self.name).set(0)
-        if self.failing != reason:  # log transitions, not every retry
-            log.warning(
-                "delivery_failing",
-                sink=self.name,
-                reason=reason,
-                detail=attempt.detail,
-                event_id=work.message.id,
-            )
-        self.failing = reason
-
-    async def _retry_later(self, key: str, work: Work, attempt: Attempt) -> None:
-        now = self._clock()
-        work.attempts += 1
-        if attempt.failure == "throttled" and attempt.retry_after:  # the endpoint, not the event
-            self._pacer.hold(attempt.retry_after)
-        due = next_due(
-            self._config.retry_schedule, work.attempts, now, self._rng, attempt.retry_after
-        )
-        if due is None:
-            reason = f"retries exhausted after {work.attempts} attempts: {attempt.detail}"
-            await self._bury(work.message.entries, reason, work.attempts)
-            self._queue.done(key)
-            return
-        work.due = due
-        state = RetryState(work.attempts, due, attempt.detail)
-        await self._settler.save_retry(work.message.entries, state)
-        self._queue.later(key)
-        self._freed()
-
-    # giving up
-
-    async def _bury(self, entries: Sequence[OutboxEntry], reason: str, attempts: int) -> None:
-        await self._settler.bury(entries, reason, attempts)
-        self.buried += len(entries)
-
-    async def _disable(self, attempt: Attempt) -> None:
-        if not await self._switch.disable(attempt.detail, self._store_write("disabling")):
-            return
-        drained = self._queue.drain(self._busy)
-        queued = [entry for work in drained for entry in work.message.entries]
-        window, _ = self._window.take()
-        if queued or window:
-            await self._bury([*queued, *window], f"sink disabled: {attempt.detail}", 0)
-
-    def _store_write(
-        self, action: str
-    ) -> Callable[[Callable[[], Awaitable[object]]], Awaitable[bool]]:
-        return lambda write: self._settler.persist(action, write)
-
-    def _ack(self, entry: OutboxEntry) -> None:
-        self._settler.ack(entry)
-        self._freed()
+                self._sender.enqueue(CHAT_KEY, Work(message), states)
 
     def _settle(self, entry: OutboxEntry) -> None:
         self._inflight.pop(entry.ref, None)
@@ -351,17 +227,17 @@ class SinkRunner:
         """Let attempts in flight finish, and their acknowledgements go out, within ``grace``."""
         try:
             async with asyncio.timeout(grace):
-                await self._idle.wait()
+                await self._sender.idle()
                 await self._settler.flushed()
         except TimeoutError:
-            log.warning("delivery_drain_timeout", sink=self.name, sending=len(self._busy))
+            log.warning("delivery_drain_timeout", sink=self.name, sending=self._sender.sending)
 
     async def _keep_claimed(self, stop: asyncio.Event) -> None:
         """Now and then: tell the store the entries held here are still ours (so a long retry
         is not taken for a dead replica's leftovers), and, while disabled, whether someone
         enabled the sink again (``dlq replay``)."""
         while not stop.is_set():
-            await first(asyncio.sleep(KEEP_EVERY), stop.wait())
+            await first(asyncio.sleep(self._timings.keep_every), stop.wait())
             if stop.is_set():
                 return
             try:

@@ -1,7 +1,7 @@
 """Settling deliveries in the store: acknowledgements, dead letters, retry states, disabling.
 
 Acknowledgements are batched: one round trip settles every delivery that finished within
-``ACK_GATHER`` of the first (a round trip per delivery cost more than the POST around it).
+``Timings.ack_gather`` of the first (a round trip per delivery cost more than the POST around it).
 Writes that must land (acknowledgements, dead letters, a disabled sink) are retried while the
 store is away, and given up only at stop: the entries then stay pending, and are delivered (or
 dead-lettered) again after the next start, never lost.
@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
 
 import structlog
 
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
-from monitor.store.base import STORE_RETRY
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.roles import Deliveries
 from monitor.store.values import OutboxEntry, RetryState
 
 log = structlog.get_logger("monitor.delivery.dispatch")
-
-#: Seconds acknowledgements gather before they go out together; entries waiting for theirs
-#: stay pending in the store meanwhile (a crash then repeats them: at least once).
-ACK_GATHER: Final = 0.02
 
 
 class Settler:
@@ -35,8 +30,13 @@ class Settler:
         store: Deliveries,
         settled: Callable[[OutboxEntry], None],
         beat: Callable[[], None],
+        timings: Timings = PRODUCTION,
     ) -> None:
         self._sink = sink
+        # Entries waiting for their acknowledgement stay pending in the store meanwhile (a
+        # crash then repeats them: at least once).
+        self._gather = timings.ack_gather
+        self._retry = timings.store_retry
         self._store = store
         self.stop = asyncio.Event()  # the runner's stop: writes are given up only then
         self._beat = beat  # the runner is alive while it waits for the store
@@ -57,7 +57,7 @@ class Settler:
         while True:
             await self._waiting.wait()
             if not self.stop.is_set():
-                await first(asyncio.sleep(ACK_GATHER), self.stop.wait())
+                await first(asyncio.sleep(self._gather), self.stop.wait())
             batch, self._to_ack = self._to_ack, []
             self._waiting.clear()
             if not await self.persist("acknowledging", self._acker(batch)):
@@ -107,7 +107,7 @@ class Settler:
                 if self.stop.is_set():
                     return False
                 self._beat()
-                await first(asyncio.sleep(STORE_RETRY), self.stop.wait())
+                await first(asyncio.sleep(self._retry), self.stop.wait())
             else:
                 if failed:
                     log.info("store_write_recovered", sink=self._sink, action=action)

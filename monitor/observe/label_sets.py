@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Final
 
 from monitor.core.errors import PollFailure
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import EndReason, EventType
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def prime_source(m: Metrics, source: str) -> None:
     m.rate_limit_remaining.labels(source).set(math.nan)
     m.leader.labels(source).set(0)
     for change in LEASE_CHANGES:
-        m.lease_transitions.labels(source, change)
+        m.lease_transitions.labels(LeaseName.source(source).key, change)
     for how in STATE_RESETS:
         m.state_resets.labels(source, how)
     m.commits_refused.labels(source)
@@ -85,4 +86,4 @@ def prime_sink(m: Metrics, sink: str) -> None:
     m.dead_letters.labels(sink).set(0)
     m.sink_leader.labels(sink).set(0)
     for change in LEASE_CHANGES:
-        m.lease_transitions.labels(f"sink:{sink}", change)
+        m.lease_transitions.labels(LeaseName.sink(sink).key, change)

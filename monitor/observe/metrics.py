@@ -20,6 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
 from monitor import __version__
+from monitor.core.lease_name import LeaseKind, LeaseName
 from monitor.core.models import Conference
 from monitor.observe.compact_metrics import (
     CompactCounter,
@@ -34,6 +35,7 @@ from monitor.observe.label_sets import (
     prime_sink,
     prime_source,
 )
+from monitor.observe.watch_metrics import WatchMetrics
 
 PREFIX: Final = "conference_monitor"
 
@@ -55,6 +57,8 @@ class Metrics:
         sources: Sequence[str],
         sinks: Sequence[str],
         registry: CollectorRegistry | None = None,
+        *,
+        watched: Sequence[str] = (),
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -207,11 +211,15 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__).set(1)
+        #: The budget of sources that watch many contexts (those with accounts) only: a few
+        #: dozen series each, which 1,000 sources of a few courses each need not carry.
+        self.watch = WatchMetrics(watched, r)
         #: ``/metrics`` renders the compact families itself and the rest through
         #: prometheus_client (``monitor.exposition``); ``registry`` holds both.
         self.compact = [m for m in vars(self).values() if isinstance(m, CompactFamily)]
         self.standard = _Collectors(
             [m for m in vars(self).values() if isinstance(m, MetricWrapperBase)]
+            + self.watch.families()
         )
         #: Per source, the (conference type, context type) pairs its live gauge has.
         self.live_labels: dict[str, set[tuple[str, str]]] = {}
@@ -221,12 +229,12 @@ class Metrics:
         for sink in sinks:
             prime_sink(self, sink)
 
-    def set_leader(self, lease: str, held: bool) -> None:
-        """``lease`` is a source's name, or ``sink:<name>``."""
-        if lease.startswith("sink:"):
-            self.sink_leader.labels(lease.removeprefix("sink:")).set(int(held))
-        else:
-            self.leader.labels(lease).set(int(held))
+    def set_leader(self, lease: LeaseName, held: bool) -> None:
+        match lease.kind:
+            case LeaseKind.SOURCE:
+                self.leader.labels(lease.name).set(int(held))
+            case LeaseKind.SINK:
+                self.sink_leader.labels(lease.name).set(int(held))
 
     def set_live(self, source: str, live: Iterable[Conference]) -> None:
         """Set the live gauge of ``source``; combinations that emptied drop to zero."""

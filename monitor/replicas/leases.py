@@ -30,20 +30,22 @@ import structlog
 
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
+from monitor.core.lease_name import LeaseName
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.replicas.identity import NAME_HINT
-from monitor.store.base import STORE_RETRY
 from monitor.store.roles import LeaseStore
 from monitor.store.values import Fence, Membership, holder
 
 log = structlog.get_logger("monitor.replicas.leases")
 
 
-def owner(name: str, replicas: Sequence[str]) -> str | None:
-    """Rendezvous hashing: the replica with the highest score for ``name``."""
+def owner(lease: LeaseName, replicas: Sequence[str]) -> str | None:
+    """Rendezvous hashing: the replica with the highest score for ``lease`` (scored by its
+    key, so every replica, of any version, gives the same answer)."""
     return max(
         replicas,
-        key=lambda replica: hashlib.sha256(f"{name}\x1f{replica}".encode()).digest(),
+        key=lambda replica: hashlib.sha256(f"{lease.key}\x1f{replica}".encode()).digest(),
         default=None,
     )
 
@@ -53,20 +55,22 @@ class LeaseKeeper:
         self,
         store: LeaseStore,
         replica: str,
-        names: Sequence[str],
+        names: Sequence[LeaseName],
         ttl: float,
         metrics: Metrics,
         *,
         nonce: str | None = None,
+        timings: Timings = PRODUCTION,
     ) -> None:
         """``nonce`` names this process among processes of the same name (``identity``)."""
         self.replica = replica
+        self._retry = timings.store_retry
         self._store = store
         self._names = list(names)
         self._ttl = ttl
         self._metrics = metrics
-        self._held: dict[str, int] = {}  # name -> fencing token
-        self._waiting: dict[str, float] = {}  # name -> since when (monotonic) it is ours, not held
+        self._held: dict[LeaseName, int] = {}  # lease -> fencing token
+        self._waiting: dict[LeaseName, float] = {}  # lease -> since when (monotonic) it is ours
         self._nonce = nonce or secrets.token_hex(6)
         self._epoch = 0  # none yet
         self._trusted_until = 0.0  # time.monotonic(): the last heartbeat's validity, with margin
@@ -90,24 +94,24 @@ class LeaseKeeper:
         """What this replica's leases record: its name and current epoch."""
         return holder(self.replica, self._epoch, self._nonce)
 
-    def holds(self, name: str) -> bool:
+    def holds(self, name: LeaseName) -> bool:
         return name in self._held and time.monotonic() < self._trusted_until
 
-    def elsewhere(self, name: str) -> bool:
+    def elsewhere(self, name: LeaseName) -> bool:
         """Is ``name`` another live replica's work (as of the last check)?"""
         assigned = owner(name, self.replicas)
         return not self.holds(name) and assigned is not None and assigned != self.replica
 
-    def fence(self, name: str) -> Fence | None:
+    def fence(self, name: LeaseName) -> Fence | None:
         return Fence(self.holder, self._held[name]) if self.holds(name) else None
 
-    def refused(self, name: str) -> None:
+    def refused(self, name: LeaseName) -> None:
         """The store refused a commit under ``name``'s lease: it is not ours any more (another
         replica took it, or the store lost it). Forget it; the next check takes it again if it
         is still ours to take."""
         self._lose(name, "lost")
 
-    async def wait_for(self, name: str, stop: asyncio.Event) -> bool:
+    async def wait_for(self, name: LeaseName, stop: asyncio.Event) -> bool:
         """Until this replica holds ``name`` (True) or ``stop`` is set (False)."""
         while not stop.is_set():
             if self.holds(name):
@@ -131,7 +135,7 @@ class LeaseKeeper:
                     log.info("lease_check_recovered", replica=self.replica)
                 failing = False
             # An unreachable store is asked again soon, so work resumes soon after it returns.
-            pause = STORE_RETRY if failing else self.check_every
+            pause = self._retry if failing else self.check_every
             await first(asyncio.sleep(pause), stop.wait())
         await self._release_all()
 
@@ -148,14 +152,14 @@ class LeaseKeeper:
         before, self.replicas = self.replicas, view.replicas
         mine = {name for name in self._names if owner(name, self.replicas) == self.replica}
         moved = [name for name in self._held if name not in mine]
-        await self._store.release(moved, self.holder)
+        await self._store.release([name.key for name in moved], self.holder)
         for name in moved:
             self._lose(name, "released")
         self._note_standby(mine)
-        await self._take(sorted(mine - self._held.keys()), view, started, before)
+        await self._take(sorted(mine - self._held.keys(), key=str), view, started, before)
 
     async def _take(
-        self, wanted: list[str], view: Membership, now: float, before: Sequence[str]
+        self, wanted: list[LeaseName], view: Membership, now: float, before: Sequence[str]
     ) -> None:
         """Take what is ours and not held. A live holder hands a lease back at its next check
         once it sees it is not its own; one that still has it two checks on does not know it
@@ -167,16 +171,18 @@ class LeaseKeeper:
         overdue = {
             name for name, since in self._waiting.items() if now - since >= 2 * self.check_every
         }
-        taken = await self._store.acquire(wanted, self.holder, view, overdue)
-        for name, token in taken.items():
+        by_key = {name.key: name for name in wanted}
+        taken = await self._store.acquire(list(by_key), self.holder, view, {n.key for n in overdue})
+        for key, token in taken.items():
+            name = by_key[key]
             del self._waiting[name]
             self._held[name] = token
             previous = owner(name, before)
             if previous not in (None, self.replica):  # its replica left, lapsed or handed it on
-                log.info("takeover", lease=name, replica=self.replica, previous=previous)
+                log.info("takeover", lease=name.key, replica=self.replica, previous=previous)
             self._transition(name, "acquired", token=token, forced=name in overdue)
 
-    def _note_standby(self, mine: set[str]) -> None:
+    def _note_standby(self, mine: set[LeaseName]) -> None:
         """Log once when this replica has nothing to do: the others have it all."""
         others = tuple(r for r in self.replicas if r != self.replica)
         standby = others if not mine and not self._held and others else None
@@ -211,14 +217,14 @@ class LeaseKeeper:
         for name in list(self._held):
             self._lose(name, how)
 
-    def _lose(self, name: str, how: str) -> None:
+    def _lose(self, name: LeaseName, how: str) -> None:
         if self._held.pop(name, None) is not None:
             self._transition(name, how)
 
-    def _transition(self, name: str, how: str, **details: object) -> None:
-        self._metrics.lease_transitions.labels(name, how).inc()
+    def _transition(self, name: LeaseName, how: str, **details: object) -> None:
+        self._metrics.lease_transitions.labels(name.key, how).inc()
         self._metrics.set_leader(name, how == "acquired")
-        log.info("lease_changed", lease=name, change=how, replica=self.replica, **details)
+        log.info("lease_changed", lease=name.key, change=how, replica=self.replica, **details)
         self._changed.set()  # wakes whoever waits on this one; later waiters get a new one
         self._changed = asyncio.Event()
 
@@ -226,7 +232,7 @@ class LeaseKeeper:
         """On stop: hand every lease back and leave, so the others take over at their next
         check, not after the ttl."""
         with contextlib.suppress(StoreError):  # else they lapse with the heartbeat
-            await self._store.release(list(self._held), self.holder)
+            await self._store.release([name.key for name in self._held], self.holder)
         self._lose_all("released")
         with contextlib.suppress(StoreError):  # else the heartbeat lapses on its own
             await self._store.leave(self.holder)

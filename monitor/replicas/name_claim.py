@@ -19,9 +19,9 @@ import structlog
 
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.replicas import identity
 from monitor.replicas.identity import Identity
-from monitor.store.base import STORE_RETRY
 from monitor.store.roles import LeaseStore
 from monitor.store.values import member_parts
 
@@ -47,13 +47,16 @@ async def settle(
     *,
     url: str = "",
     environ: Mapping[str, str] = os.environ,
+    timings: Timings = PRODUCTION,
 ) -> Identity | None:
     """The identity to run under (``me``, or the next free default name); None if ``stop``
     was set first. Raises ``ReplicaNameTakenError`` for a given name a live process has."""
     scope = identity.store_scope(url) if url else ""
     alive: list[str] = []
     while True:
-        verdict = await _watch(store, me, lease_ttl / 24, stop)  # 8 looks per heartbeat
+        verdict = await _watch(
+            store, me, lease_ttl / 24, stop, timings.store_retry
+        )  # 8 looks per heartbeat
         if verdict is None or not verdict:
             return None if verdict is None else me
         if me.given:
@@ -64,7 +67,9 @@ async def settle(
         log.info("replica_renamed", replica=me.name, alive_elsewhere=alive)
 
 
-async def _watch(store: LeaseStore, me: Identity, every: float, stop: asyncio.Event) -> bool | None:
+async def _watch(
+    store: LeaseStore, me: Identity, every: float, stop: asyncio.Event, retry: float
+) -> bool | None:
     """Is another process alive under ``me.name``? None when stopped before it was known."""
     watched: dict[str, int] = {}  # member -> when it was to lapse, when first seen
     looked, failing = False, False
@@ -75,7 +80,7 @@ async def _watch(store: LeaseStore, me: Identity, every: float, stop: asyncio.Ev
             if not failing:
                 log.warning("replica_claim_waiting", replica=me.name, error=str(exc))
             failing = True
-            await first(asyncio.sleep(STORE_RETRY), stop.wait())
+            await first(asyncio.sleep(retry), stop.wait())
             continue
         rivals = {m: until for m, until in members.items() if _rival(m, me)}
         for member, until in rivals.items():

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.admin_input import Body, parse_context_type, read_body
+from monitor.simulator.admin_input import Body, parse_context_type, path_integer, read_body
+from monitor.simulator.canvas_support import origin
 from monitor.simulator.errors import SimInputError, SimNotFoundError
 from monitor.simulator.records import SimConference
 from monitor.simulator.runtime import WORLD
@@ -55,18 +56,11 @@ async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse
 
 def _truth(request: web.Request, conf: SimConference) -> dict[str, Any]:
     world = request.app[WORLD]
-    return {**world.api_json(conf, base_url=_origin(request)), "live": world.is_live(conf)}
-
-
-def _origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+    return {**world.api_json(conf, base_url=origin(request)), "live": world.is_live(conf)}
 
 
 def _conf_id(request: web.Request) -> int:
-    raw = request.match_info["conf_id"]
-    if not raw.isdigit():
-        raise SimInputError(f"conference id must be an integer, not {raw!r}")
-    return int(raw)
+    return path_integer(request, "conf_id", "conference id")
 
 
 @routes.get("/_sim/state")

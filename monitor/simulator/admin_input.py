@@ -31,6 +31,14 @@ async def read_body(request: web.Request) -> Body:
     return Body(data)
 
 
+def path_integer(request: web.Request, key: str, what: str) -> int:
+    """An id from the admin path, or a 400 naming what it should have been."""
+    raw = request.match_info[key]
+    if not raw.isdigit():
+        raise SimInputError(f"{what} must be an integer, not {raw!r}")
+    return int(raw)
+
+
 def parse_context_type(value: str) -> ContextType:
     for context_type in CONTEXT_TYPES:
         if value == context_type:

@@ -2,7 +2,10 @@
 
 ``GET /api/v1/users/self``, ``GET /api/v1/conferences`` (``for_user``: ``state=live`` filter,
 bookmark pages) and ``GET /api/v1/{courses,groups}/:id/conferences`` (``index``: no filter,
-numbered pages, 404 for an unknown context or a disabled tab, 401 for a non-member).
+numbered pages). The index follows ``conferences_controller#index`` step by step: 404 for an
+unknown or deleted context, 302 to the context's page without a conference plugin, 401 without
+``:read``, 404 for a hidden tab (unless the user may manage the course), then every conference
+for those who may manage it and only their own for the rest (see ``rights``).
 Throttling, latency and faults are layered on by the middleware, not here.
 """
 
@@ -13,18 +16,19 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from monitor.simulator import responses
-from monitor.simulator.errors import SimAuthError, SimNotFoundError
-from monitor.simulator.paging import (
-    Page,
-    bookmark_page,
-    decode_bookmark,
-    link_header,
+from monitor.simulator.canvas_support import (
+    authenticate,
+    bearer_token,
+    json_page,
     numbered_page,
-    page_number,
-    per_page,
+    origin,
+    path_id,
 )
+from monitor.simulator.paging import bookmark_page, decode_bookmark, per_page
 from monitor.simulator.records import ContextType, SimConference
-from monitor.simulator.runtime import BOOKMARKS, OPTIONS, WORLD
+from monitor.simulator.runtime import BOOKMARKS, WORLD
+
+__all__ = ["add_routes", "bearer_token"]
 
 
 def add_routes(app: web.Application) -> None:
@@ -34,23 +38,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/groups/{context_id}/conferences", group_conferences)
 
 
-def bearer_token(request: web.BaseRequest) -> str | None:
-    """``Authorization: Bearer <token>``, or Canvas's ``access_token`` query parameter."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.query.get("access_token") or None
-
-
-def _authenticate(request: web.Request) -> int | web.Response:
-    try:
-        return request.app[WORLD].authenticate(bearer_token(request))
-    except SimAuthError as exc:
-        return responses.invalid_token(exc.message)
-
-
 async def users_self(request: web.Request) -> web.Response:
-    user = _authenticate(request)
+    user = authenticate(request)
     if isinstance(user, web.Response):
         return user
     name = request.app[WORLD].user_name(user)
@@ -61,7 +50,7 @@ async def users_self(request: web.Request) -> web.Response:
             "name": name,
             "sortable_name": f"{last}, {first}" if first else name,
             "short_name": name,
-            "avatar_url": f"{_origin(request)}/images/messages/avatar-50.png",
+            "avatar_url": f"{origin(request)}/images/messages/avatar-50.png",
             "locale": None,
             "effective_locale": "en",
             "permissions": {"can_update_name": True, "can_update_avatar": False},
@@ -70,7 +59,7 @@ async def users_self(request: web.Request) -> web.Response:
 
 
 async def for_user(request: web.Request) -> web.Response:
-    user = _authenticate(request)
+    user = authenticate(request)
     if isinstance(user, web.Response):
         return user
     world = request.app[WORLD]
@@ -89,7 +78,7 @@ async def for_user(request: web.Request) -> web.Response:
     rels.append(("first", "first"))
     if page.next_page is None:
         rels.append(("last", current))
-    return _page_response(request, page, size, rels)
+    return json_page(request, {"conferences": _json(request, page.items)}, size, rels)
 
 
 async def course_conferences(request: web.Request) -> web.Response:
@@ -101,50 +90,29 @@ async def group_conferences(request: web.Request) -> web.Response:
 
 
 def _index(request: web.Request, context_type: ContextType) -> web.Response:
-    user = _authenticate(request)
+    user = authenticate(request)
     if isinstance(user, web.Response):
         return user
     world = request.app[WORLD]
-    raw_id = request.match_info["context_id"]
-    if not raw_id.isdigit():
+    context_id = path_id(request, "context_id")
+    if context_id is None or not world.context_exists(context_type, context_id):
         return responses.not_found()
-    try:
-        ctx = world.context(context_type, int(raw_id))
-    except SimNotFoundError:
-        return responses.not_found()
-    if not world.is_member(user, context_type, ctx.context_id):
+    if not world.plugins_configured:
+        segment = "courses" if context_type == "Course" else "groups"
+        return responses.redirect(f"{origin(request)}/{segment}/{context_id}")
+    view = world.conference_view(user, context_type, context_id)
+    if not view.can_read:
         return responses.unauthorized()
-    if not ctx.conferences_tab:
+    if not view.tab_visible:
         return responses.tab_disabled(context_type)
-    size = per_page(request.query)
-    number = page_number(request.query)
-    page, last = numbered_page(world.index(context_type, ctx.context_id), number, size)
-    rels = [("current", str(number))]
-    if page.next_page is not None:
-        rels.append(("next", page.next_page))
-    if number > 1:
-        rels.append(("prev", str(number - 1)))
-    rels += [("first", "1"), ("last", str(last))]
-    return _page_response(request, page, size, rels)
-
-
-def _page_response(
-    request: web.Request, page: Page, size: int, rels: Sequence[tuple[str, str]]
-) -> web.Response:
-    options = request.app[OPTIONS]
-    origin = _origin(request, upper=options.link_host_upper)
-    link = link_header(f"{origin}{request.path}", request.query, size, rels)
-    name = "link" if options.link_header_lowercase else "Link"
-    body = {"conferences": _json(request, page.items)}
-    return responses.canvas_json(body, headers={name: link})
+    confs = world.index(context_type, context_id)
+    if not view.sees_all:
+        confs = [c for c in confs if user in c.users]
+    shown, rels, size = numbered_page(request, confs, counted=True)
+    return json_page(request, {"conferences": _json(request, shown)}, size, rels)
 
 
 def _json(request: web.Request, confs: Sequence[SimConference]) -> list[dict[str, object]]:
     world = request.app[WORLD]
-    origin = _origin(request)
-    return [world.api_json(c, base_url=origin) for c in confs]
-
-
-def _origin(request: web.Request, *, upper: bool = False) -> str:
-    host = request.host.upper() if upper else request.host
-    return f"{request.scheme}://{host}"
+    base = origin(request)
+    return [world.api_json(c, base_url=base) for c in confs]

@@ -13,7 +13,7 @@ import asyncio
 from aiohttp import web
 
 from monitor.simulator import responses
-from monitor.simulator.canvas_api import bearer_token
+from monitor.simulator.canvas_support import bearer_token
 from monitor.simulator.paging import page_number
 from monitor.simulator.runtime import (
     ADMIN_PREFIX,

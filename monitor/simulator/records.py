@@ -1,4 +1,5 @@
-"""The simulator's values: conferences, participants, recordings, contexts and tokens.
+"""The simulator's values: conferences, participants, recordings, contexts, tokens, and the
+institution around them (accounts, courses, groups).
 
 All frozen: the world replaces a record to change it, so a value a test holds never changes
 under its feet (ask ``World.get`` for the current one) and a JSON page is built from one
@@ -112,6 +113,51 @@ class SimConference:
 
     def _of(self, kind: ParticipationType) -> tuple[int, ...]:
         return tuple(p.user_id for p in self.participants if p.kind is kind)
+
+
+class CourseState(StrEnum):
+    """A course's ``workflow_state`` as the API shows it (``created``/``claimed`` read
+    ``unpublished``); a deleted course stays in the database but is gone from the API."""
+
+    UNPUBLISHED = "unpublished"
+    AVAILABLE = "available"
+    COMPLETED = "completed"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class SimAccount:
+    """An account of the tree; the root has no parent and (in Canvas's JSON) no root id."""
+
+    id: int
+    name: str
+    parent_account_id: int | None = None
+    root_account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimCourse:
+    """A course's catalogue entry; its members and tab live in its ``SimContext``."""
+
+    id: int
+    account_id: int
+    name: str
+    course_code: str
+    created_at: datetime
+    workflow_state: CourseState = CourseState.AVAILABLE
+    enrollment_term_id: int = 1
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimGroup:
+    """A group belongs to a course, or (``course_id`` None) to an account."""
+
+    id: int
+    name: str
+    course_id: int | None = None
+    account_id: int | None = None
 
 
 def is_live(conf: SimConference, now: datetime) -> bool:

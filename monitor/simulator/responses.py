@@ -63,6 +63,12 @@ def tab_disabled(context_type: str) -> web.Response:
     return canvas_json({"message": f"That page has been disabled for this {noun}"}, status=404)
 
 
+def redirect(url: str) -> web.Response:
+    """Rails's ``redirect_to``: a 302 with a tiny HTML body pointing at ``url``."""
+    body = f'<html><body>You are being <a href="{url}">redirected</a>.</body></html>'
+    return web.Response(status=302, text=body, content_type="text/html", headers={"Location": url})
+
+
 def throttled(mode: ThrottleMode, headers: Mapping[str, str]) -> web.Response:
     if mode is ThrottleMode.TOO_MANY_REQUESTS:
         return web.Response(status=429, text=TOO_MANY_BODY, headers=headers)

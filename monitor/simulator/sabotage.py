@@ -89,36 +89,47 @@ def _cut_in_half(body: bytes) -> bytes:
     return body[: max(1, len(body) // 2)]
 
 
-def _conferences(body: bytes) -> list[Any] | None:
+def _records(body: bytes) -> tuple[list[Any], bool] | None:
+    """The records of a listing and whether they came wrapped (``{"conferences": [...]}``)
+    rather than as the bare array of the account, course and group listings."""
     try:
         data = json.loads(body)
     except ValueError:
         return None
+    if isinstance(data, list):
+        return data, False
     confs = data.get("conferences") if isinstance(data, dict) else None
-    return confs if isinstance(confs, list) else None
+    return (confs, True) if isinstance(confs, list) else None
 
 
 def _reshape(body: bytes, shape: Shape) -> bytes:
-    confs = _conferences(body)
-    if confs is None:
+    """Conference lists: ``array`` unwraps, ``missing`` renames the key, ``not_list`` keys by
+    id. A bare array comes back as an object (``{"data": [...]}``, or keyed by id)."""
+    found = _records(body)
+    if found is None:
         return body
+    items, wrapped = found
     match shape:
         case Shape.ARRAY:
-            return encode(confs)
+            return encode(items if wrapped else {"data": items})
         case Shape.MISSING:
-            return encode({"data": confs})
+            return encode({"data": items})
         case Shape.NOT_LIST:
-            return encode({"conferences": {str(c.get("id")): c for c in confs}})
+            by_id = {str(c.get("id") if isinstance(c, dict) else i): c for i, c in enumerate(items)}
+            return encode({"conferences": by_id} if wrapped else by_id)
         case _:
             assert_never(shape)
 
 
 def _add_bad_records(body: bytes) -> bytes:
     """Keep the real records; add one without ``id``, one with a string id, one with null."""
-    confs = _conferences(body)
-    if confs is None:
+    found = _records(body)
+    if found is None:
         return body
-    template: dict[str, Any] = dict(confs[0]) if confs else {"title": "Broken", "users": [1]}
+    items, wrapped = found
+    first = items[0] if items and isinstance(items[0], dict) else None
+    template: dict[str, Any] = dict(first) if first else {"title": "Broken", "users": [1]}
     no_id = {k: v for k, v in template.items() if k != "id"}
     bad = [{**template, "id": "not-a-number"}, {**template, "id": None}]
-    return encode({"conferences": [no_id, *confs, *bad]})
+    broken = [no_id, *items, *bad]
+    return encode({"conferences": broken} if wrapped else broken)

@@ -14,7 +14,15 @@ from typing import Self
 
 from aiohttp import web
 
-from monitor.simulator import admin_api, admin_controls, admin_index, canvas_api
+from monitor.simulator import (
+    admin_api,
+    admin_controls,
+    admin_index,
+    admin_institution,
+    canvas_accounts,
+    canvas_api,
+    canvas_courses,
+)
 from monitor.simulator.faults import FaultInjector
 from monitor.simulator.middleware import canvas_middleware
 from monitor.simulator.paging import BookmarkPages
@@ -53,9 +61,12 @@ def create_app(
     app[REQUESTS] = RequestLog() if requests is None else requests
     app[BOOKMARKS] = BookmarkPages()
     canvas_api.add_routes(app)
+    canvas_accounts.add_routes(app)
+    canvas_courses.add_routes(app)
     app.add_routes(admin_api.routes)
     app.add_routes(admin_controls.routes)
     app.add_routes(admin_index.routes)
+    app.add_routes(admin_institution.routes)
     return app
 
 

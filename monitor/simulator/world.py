@@ -1,8 +1,10 @@
-"""The fake Canvas's ground truth: users, tokens, courses/groups and their conferences.
+"""The fake Canvas's ground truth: users, tokens, the institution and its conferences.
 
 Pure in-memory state with no I/O, so tests can drive it directly and the HTTP layer only
 translates. The queries (``live_for_user``, ``index``) follow Canvas's SQL exactly: the
-``live`` scope, membership, participant rows and ``created_at DESC, id DESC``.
+``live`` scope, membership, participant rows and ``created_at DESC, id DESC``. Conferences are
+indexed by context and by participant, so with an institution's tens of thousands of them a
+course's index or a user's live list reads only its own.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from monitor.simulator import serialize
-from monitor.simulator.directory import DEFAULT_USER_ID, Directory
+from monitor.simulator.builder import InstitutionPlan, InstitutionSummary, build_institution
+from monitor.simulator.directory import DEFAULT_USER_ID, ContextKey
 from monitor.simulator.errors import SimInputError, SimNotFoundError
+from monitor.simulator.institution import Institution
 from monitor.simulator.records import (
     ContextType,
     Participant,
@@ -41,7 +45,7 @@ def whole_seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-class World(Directory):
+class World(Institution):
     """Everything the fake Canvas knows. Conference mutators return the changed conference."""
 
     def __init__(self, clock: Clock | None = None, *, base_url: str = "http://canvas.sim") -> None:
@@ -51,15 +55,23 @@ class World(Directory):
         self.reset()
 
     def reset(self) -> None:
-        """Back to the default set-up: user 1, token ``sim-token``, courses 101/202, group 7."""
-        #: False models a Canvas without a conference plugin: ``for_user`` answers ``[]``.
+        """Back to the default set-up: user 1, token ``sim-token``, courses 101/202, group 7, in
+        root account 1, with its admins' tokens ``admin-token`` and ``viewer-token``."""
+        #: False models a Canvas without a conference plugin: ``for_user`` answers ``[]``, a
+        #: context's index redirects (302) to the context's page.
         self.plugins_configured = True
         self._conferences: dict[int, SimConference] = {}
+        self._ids_by_context: dict[ContextKey, set[int]] = {}
+        self._ids_by_user: dict[int, set[int]] = {}
         self._next_id = FIRST_CONFERENCE_ID
         self._reset_directory()
 
     def now(self) -> datetime:
         return whole_seconds(self.clock())
+
+    def build_institution(self, plan: InstitutionPlan | None = None) -> InstitutionSummary:
+        """Add a whole scripted institution (accounts, courses, conferences) to this world."""
+        return build_institution(self, plan or InstitutionPlan())
 
     # conferences
 
@@ -80,6 +92,8 @@ class World(Directory):
     ) -> SimConference:
         """A new, not yet started conference; the first participant is its initiator."""
         self.context(context_type, context_id)
+        if context_type == "Course" and not self.course_alive(context_id):
+            raise SimInputError(f"course {context_id} is deleted")
         if duration is not None and duration < 0:
             raise SimInputError("duration must be a non-negative number of minutes or null")
         conf_id = self._next_id if conference_id is None else conference_id
@@ -109,6 +123,9 @@ class World(Directory):
             has_calendar_event=has_calendar_event,
         )
         self._conferences[conf_id] = conf
+        self._ids_by_context.setdefault((context_type, context_id), set()).add(conf_id)
+        for uid in users:
+            self._ids_by_user.setdefault(uid, set()).add(conf_id)
         return conf
 
     def get(self, conf_id: int) -> SimConference:
@@ -170,17 +187,22 @@ class World(Directory):
         if user_id in conf.users:
             return conf
         self.add_user(user_id)
+        self._ids_by_user.setdefault(user_id, set()).add(conf_id)
         row = Participant(user_id, ParticipationType.INVITEE)
         return self._put(conf, participants=(*conf.participants, row))
 
     def remove_participant(self, conf_id: int, user_id: int) -> SimConference:
         conf = self.get(conf_id)
         rows = tuple(p for p in conf.participants if p.user_id != user_id)
+        self._ids_by_user.get(user_id, set()).discard(conf_id)
         return self._put(conf, participants=rows)
 
     def delete_conference(self, conf_id: int) -> None:
-        self.get(conf_id)
+        conf = self.get(conf_id)
         del self._conferences[conf_id]
+        self._ids_by_context[(conf.context_type, conf.context_id)].discard(conf_id)
+        for uid in conf.users:
+            self._ids_by_user[uid].discard(conf_id)
 
     # queries, as Canvas's controllers run them
 
@@ -194,7 +216,7 @@ class World(Directory):
         now = self.now()
         return _sorted(
             c
-            for c in self._conferences.values()
+            for c in self._of(self._ids_by_user.get(user_id, ()))
             if self.is_member(user_id, c.context_type, c.context_id)
             and user_id in c.users
             and (not live or _is_live(c, now))
@@ -206,11 +228,10 @@ class World(Directory):
     def index(self, context_type: ContextType, context_id: int) -> list[SimConference]:
         """Every conference of one course or group (what a teacher's index shows)."""
         self.context(context_type, context_id)
-        return _sorted(
-            c
-            for c in self._conferences.values()
-            if c.context_type == context_type and c.context_id == context_id
-        )
+        return _sorted(self._of(self._ids_by_context.get((context_type, context_id), ())))
+
+    def _of(self, ids: Iterable[int]) -> Iterable[SimConference]:
+        return (self._conferences[i] for i in ids)
 
     def api_json(self, conf: SimConference, *, base_url: str | None = None) -> dict[str, Any]:
         return serialize.conference_json(conf, base_url or self.base_url)

@@ -3,7 +3,7 @@
 store and Redis (``store.redis``); ``open_store`` picks one from a ``state_url``.
 """
 
-from monitor.store.base import STORE_RETRY, open_store
+from monitor.store.base import open_store
 from monitor.store.roles import Store
 
-__all__ = ["STORE_RETRY", "Store", "open_store"]
+__all__ = ["Store", "open_store"]

@@ -7,14 +7,13 @@ from typing import Final
 
 from monitor.core.errors import ConfigError
 from monitor.core.secret import Secret
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.roles import Store
 
-#: Seconds to wait before asking a store that failed again.
-STORE_RETRY: Final = 1.0
 
-
-def open_store(url: Secret, *, consumer: str) -> Store:
-    """The store a ``state_url`` names. ``consumer`` names this process among replicas."""
+def open_store(url: Secret, *, consumer: str, timings: Timings = PRODUCTION) -> Store:
+    """The store a ``state_url`` names. ``consumer`` names this process among replicas;
+    ``timings`` say when a Redis outbox reclaims a silent consumer's entries."""
     scheme = url.reveal().partition(":")[0].lower()  # urlsplit rejects some lists of hosts
     if scheme == "memory":
         from monitor.store.memory import MemoryStore  # noqa: PLC0415 - only what is used
@@ -26,7 +25,8 @@ def open_store(url: Secret, *, consumer: str) -> Store:
         from monitor.store.redis.store import RedisStore  # noqa: PLC0415 - only what is used
 
         where = redis_url.where(url.reveal())  # names every host of a Sentinel or Cluster
-        return RedisStore(redis_client.connect(url), consumer=consumer, where=where)
+        client = redis_client.connect(url)
+        return RedisStore(client, consumer=consumer, where=where, timings=timings)
     raise ConfigError("state_url", f"unsupported scheme {scheme!r}")
 
 

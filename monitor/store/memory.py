@@ -11,10 +11,12 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict, deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import SourceState
 from monitor.store.values import (
     DeadLetter,
@@ -45,6 +47,9 @@ class MemoryStore:
         self._leases: dict[str, tuple[str, int]] = {}
         self._fences: dict[str, int] = defaultdict(int)
         self._members: dict[str, int] = {}
+        self._baselines: dict[str, datetime] = {}
+        self._directories: dict[str, bytes] = {}
+        self._marks: dict[str, dict[str, str]] = defaultdict(dict)
 
     async def ping(self) -> None:
         return None
@@ -58,7 +63,8 @@ class MemoryStore:
         current = self._states.get(source, Loaded(SourceState(), 0))
         if current.version != version:
             raise StaleStateError(f"source {source}: version {version} is not current")
-        if fence is not None and self._leases.get(source) != (fence.replica, fence.token):
+        lease = self._leases.get(LeaseName.source(source).key)
+        if fence is not None and lease != (fence.replica, fence.token):
             raise FencedError(f"source {source}: fenced, not {fence.replica}'s lease")
         self._states[source] = Loaded(outcome.state, version + 1)
         if outcome.events:
@@ -237,6 +243,26 @@ class MemoryStore:
 
     async def enable_sink(self, sink: str) -> None:
         self._disabled.pop(sink, None)
+
+    async def baseline_at(self, source: str, now: datetime) -> datetime:
+        return self._baselines.setdefault(source, now)
+
+    async def directory(self, source: str) -> bytes | None:
+        return self._directories.get(source)
+
+    async def save_directory(self, source: str, directory: bytes) -> None:
+        self._directories[source] = directory
+
+    async def context_marks(self, source: str) -> dict[str, str]:
+        return dict(self._marks[source])
+
+    async def mark_contexts(self, source: str, marks: Mapping[str, str]) -> None:
+        kept = self._marks[source]
+        for context, mark in marks.items():
+            if mark:
+                kept[context] = mark
+            else:
+                kept.pop(context, None)
 
     async def close(self) -> None:
         return None

@@ -2,15 +2,18 @@
 sink's delivery ``Outbox`` and ``Ledger``, the replicas ``LeaseStore``; ``Store`` is all of
 them, as both implementations (memory, Redis) are.
 
-Two implementations pass one contract suite per role (``tests/test_store_contract.py``,
-``tests/test_ledger_contract.py``, ``tests/test_leases.py``). The promise they keep
+Two implementations pass one contract suite per role (``tests/store/test_store_contract.py``,
+``tests/store/test_ledger_contract.py``, ``tests/replicas/test_leases.py``,
+``tests/store/test_watch_store_contract.py``). ``WatchStore`` keeps what an institution-wide
+watch knows between runs. The promise they keep
 (invariant 2): ``commit`` writes a source's new state and the events it implies in one atomic
 step, and refuses to write over a version it did not load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from monitor.core.diff import Outcome
@@ -72,7 +75,7 @@ class Outbox(Protocol):
 
         Also forgets retry states whose entry is no longer pending for their sink (saved too
         late, or left by a crash, or the entry was trimmed), so they never pile up. Called on
-        a slow beat (``app.TRIM_EVERY``); it costs nothing while nothing was delivered."""
+        a slow beat (``Timings.trim_every``); it costs nothing while nothing was delivered."""
 
     async def adopt(self, sink: str) -> int:
         """Take over every entry of ``sink`` still pending with another consumer (this replica
@@ -146,11 +149,35 @@ class LeaseStore(Protocol):
         (ms): a member that keeps beating moves its time on (``name_claim``)."""
 
 
+class WatchStore(Protocol):
+    """What a source that watches an institution keeps between runs and shares with replicas:
+    its baseline moment, the courses its accounts hold, and what it knows of each context.
+
+    Written after the commit of what they describe, never before, so a crash between the two
+    costs at most a context read once more as if for the first time (which announces nothing
+    already tracked). The values are the watch's own encoding; the store keeps them as given.
+    """
+
+    async def baseline_at(self, source: str, now: datetime) -> datetime:
+        """When ``source`` was first watched: the stored moment, or ``now`` (then stored)."""
+
+    async def directory(self, source: str) -> bytes | None:
+        """The last complete discovery of ``source``'s accounts, as saved."""
+
+    async def save_directory(self, source: str, directory: bytes) -> None: ...
+
+    async def context_marks(self, source: str) -> dict[str, str]:
+        """What the watch noted per context (``"Course:101"``: a tier letter)."""
+
+    async def mark_contexts(self, source: str, marks: Mapping[str, str]) -> None:
+        """Note these contexts (an empty value forgets one)."""
+
+
 class Deliveries(Outbox, Ledger, Protocol):
     """What a sink's delivery needs: its outbox and its ledger."""
 
 
-class Store(StateStore, Outbox, Ledger, LeaseStore, Protocol):
+class Store(StateStore, WatchStore, Outbox, Ledger, LeaseStore, Protocol):
     """Every role: what ``open_store`` returns.
 
     Store errors raise ``StoreError``."""

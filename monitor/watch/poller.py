@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import structlog
 
@@ -21,18 +21,28 @@ from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Deadline
 from monitor.canvas.snapshot import confirm, take_snapshot
 from monitor.config.settings import SourceConfig
+from monitor.core.contexts import ContextInfo
 from monitor.core.diff import Delta, Outcome, diff, vanished
 from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStateError, StoreError
-from monitor.core.models import EndReason, Event, EventType, SourceState, parse_time
+from monitor.core.lease_name import LeaseName
+from monitor.core.models import (
+    Conference,
+    EndReason,
+    Event,
+    EventType,
+    SourceState,
+    parse_time,
+)
+from monitor.core.purpose import Purpose, reading_for
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
 from monitor.store.values import Fence
+from monitor.watch.names import Names
+from monitor.watch.watch import Watch
 
 log = structlog.get_logger("monitor.watch.poller")
-
-PRUNE_EVERY: Final = timedelta(hours=1)
-LOAD_RETRY: Final = 1.0
 
 
 def utcnow() -> datetime:
@@ -101,12 +111,21 @@ class Poller:
         clock: Callable[[], datetime] = utcnow,
         leases: LeaseKeeper | None = None,
         quiet_events: bool = False,
+        timings: Timings = PRODUCTION,
+        watch: Watch | None = None,
     ) -> None:
         self.source = source
+        self._prune_every = timedelta(seconds=timings.prune_every)
+        # None: every poll reads the live list and the configured contexts (a snapshot);
+        # a Watch: each step reads what the schedule says (a source with accounts).
+        self.watch = watch
+        directory = (lambda: watch.discovery.directory) if watch is not None else (lambda: None)
+        self._names = Names(client, directory)
         # A console sink on a terminal already prints each event: log them at debug only.
         self._quiet_events = quiet_events
         self._baseline_told = False  # the ``baseline`` line: once per source and process
         self._leases = leases  # None: this process is the only one that polls
+        self._lease = LeaseName.source(source.name)
         self.interval = interval
         self._client = client
         self._store = store
@@ -133,23 +152,74 @@ class Poller:
     @property
     def holds(self) -> bool:
         """Does this replica poll the source now (holds its lease)?"""
-        return self._leases is None or self._leases.holds(self.name)
+        return self._leases is None or self._leases.holds(self._lease)
+
+    @property
+    def coverage_problem(self) -> str | None:
+        """Why this source does not watch all it should, or None (``/readyz``)."""
+        if self.watch is None or self.elsewhere:
+            return None
+        discovery = self.watch.discovery
+        if discovery.failing is not None:
+            return f"discovery of its accounts fails: {discovery.failing}"
+        if discovery.directory is None:
+            return "discovery of its accounts has not completed yet"
+        return None
+
+    def describe(self, conference: Conference) -> ContextInfo | None:
+        return self._names.describe(conference)
 
     @property
     def elsewhere(self) -> bool:
         """Is the source another replica's to poll (and to answer for in readiness)?"""
-        return self._leases is not None and self._leases.elsewhere(self.name)
+        return self._leases is not None and self._leases.elsewhere(self._lease)
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.watch is not None:
+            await self._run_watch(self.watch, stop)
+            return
         async with contextlib.aclosing(ticker(self.interval, stop)) as ticks:
             async for _ in ticks:
-                if self.holds:
-                    await self.poll_once()
-                else:  # another replica polls it; load afresh should the lease come back here
-                    self.heartbeat = time.monotonic()
-                    if self._version is not None:
-                        self._version = None
-                        self._metrics.set_live(self.name, [])  # the holder reports it
+                await self._beat()
+
+    async def _beat(self) -> None:
+        if self.holds:
+            await self.poll_once()
+        else:  # another replica polls it; load afresh should the lease come back here
+            self.heartbeat = time.monotonic()
+            if self._version is not None:
+                self._version = None
+                self._metrics.set_live(self.name, [])  # the holder reports it
+
+    async def _run_watch(self, watch: Watch, stop: asyncio.Event) -> None:
+        """Steps whenever the schedule has something due (or discovery brought new courses);
+        discovery beside them."""
+
+        async def pause(seconds: float) -> None:
+            """Until ``seconds`` pass, the service stops or the directory changes."""
+            waits = [asyncio.ensure_future(e.wait()) for e in (stop, watch.discovery.changed)]
+            try:
+                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(watch.discovery.run(stop, lambda: self.holds))
+            while not stop.is_set():
+                if self.holds and watch.prepared:
+                    due = watch.due_in()
+                    wait = self.interval if due is None else min(due, self.interval)
+                    if wait > 0 and not watch.discovery.changed.is_set():
+                        await pause(wait)
+                        continue
+                    await self._beat()
+                else:  # the first step prepares the watch; a standby keeps its heartbeat
+                    await self._beat()
+                    if not (self.holds and watch.prepared):
+                        watch.forget()  # load afresh should the lease come (back) here
+                        watch.discovery.changed.clear()  # taken in by that load
+                        await pause(self.interval)
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
@@ -167,7 +237,7 @@ class Poller:
                 if isinstance(exc, FencedError):  # another replica holds the lease now
                     self._metrics.commits_refused.labels(self.name).inc()
                     if self._leases is not None:
-                        self._leases.refused(self.name)
+                        self._leases.refused(self._lease)
                 self._failed(PollFailure.STORE, str(exc))
                 return False
             except StoreError as exc:
@@ -192,7 +262,7 @@ class Poller:
         )
 
     async def _poll(self) -> Outcome:
-        fence = None if self._leases is None else self._leases.fence(self.name)
+        fence = None if self._leases is None else self._leases.fence(self._lease)
         if fence is None and self._leases is not None:  # trust ran out since ``holds``
             raise StaleStateError(f"source {self.name}: the lease lapsed; not committing")
         if fence != self._fence:  # a new lease: another replica may have committed meanwhile
@@ -201,10 +271,12 @@ class Poller:
         self._version = version
         now = self._clock()
         deadline = Deadline(self.source.poll_timeout)
+        if self.watch is not None:
+            return await self._step(self.watch, version, fence, now, deadline)
         snapshot, listings = await take_snapshot(self._client, self.source, now, deadline)
         gone = vanished(self.state, snapshot)
         confirmations = await confirm(self._client, gone, listings, deadline) if gone else {}
-        prune = self._last_prune is None or now - self._last_prune >= PRUNE_EVERY
+        prune = self._last_prune is None or now - self._last_prune >= self._prune_every
         outcome = diff(
             self.name,
             self.state,
@@ -215,11 +287,47 @@ class Poller:
             grace_polls=self.source.confirm_grace,
             prune=prune,
         )
+        outcome = await self._names.name(outcome, deadline)
         if outcome.delta:
             self._version = await self._store.commit(self.name, version, outcome, fence)
         if prune:
             self._last_prune = now
         self._quiet_baseline = False
+        return outcome
+
+    async def _step(
+        self, watch: Watch, version: int, fence: Fence | None, now: datetime, deadline: Deadline
+    ) -> Outcome:
+        """One step of a watched source: what the schedule says, diffed by what it covers."""
+        await watch.prepare(now, self.state)
+        reading = await watch.read(now, deadline)
+        gone = vanished(self.state, reading.snapshot, reading.scope)
+        with reading_for(Purpose.CONFIRM):
+            confirmations = (
+                await confirm(self._client, gone, reading.listings, deadline) if gone else {}
+            )
+        outcome = diff(
+            self.name,
+            self.state,
+            reading.snapshot,
+            confirmations,
+            now=now,
+            announce_existing=self.source.announce_existing and not self._quiet_baseline,
+            grace_polls=self.source.confirm_grace,
+            prune=self._last_prune is None or now - self._last_prune >= self._prune_every,
+            scope=reading.scope,
+        )
+        outcome = await self._names.name(outcome, deadline)
+        if outcome.delta:
+            try:
+                self._version = await self._store.commit(self.name, version, outcome, fence)
+            except StoreError:
+                watch.unread(reading)
+                raise
+        if self._last_prune is None or now - self._last_prune >= self._prune_every:
+            self._last_prune = now
+        self._quiet_baseline = False
+        await watch.settled(reading, outcome.state, now)
         return outcome
 
     async def _load(self, fence: Fence | None) -> int:

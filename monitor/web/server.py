@@ -103,6 +103,9 @@ def source_checks(pollers: Sequence[SourceView]) -> list[dict[str, Any]]:
         if poller.failing is not None:
             check["failing"] = poller.failing.value
             check["error"] = poller.last_error
+        if (problem := poller.coverage_problem) is not None:
+            check["ok"] = False
+            check["coverage"] = problem
         checks.append(check)
     return checks
 
@@ -171,9 +174,20 @@ async def live(request: web.Request) -> web.Response:
                 "last_successful_poll": _iso(poller.last_success),
                 "failing": None if poller.failing is None else poller.failing.value,
                 "conferences": [dict(c.raw) for c in conferences],
+                "contexts": _contexts(poller, conferences),
             }
         )
     return web.json_response({"sources": sources})
+
+
+def _contexts(poller: SourceView, conferences: Sequence[Conference]) -> dict[str, Any]:
+    """The course or group of each live conference, by ``"Course:101"``: names for people."""
+    found: dict[str, Any] = {}
+    for conference in conferences:
+        info = poller.describe(conference)
+        if info is not None:
+            found[f"{info.type}:{info.id}"] = info.envelope()
+    return found
 
 
 def _row(conference: Conference) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from monitor.core.contexts import ContextInfo
 from monitor.core.errors import PollFailure
-from monitor.core.models import SourceState
+from monitor.core.models import Conference, SourceState
 from monitor.observe.metrics import Metrics
 from monitor.store.roles import Store
 from monitor.store.values import SinkDisabled
@@ -33,6 +34,14 @@ class SourceView(Protocol):
     @property
     def last_success(self) -> float | None:
         """``time.monotonic()`` of the last good poll."""
+
+    @property
+    def coverage_problem(self) -> str | None:
+        """Why the source does not watch all it should (its accounts' discovery has not
+        completed, or fails), or None."""
+
+    def describe(self, conference: Conference) -> ContextInfo | None:
+        """What is known of the conference's course or group."""
 
 
 class SinkView(Protocol):

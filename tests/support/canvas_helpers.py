@@ -27,6 +27,7 @@ from monitor.canvas.lane import Lane
 from monitor.config.settings import SourceConfig
 from monitor.core.diff import Outcome
 from monitor.core.errors import PollFailure, StoreError
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.simulator import Simulator, World
@@ -35,6 +36,7 @@ from monitor.store.values import Fence
 from monitor.watch.poller import Poller
 from tests.support.service import source_config
 from tests.support.store_wrappers import PassThroughStore
+from tests.support.timings import QUICK
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
 LIVE = "/api/v1/conferences"
@@ -148,13 +150,16 @@ def make_client(
     *,
     seed: int = SMALL_DRAWS_SEED,
     lane: Lane | None = None,
+    timings: Timings = PRODUCTION,
 ) -> CanvasClient:
+    """A Canvas client with production's timings (its tests measure the backoff) unless told."""
     return CanvasClient(
         session,
         source,
-        lane if lane is not None else Lane(source.rate_limit),
+        lane if lane is not None else Lane(source.rate_limit, timings=timings),
         metrics,
         rng=random.Random(seed),  # noqa: S311 - reproducible jitter, not a secret
+        timings=timings,
     )
 
 
@@ -303,6 +308,7 @@ class Rig:
     metrics: Metrics
     poller: Poller
     session: aiohttp.ClientSession
+    timings: Timings
 
     @property
     def world(self) -> World:
@@ -336,8 +342,10 @@ class Rig:
         """Another poller of the same source: another replica, or this one restarted."""
         source = self.poller.source
         metrics = metrics if metrics is not None else new_metrics()
-        client = make_client(self.session, source, metrics)
-        return Poller(source, client, store, metrics, interval=1.0, clock=self.clock)
+        client = make_client(self.session, source, metrics, timings=self.timings)
+        return Poller(
+            source, client, store, metrics, interval=1.0, clock=self.clock, timings=self.timings
+        )
 
 
 @asynccontextmanager
@@ -347,16 +355,25 @@ async def poller_rig(
     clock: FakeClock | None = None,
     interval: float = 1.0,
     leases: LeaseKeeper | None = None,
+    timings: Timings = QUICK,
     **overrides: object,
 ) -> AsyncIterator[Rig]:
+    """A poller of one simulated source, retrying Canvas within milliseconds (``QUICK``)."""
     clock = clock if clock is not None else FakeClock()
     async with Simulator(World(clock=clock)) as sim, http_session() as session:
         source = fast_source(sim.url, **overrides)
         metrics = new_metrics()
         flaky = FlakyStore(store)
         await flaky.open_outbox([SINK], [source.name])
-        client = make_client(session, source, metrics)
+        client = make_client(session, source, metrics, timings=timings)
         poller = Poller(
-            source, client, flaky, metrics, interval=interval, clock=clock, leases=leases
+            source,
+            client,
+            flaky,
+            metrics,
+            interval=interval,
+            clock=clock,
+            leases=leases,
+            timings=timings,
         )
-        yield Rig(sim, clock, flaky, metrics, poller, session)
+        yield Rig(sim, clock, flaky, metrics, poller, session, timings)

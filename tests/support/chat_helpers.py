@@ -28,6 +28,7 @@ from monitor.config.settings import SinkConfig, SinkType
 from monitor.core.diff import Answer, Confirmation, diff
 from monitor.core.models import Conference, Event, SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import ChatSink
 from monitor.delivery.sinks.base import Attempt, Message
@@ -37,9 +38,10 @@ from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import OutboxEntry
 from tests.support import delivery_helpers
-from tests.support.chat_receivers import ChatRequest, SlackReceiver, _Answer
 from tests.support.factories import conference
 from tests.support.log_capture import captured_logs as capture_logs
+from tests.support.receiver import Received
+from tests.support.timings import QUICK
 
 #: Retries in a blink: four attempts within about 0.35 s.
 FAST_SCHEDULE: Final = (0.0, 0.05, 0.1, 0.2)
@@ -224,12 +226,13 @@ async def running_chat(
     *,
     grace: float = 1.0,
     seed: int = 7,
+    timings: Timings = QUICK,
 ) -> AsyncIterator[ChatRun]:
     """Run one chat ``SinkRunner`` on ``store`` (whose outbox must be open) until the end."""
     metrics = Metrics(["main"], [config.name])
     sink = RecordingSink(ChatSink(config, http))
     rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
-    runner = SinkRunner(sink, config, store, metrics, rng=rng)
+    runner = SinkRunner(sink, config, store, metrics, rng=rng, timings=timings)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop, grace))
     run = ChatRun(runner, sink, metrics, stop, task)
@@ -240,23 +243,6 @@ async def running_chat(
         if not task.done():
             with contextlib.suppress(TimeoutError):  # the test failed already: keep its reason
                 await asyncio.wait_for(task, grace + 5)
-
-
-class ScriptedSlack(SlackReceiver):
-    """A Slack receiver that gives the next requests scripted answers, then answers normally."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._script: list[_Answer] = []
-
-    def then(self, status: int, body: str = "", headers: dict[str, str] | None = None) -> None:
-        """Answer the next unscripted request with ``status``, ``body`` and ``headers``."""
-        self._script.append(_Answer(status, body, headers or {}))
-
-    def _answer(self, payload: Any, size: int, now: float) -> tuple[_Answer, bool]:
-        if self._script and self._forced is None:
-            return self._script.pop(0), False
-        return super()._answer(payload, size, now)
 
 
 _SINGLE: Final = re.compile(r":[a-z_]+: (Live now|Ended|Started and ended): Conference (\d+)")
@@ -296,7 +282,7 @@ def teams_notices(payload: Any) -> list[tuple[str, int]]:
 
 
 def shown(
-    requests: Sequence[ChatRequest], read: Callable[[Any], list[tuple[str, int]]]
+    requests: Sequence[Received], read: Callable[[Any], list[tuple[str, int]]]
 ) -> list[tuple[str, int]]:
     """Every (kind, conference id) the ``requests`` showed, in the order they arrived."""
     return [notice for request in requests for notice in read(request.json)]
@@ -310,7 +296,7 @@ def per_conference(notices: Sequence[tuple[str, int]]) -> dict[int, list[str]]:
     return said
 
 
-def gaps(requests: Sequence[ChatRequest]) -> list[float]:
+def gaps(requests: Sequence[Received]) -> list[float]:
     """Seconds between consecutive requests' arrival."""
     return [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
 

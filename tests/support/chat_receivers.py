@@ -1,22 +1,18 @@
-"""Slack- and Teams-like receivers on loopback: real aiohttp servers that check what the real
-services check, throttle the way they do, and record every request.
+"""Slack- and Teams-like receivers: the one test receiver (``receiver.py``) with what the real
+services check and how fast they take messages; they record every request like any receiver.
 
-``slack_problems`` and ``teams_problems`` are the validators the servers use; tests call them
+``slack_problems`` and ``teams_problems`` are the validators the receivers use; tests call them
 directly too, so a message the formatters build is held to the same rules with or without HTTP.
 Lengths are counted in UTF-16 code units, the stricter reading of "characters".
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from aiohttp import web
+from tests.support.receiver import Answer, Receiver
 
 CARD_ELEMENTS: Final = frozenset(
     {
@@ -244,138 +240,35 @@ def teams_problems(payload: object, size: int | None = None) -> list[str]:
     return problems
 
 
-@dataclass(frozen=True)
-class ChatRequest:
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    json: Any  # the parsed body; None when it was not JSON
-    status: int  # what we answered
-    answer: str  # the body we answered
-    at: float  # time.monotonic()
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class ChatReceiver:
-    """The shared machinery; ``SlackReceiver`` and ``TeamsReceiver`` say what they check."""
-
-    per_second = 1  # accepted messages per rolling second while ``rate_limit`` is on
-    throttled = _Answer(429)
-
-    def __init__(self, *, path: str = "/hook") -> None:
-        self.path = path
-        self.port = 0
-        self.requests: list[ChatRequest] = []
-        self.accepted: list[ChatRequest] = []
-        self.rate_limit = True
-        self._forced: _Answer | None = None
-        self._arrived = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
-
-    def answer_with(self, status: int | None, body: str = "") -> None:
-        """Answer every request with ``status`` and ``body``; ``None`` answers normally again."""
-        self._forced = None if status is None else _Answer(status, body)
-
-    def judge(self, payload: Any, size: int) -> _Answer:
-        """The answer to a well-paced message: a 2xx when it is valid."""
-        raise NotImplementedError
-
-    def _answer(self, payload: Any, size: int, now: float) -> tuple[_Answer, bool]:
-        """The answer, and whether the message counts as accepted (a forced answer never does)."""
-        if self._forced is not None:
-            return self._forced, False
-        recent = [r for r in self.accepted if now - r.at < 1.0]
-        if self.rate_limit and len(recent) >= self.per_second:
-            return self.throttled, False
-        answer = self.judge(payload, size)
-        return answer, 200 <= answer.status < 300
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        now = time.monotonic()
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        answer, accepted = self._answer(payload, len(body), now)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        record = ChatRequest(headers, body, payload, answer.status, answer.body, now)
-        async with self._arrived:
-            self.requests.append(record)
-            if accepted:
-                self.accepted.append(record)
-            self._arrived.notify_all()
-        return web.Response(status=answer.status, text=answer.body, headers=answer.headers)
-
-    async def wait_for(self, accepted: int, within: float = 10.0) -> list[ChatRequest]:
-        """Wait until at least ``accepted`` messages were taken."""
-        async with self._arrived:
-            await asyncio.wait_for(
-                self._arrived.wait_for(lambda: len(self.accepted) >= accepted), within
-            )
-        return self.accepted
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post(self.path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-
-class SlackReceiver(ChatReceiver):
+class SlackReceiver(Receiver):
     """An incoming webhook: 1 message/s (429 ``rate_limited``, ``Retry-After: 1``), Block Kit
     checked, ``200 ok``. ``answer_with(404, "channel_not_found")`` and the like play Slack's
     permanent errors (Slack also answers some, e.g. ``no_service``, with a 200)."""
 
     per_second = 1
-    throttled = _Answer(429, "rate_limited", {"Retry-After": "1"})
+    throttled = Answer(429, "rate_limited", {"Retry-After": "1"})
 
-    def judge(self, payload: Any, size: int) -> _Answer:
+    def judge(self, payload: Any, size: int) -> Answer:
         problems = slack_problems(payload)
         if not problems:
-            return _Answer(200, "ok")
-        return _Answer(400, "no_text" if problems[0].startswith("no_text") else "invalid_payload")
+            return Answer(200, "ok")
+        return Answer(400, "no_text" if problems[0].startswith("no_text") else "invalid_payload")
 
 
-class TeamsReceiver(ChatReceiver):
+class TeamsReceiver(Receiver):
     """A Workflows webhook: 4 messages/s (then 429), the card's version (at most 1.4), shape and
     size checked; ``202`` with an empty body, or ``400`` with a JSON error."""
 
     per_second = 4
-    throttled = _Answer(
+    throttled = Answer(
         429,
         json.dumps({"error": {"code": "429", "message": "Rate limit is exceeded. Retry in 1 s."}}),
         {"Retry-After": "1"},
     )
 
-    def judge(self, payload: Any, size: int) -> _Answer:
+    def judge(self, payload: Any, size: int) -> Answer:
         problems = teams_problems(payload, size)
         if not problems:
-            return _Answer(202)
+            return Answer(202)
         error = {"code": "InvalidRequestContent", "message": "; ".join(problems)}
-        return _Answer(400, json.dumps({"error": error}))
+        return Answer(400, json.dumps({"error": error}))

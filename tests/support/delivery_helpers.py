@@ -13,8 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -26,6 +24,7 @@ from monitor.core.diff import Answer, Confirmation, Outcome, diff
 from monitor.core.errors import StoreError
 from monitor.core.models import Event, SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.delivery.dispatch import SinkRunner
 from monitor.delivery.sinks import WebhookSink
 from monitor.observe.metrics import Metrics
@@ -38,6 +37,7 @@ from tests.support.receiver import Receiver
 from tests.support.redis_server import redis_server_binary
 from tests.support.service import webhook_config
 from tests.support.store_wrappers import PassThroughStore
+from tests.support.timings import QUICK
 
 StoreFactory = Callable[[], Store]
 
@@ -127,7 +127,7 @@ class GatedStore(WrappedStore):
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self.gate.wait()
-        await super().open_outbox(sinks, sources)
+        await self.inner.open_outbox(sinks, sources)
 
 
 class JitteryReceiver(Receiver):
@@ -144,41 +144,6 @@ class JitteryReceiver(Receiver):
         if self._rng.random() < self._failure_rate:
             self.fail_next += 1
         return await super()._handle(request)
-
-
-class Redirector:
-    """Answers every POST with ``status`` and ``Location: target``; counts what it got."""
-
-    def __init__(self, target: str, status: int = 307) -> None:
-        self.target = target
-        self.status = status
-        self.hits = 0
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/moved"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.hits += 1
-        return web.Response(status=self.status, headers={"Location": self.target})
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_post("/moved", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 @dataclass
@@ -214,12 +179,13 @@ async def running_sink(
     seed: int = 7,
     clock: FakeClock | None = None,
     metrics: Metrics | None = None,
+    timings: Timings = QUICK,
 ) -> AsyncIterator[Harness]:
     """Run one webhook ``SinkRunner`` on ``store`` (whose outbox must be open) until the end."""
     metrics = metrics if metrics is not None else Metrics(["main"], [config.name])
     sink = WebhookSink(config, http) if clock is None else WebhookSink(config, http, clock)
     rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
-    runner = SinkRunner(sink, config, store, metrics, rng=rng)
+    runner = SinkRunner(sink, config, store, metrics, rng=rng, timings=timings)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop, grace))
     harness = Harness(runner, sink, metrics, stop, task)
@@ -288,6 +254,14 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
     while not check():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def idle(runner: SinkRunner, within: float = 5.0) -> None:
+    """Wait until ``runner`` holds no entry: each one it read was acknowledged or dead-lettered,
+    none waits for a retry or a chat window. With an empty backlog, nothing is left that could
+    make another request: the positive signal a test waits for before it asserts that nothing
+    more was sent (rather than sleeping to leave "room for a duplicate")."""
+    await eventually(lambda: runner.inflight == 0, within)
 
 
 @asynccontextmanager

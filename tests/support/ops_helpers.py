@@ -21,8 +21,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from monitor.observe.metrics import Metrics
+from tests.support.paths import ROOT
 
-ROOT: Final = Path(__file__).resolve().parents[2]
 DASHBOARDS: Final = ROOT / "grafana" / "dashboards"
 RULES: Final = ROOT / "deploy" / "prometheus" / "rules.yaml"
 RULES_TEST: Final = ROOT / "deploy" / "prometheus" / "rules_test.yaml"
@@ -33,7 +33,7 @@ METRICS_DOC: Final = ROOT / "docs" / "metrics.md"
 
 _PROMETHEUS_RULE_HEAD: Final = """\
 # Generated from deploy/prometheus/rules.yaml by `python3 -m tests.support.ops_helpers`: edit
-# that file and regenerate; tests/test_ops_dashboards.py fails while the two differ.
+# that file and regenerate; tests/ops/test_ops_dashboards.py fails while the two differ.
 apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:

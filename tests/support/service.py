@@ -13,8 +13,10 @@ import aiohttp
 from monitor.app import serve
 from monitor.config.settings import Listen, Settings, SinkConfig, SinkType, SourceConfig
 from monitor.core.secret import Secret
+from monitor.core.timings import Timings
 from monitor.delivery.sinks import Sink
 from monitor.store.roles import Store
+from tests.support.timings import QUICK
 
 SIM_TOKEN = "sim-token"
 
@@ -68,6 +70,7 @@ async def running(
     sinks: Mapping[str, Sink] | None = None,
     store: Store | None = None,
     replica: str | None = None,
+    timings: Timings = QUICK,
 ) -> AsyncIterator[Running]:
     """Start ``serve`` in a task, yield once it listens, stop it gracefully on exit."""
     stop = asyncio.Event()
@@ -80,6 +83,7 @@ async def running(
             store=store,
             on_listening=listening.set_result,
             replica=replica,
+            timings=timings,
         )
     )
     try:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from monitor.delivery.sinks.base import Attempt, Message
+from monitor.delivery.sinks.notice import context_label
 from monitor.store.values import OutboxEntry
 
 
@@ -17,7 +18,8 @@ def describe(envelope: dict[str, Any]) -> str:
         return _notice(envelope, data)
     conference = data.get("conference", {})
     kind = envelope.get("type", "?").removeprefix("conference.")
-    where = f"{conference.get('context_type', '?')} {conference.get('context_id', '?')}"
+    context = data.get("context")
+    where = context_label(context if isinstance(context, dict) else {}, conference) or "?"
     line = (
         f"{envelope.get('timestamp', '')}  {kind:<8} [{data.get('source', '?')}] "
         f"{conference.get('title', '')!r} (id {conference.get('id')}, "

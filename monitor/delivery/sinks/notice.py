@@ -59,7 +59,7 @@ class Notice:
     source: str
     conference_id: int
     title: str
-    context: str  # "Course 101" / "Group 7": context_type and context_id as Canvas sends them
+    context: str  # "BIO-101 · Introduction to Biology", else "Course 101" / "Group 7"
     conference_type: str  # "BigBlueButton", ...
     url: str | None  # the conference's HTML page; http(s) only (Canvas's join_url is always null)
     started_at: datetime | None
@@ -122,8 +122,7 @@ def notice_of(event_id: str, envelope: Mapping[str, Any]) -> Notice:
         raise ValueError(f"not a conference event: {str(envelope.get('type'))[:100]!r}")
     data = _mapping(envelope.get("data"))
     conference = _mapping(data.get("conference"))
-    context_id = _int(conference.get("context_id"))
-    context = f"{_text(conference.get('context_type'))} {'' if context_id is None else context_id}"
+    context = context_label(_mapping(data.get("context")), conference)
     started_at = parse_time(data.get("started_at")) or parse_time(conference.get("started_at"))
     detected_at = (
         parse_time(data.get("detected_at")) or parse_time(envelope.get("timestamp")) or _EPOCH
@@ -138,7 +137,7 @@ def notice_of(event_id: str, envelope: Mapping[str, Any]) -> Notice:
         source=_text(data.get("source")),
         conference_id=_int(conference.get("id")) or 0,
         title=_text(conference.get("title")) or "Untitled conference",
-        context=context.strip(),
+        context=context,
         conference_type=_text(conference.get("conference_type")) or "unknown",
         url=safe_url(conference.get("url")),
         started_at=started_at,
@@ -149,6 +148,19 @@ def notice_of(event_id: str, envelope: Mapping[str, Any]) -> Notice:
         detected_at=detected_at,
         event_ids=(event_id,),
     )
+
+
+def context_label(context: Mapping[str, Any], conference: Mapping[str, Any]) -> str:
+    """``BIO-101 · Introduction to Biology`` when the event names its course (``data.context``),
+    else ``Course 101`` as Canvas identifies it."""
+    name, code = _text(context.get("name")).strip(), _text(context.get("course_code")).strip()
+    if name and code and code != name:
+        return f"{code} · {name}"
+    if name or code:
+        return name or code
+    context_id = _int(conference.get("context_id"))
+    label = f"{_text(conference.get('context_type'))} {'' if context_id is None else context_id}"
+    return label.strip()
 
 
 def merge(notices: Sequence[Notice]) -> list[Notice]:

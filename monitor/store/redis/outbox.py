@@ -2,13 +2,13 @@
 
 An entry stays in a group's pending list until the sink acknowledges it. A restarted process
 first reads its own pending entries (same consumer name); entries a silent consumer left idle
-past ``CLAIM_IDLE`` are taken over (``XAUTOCLAIM``), while a live consumer with a long retry
+past ``Timings.claim_idle`` are taken over (``XAUTOCLAIM``), while a live consumer with a long retry
 refreshes its claim (``keep``). A stream Redis lost comes back with its groups, from its start.
 Every command names one stream or one sink's keys, so each stays in one Redis Cluster slot;
 reading several streams at once is ``StreamReads``' business (one XREADGROUP, or one each).
 
 What costs one command per stream, that is per source, is done rarely: looking for idle entries
-every ``CLAIM_EVERY``, and trimming only the streams that acknowledgements moved since the last
+every ``claim_every``, and trimming only the streams that acknowledgements moved since the last
 trim (an idle outbox is never trimmed, it has nothing to lose).
 """
 
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
+from monitor.core.timings import Timings
 from monitor.store.redis import keys
 from monitor.store.redis.codec import decode_entry
 from monitor.store.redis.scripts import TRIM
@@ -30,20 +31,18 @@ from monitor.store.values import OutboxEntry
 
 log = structlog.get_logger("monitor.store")
 
-CLAIM_IDLE: Final = 60.0  # seconds an entry may sit with a silent consumer before another takes it
-# How often a reader looks for such entries: one XAUTOCLAIM per stream. A sink's new holder
-# adopts whatever the former one held at once (``supervise``), so this is the safety net for
-# the rest (a read that reached Redis very late); such an entry is delivered within
-# CLAIM_IDLE + CLAIM_EVERY, five minutes.
-CLAIM_EVERY: Final = 240.0
-
 
 class RedisOutbox:
     """Redis errors pass through; ``RedisStore`` converts them, naming what failed."""
 
-    def __init__(self, client: aioredis.Redis, consumer: str) -> None:
+    def __init__(self, client: aioredis.Redis, consumer: str, timings: Timings) -> None:
         self._redis = client
         self._consumer = consumer
+        # A sink's new holder adopts whatever the former one held at once (``supervise``), so
+        # the look for idle entries is the safety net for the rest (a read that reached Redis
+        # very late); such an entry is delivered within claim_idle + claim_every, five minutes.
+        self._claim_idle_ms = int(timings.claim_idle * 1000)
+        self._claim_every = timings.claim_every
         self._trim = client.register_script(TRIM)
         self.sources: list[str] = []
         self.sinks: list[str] = []
@@ -89,7 +88,7 @@ class RedisOutbox:
                 pending = await self._read_pending(sink, replay, count)
                 if pending or replay:
                     return pending
-            if time.monotonic() - self._claimed_at.get(sink, 0.0) >= CLAIM_EVERY:
+            if time.monotonic() - self._claimed_at.get(sink, 0.0) >= self._claim_every:
                 self._claimed_at[sink] = time.monotonic()
                 if claimed := await self._claim(sink, count):
                     return claimed
@@ -135,13 +134,13 @@ class RedisOutbox:
         return found
 
     async def _claim(self, sink: str, count: int) -> list[OutboxEntry]:
-        """Take over entries another consumer read and left idle past ``CLAIM_IDLE``; the scan
+        """Take over entries another consumer read and left idle past ``claim_idle``; the scan
         goes on where the last one stopped, so a long pending list is covered in turns."""
         found: list[OutboxEntry] = []
         for stream in self.streams(sink):
             start = self._claim_cursor.get((sink, stream), "0-0")
             reply: Any = await self._redis.xautoclaim(
-                stream, sink, self._consumer, int(CLAIM_IDLE * 1000), start, count=count
+                stream, sink, self._consumer, self._claim_idle_ms, start, count=count
             )
             self._claim_cursor[(sink, stream)] = reply[0].decode()
             self.claimed(sink, reply)

@@ -10,7 +10,8 @@ each sink's deliveries went through (retries, dead letters, disabling) is ``Redi
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -20,8 +21,10 @@ from redis.exceptions import RedisError, ResponseError
 from monitor.config.redis_url import where
 from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError, StoreError
+from monitor.core.lease_name import LeaseName
 from monitor.core.models import SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.redis import keys
 from monitor.store.redis.client import connect
 from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
@@ -29,6 +32,7 @@ from monitor.store.redis.leases import RedisLeases
 from monitor.store.redis.ledger import RedisLedger
 from monitor.store.redis.outbox import RedisOutbox
 from monitor.store.redis.scripts import COMMIT, FORGET_IDLE_CONSUMERS
+from monitor.store.redis.watch import RedisWatch
 from monitor.store.values import (
     DeadLetter,
     Fence,
@@ -45,19 +49,22 @@ log = structlog.get_logger("monitor.store")
 
 
 class RedisStore:
-    def __init__(self, client: aioredis.Redis, *, consumer: str, where: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, consumer: str, where: str, timings: Timings = PRODUCTION
+    ) -> None:
         self._redis = client
         self._where = where  # the URL without credentials, for messages
         self._commit = client.register_script(COMMIT)
         self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
         self._consumer = consumer
-        self._outbox = RedisOutbox(client, consumer)
+        self._outbox = RedisOutbox(client, consumer, timings)
         self._ledger = RedisLedger(client)
         self._leases = RedisLeases(client)
+        self._watch = RedisWatch(client)
 
     @classmethod
-    def from_url(cls, url: Secret, *, consumer: str) -> RedisStore:
-        return cls(connect(url), consumer=consumer, where=where(url.reveal()))
+    def from_url(cls, url: Secret, *, consumer: str, timings: Timings = PRODUCTION) -> RedisStore:
+        return cls(connect(url), consumer=consumer, where=where(url.reveal()), timings=timings)
 
     def _error(self, action: str, exc: RedisError) -> StoreError:
         return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")
@@ -109,8 +116,8 @@ class RedisStore:
             keys.tracked(source),
             keys.tombstones(source),
             keys.outbox(source),
-            keys.lease(source),
-            keys.fence(source),
+            keys.lease(LeaseName.source(source).key),
+            keys.fence(LeaseName.source(source).key),
         ]
         args = commit_args(version, outcome, self._outbox.sinks, fence)
         try:
@@ -262,6 +269,21 @@ class RedisStore:
 
     async def enable_sink(self, sink: str) -> None:
         await self._call(f"enabling sink {sink}", self._ledger.enable(sink))
+
+    async def baseline_at(self, source: str, now: datetime) -> datetime:
+        return await self._call("baseline", self._watch.baseline_at(source, now))
+
+    async def directory(self, source: str) -> bytes | None:
+        return await self._call("read directory", self._watch.directory(source))
+
+    async def save_directory(self, source: str, directory: bytes) -> None:
+        await self._call("save directory", self._watch.save_directory(source, directory))
+
+    async def context_marks(self, source: str) -> dict[str, str]:
+        return await self._call("read context marks", self._watch.context_marks(source))
+
+    async def mark_contexts(self, source: str, marks: Mapping[str, str]) -> None:
+        await self._call("mark contexts", self._watch.mark_contexts(source, marks))
 
     async def close(self) -> None:
         await self._redis.aclose()
