@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from bench import service
+from bench.scenarios import poll_cpu
 from bench.world import IndexedWorld, many_users
 from monitor.simulator import Simulator
 from tests.support.receiver import Receiver
@@ -37,7 +38,10 @@ async def measure(
     intervals: int,
     warmup: int = 0,
     baseline_within: float | None = None,
+    bare: bool = False,
 ) -> dict[str, Any]:
+    """The service's figures; with ``bare``, also those of a bare aiohttp loop doing the same
+    GETs against the same simulator once the service has stopped (``scenarios.poll_cpu``)."""
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     world = IndexedWorld()
@@ -56,6 +60,7 @@ async def measure(
             await asyncio.sleep(SETTLE + warmup * interval)
             polls = await svc.samples("conference_monitor_polls_total")
             failures = await svc.samples("conference_monitor_poll_failures_total")
+            requests = await svc.samples("conference_monitor_canvas_requests_total")
             commands, cpu, started = (
                 service.commandstats(client),
                 svc.cpu_seconds(),
@@ -68,6 +73,8 @@ async def measure(
             memory = svc.memory()
             polled = await svc.samples("conference_monitor_polls_total")
             failed = await svc.samples("conference_monitor_poll_failures_total")
+            requested = await svc.samples("conference_monitor_canvas_requests_total")
+        baseline = await poll_cpu.bare(sim.url, tokens, interval, intervals) if bare else None
     per_source = [polled[name] - polls.get(name, 0.0) for name in polled]
     total_polls = sum(per_source)
     return {
@@ -90,4 +97,7 @@ async def measure(
         "redis_commands": sum(commands.values()),
         "redis_commands_per_poll": sum(commands.values()) / max(1.0, total_polls),
         "redis_commands_by_name": dict(commands.most_common()),
+        # Canvas requests in the window, per second (the bare loop must send as many).
+        "canvas_requests_per_s": (sum(requested.values()) - sum(requests.values())) / elapsed,
+        **({} if baseline is None else {"bare": baseline}),
     }

@@ -31,6 +31,7 @@ from bench.scenarios import (
     delivery,
     detection,
     many_sources,
+    poll_cpu,
     processing,
     redis_commands,
     redis_round_trips,
@@ -107,11 +108,12 @@ class Bench:
                 latency=0.0,
                 interval=1.0,
                 intervals=intervals,
+                bare=sources == 100,
             )
             for sources in (1, 100)
         ]
         self.figures["redis_commands"] = results
-        self.rows += redis_commands.rows(results)
+        self.rows += redis_commands.rows(results) + poll_cpu.rows(results[1])
 
     async def many_sources(self) -> None:
         result = await idle_service.measure(

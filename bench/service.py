@@ -38,7 +38,15 @@ PROMETHEUS_HEADERS = {
 #: How often it scrapes us: the ServiceMonitor's interval (deploy/kubernetes/base).
 SCRAPE_EVERY = 30.0
 _TICKS = os.sysconf("SC_CLK_TCK")
-_SAMPLE = re.compile(r'^(\w+)\{(?:source|sink)="([^"]*)"[^}]*\} ([0-9.e+-]+)$', re.MULTILINE)
+_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$", re.MULTILINE)
+#: The source (or sink) label, wherever the labels' order puts it (they come sorted by name).
+_OWNER = re.compile(r'(?:^|,)(?:source|sink)="([^"]*)"')
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 @dataclass
@@ -48,8 +56,7 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the service has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        return cpu_seconds(self.process.pid)
 
     def memory(self) -> dict[str, int]:
         """Resident memory now and at its peak, in bytes."""
@@ -63,9 +70,9 @@ class Service:
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics") as response:
             text = await response.text()
         found: dict[str, float] = {}
-        for name, label, value in _SAMPLE.findall(text):
-            if name == metric:
-                found[label] = found.get(label, 0.0) + float(value)
+        for name, labels, value in _SAMPLE.findall(text):
+            if name == metric and (owner := _OWNER.search(labels)) is not None:
+                found[owner[1]] = found.get(owner[1], 0.0) + float(value)
         return found
 
     async def samples_by(self, metric: str) -> dict[str, float]:

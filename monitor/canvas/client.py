@@ -16,7 +16,6 @@ is always verified (``tls``); a certificate that is not accepted fails the poll 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -25,7 +24,9 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
-from monitor.canvas.http_headers import next_link, retry_after
+from monitor.canvas.answers import Throttled, Transient, interpret, read_body
+from monitor.canvas.answers import remaining as remaining_of
+from monitor.canvas.http_headers import next_link
 from monitor.canvas.lane import Deadline, Lane
 from monitor.canvas.pages import PageMemory, Pages, parse
 from monitor.config.settings import SourceConfig
@@ -44,7 +45,6 @@ ATTEMPTS: Final = 3  # per request, for transient failures (backoff: ``Timings``
 MAX_THROTTLE_WAIT: Final = 900.0
 #: Largest answer read (a page of 100 conferences is a few hundred kB).
 MAX_BODY: Final = 16 * 1024 * 1024
-_RATE_LIMITED: Final = b"Rate Limit Exceeded"
 CONTEXT_PATHS: Final = {"Course": "courses", "Group": "groups"}
 #: Jitter for every client that is not given its own generator (each one is 2.5 kB).
 _JITTER: Final = random.Random()  # noqa: S311 - jitter, not cryptography
@@ -73,7 +73,11 @@ class CanvasClient:
         self._metrics = metrics
         self._tls = client_tls(source.ca_file, f"ca_file of source {source.name!r}")
         self._rng = rng or _JITTER
+        # The series every answered request moves, looked up once (most answers are 200s).
+        self._answered_ok = metrics.canvas_requests.labels(source.name, "200")
+        self._remaining = metrics.rate_limit_remaining.labels(source.name)
         self._pages = PageMemory()
+        self._first_pages: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
         self.pages_read = 0  # pages answered in full since start (the ``baseline`` log line)
 
     def pages_changed(self) -> None:
@@ -140,9 +144,7 @@ class CanvasClient:
     async def _list(
         self, path: str, params: dict[str, str], deadline: Deadline, *, remember: bool
     ) -> list[Conference]:
-        url: URL | None = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
-            {**params, "per_page": str(PER_PAGE)}
-        )
+        url: URL | None = self._first_page(path, params)
         conferences: list[Conference] = []
         pages: Pages = {}  # the pages of this read, by URL
         while url is not None:
@@ -164,6 +166,18 @@ class CanvasClient:
         if remember:
             self._pages.keep(path, pages)
         return conferences
+
+    def _first_page(self, path: str, params: dict[str, str]) -> URL:
+        """The first page's URL, made once per listing: aiohttp reads a dozen properties of
+        it on every request, and yarl works each out once per URL object (~10 us a poll)."""
+        key = (path, tuple(params.items()))
+        url = self._first_pages.get(key)
+        if url is None:
+            url = self._base.with_path(self._base.path.rstrip("/") + path).with_query(
+                {**params, "per_page": str(PER_PAGE)}
+            )
+            self._first_pages[key] = url
+        return url
 
     def _follow(self, link: str | None, path: str) -> URL | None:
         """The next page's URL, refusing to carry the token to another host."""
@@ -193,7 +207,7 @@ class CanvasClient:
         while True:
             try:
                 return await self._attempt(url, deadline, read)
-            except _Throttled as exc:
+            except Throttled as exc:
                 throttled += 1
                 self._note_throttled(exc)
                 # Honour Retry-After; without one (or when "now" keeps being throttled) back off.
@@ -207,14 +221,14 @@ class CanvasClient:
                         f"{url.path}: throttled by Canvas (status {exc.status}) past the budget",
                         status=exc.status,
                     ) from None
-            except _Transient as exc:
+            except Transient as exc:
                 failures += 1
                 wait = self._backoff(failures, self._backoff_base, self._backoff_cap)
                 if failures >= ATTEMPTS or wait >= deadline.remaining():
                     raise exc.error from None
                 await asyncio.sleep(wait)
 
-    def _note_throttled(self, exc: _Throttled) -> None:
+    def _note_throttled(self, exc: Throttled) -> None:
         if exc.remaining is not None:
             self._metrics.rate_limit_remaining.labels(self._source.name).set(exc.remaining)
 
@@ -247,10 +261,10 @@ class CanvasClient:
                     ssl=self._tls,
                 ) as response:
                     status, headers = response.status, response.headers
-                    body = await _read(response)
+                    body = await read_body(response, MAX_BODY)
             except TimeoutError:
                 self._metrics.canvas_requests.labels(name, "timeout").inc()
-                raise _Transient(
+                raise Transient(
                     CanvasError(PollFailure.TIMEOUT, f"{url.path}: timed out")
                 ) from None
             except aiohttp.ClientConnectorCertificateError as exc:  # retrying cannot fix it
@@ -260,12 +274,15 @@ class CanvasClient:
             except aiohttp.ClientError as exc:
                 self._metrics.canvas_requests.labels(name, "connection").inc()
                 message = f"{url.path}: {describe(exc)}"
-                raise _Transient(CanvasError(PollFailure.CONNECTION, message)) from None
-        self._metrics.canvas_requests.labels(name, str(status)).inc()
+                raise Transient(CanvasError(PollFailure.CONNECTION, message)) from None
+        if status == 200:
+            self._answered_ok.inc()
+        else:
+            self._metrics.canvas_requests.labels(name, str(status)).inc()
         if body is None:
             message = f"{url.path}: answer larger than {MAX_BODY} bytes"
             raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
-        result = _interpret(url, status, headers, body, read)  # raises unless 200 and valid
+        result = interpret(url, status, headers, body, read)  # raises unless 200 and valid
         self._observe_remaining(headers)
         return result
 
@@ -275,91 +292,7 @@ class CanvasClient:
         Called for answered requests only: a throttled answer has its own wait (Retry-After),
         and its remaining figure, below zero by definition, would only add to it.
         """
-        remaining = _remaining(headers)
+        remaining = remaining_of(headers)
         if remaining is not None:
-            self._metrics.rate_limit_remaining.labels(self._source.name).set(remaining)
+            self._remaining.set(remaining)
             self._lane.observe_remaining(remaining)
-
-
-async def _read(response: aiohttp.ClientResponse) -> bytes | None:
-    """The whole body, or None once it passes ``MAX_BODY``."""
-    if (response.content_length or 0) > MAX_BODY:
-        return None
-    blocks: list[bytes] = []
-    size = 0
-    while block := await response.content.readany():  # whatever has arrived, in one piece
-        size += len(block)
-        if size > MAX_BODY:
-            return None
-        blocks.append(block)
-    return b"".join(blocks)
-
-
-class _Throttled(Exception):  # noqa: N818 - a signal between two methods, not an error
-    def __init__(self, status: int, wait: float | None, remaining: float | None) -> None:
-        self.status = status
-        self.wait = wait
-        self.remaining = remaining
-
-
-class _Transient(Exception):  # noqa: N818 - wraps the error to raise if retries run out
-    def __init__(self, error: CanvasError) -> None:
-        self.error = error
-
-
-def _interpret(
-    url: URL, status: int, headers: Mapping[str, str], body: bytes, read: Callable[[bytes], Any]
-) -> tuple[Any, Mapping[str, str]]:
-    """Map one answer to a payload, a retry signal, or the ``CanvasError`` that ends the poll."""
-    where = url.path
-    if status == 200:
-        try:
-            return read(body), headers
-        except ValueError as exc:  # UnicodeDecodeError included
-            message = f"{where}: body is not valid JSON ({_why(exc)})"
-            raise CanvasError(PollFailure.INVALID_RESPONSE, message) from None
-    if status == 429 or (status == 403 and _RATE_LIMITED in body):
-        raise _Throttled(status, retry_after(headers.get("Retry-After")), _remaining(headers))
-    if status == 401:
-        raise CanvasError(PollFailure.AUTH, f"{where}: 401 {_canvas_message(body)}", status=401)
-    if status == 403:
-        raise CanvasError(
-            PollFailure.FORBIDDEN, f"{where}: 403 {_canvas_message(body)}", status=403
-        )
-    if status >= 500:
-        raise _Transient(CanvasError(PollFailure.HTTP_5XX, f"{where}: {status}", status=status))
-    if 300 <= status < 400:
-        message = f"{where}: redirected ({status}); set base_url to the final URL"
-        raise CanvasError(PollFailure.INVALID_RESPONSE, message, status=status)
-    message = f"{where}: {status} {_canvas_message(body)}"
-    raise CanvasError(PollFailure.HTTP_4XX, message, status=status)
-
-
-def _remaining(headers: Mapping[str, str]) -> float | None:
-    try:
-        return float(headers["X-Rate-Limit-Remaining"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _why(exc: ValueError) -> str:
-    """What was wrong with a body, in a few words that quote none of it."""
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8"
-    text = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-    return text.split(":")[0][:80]
-
-
-def _canvas_message(body: bytes) -> str:
-    """The first message of a Canvas error body, if it has one (bounded, never the raw body)."""
-    try:
-        payload = canvas_json.decode(body)
-    except ValueError:
-        return ""
-    if isinstance(payload, dict):
-        errors = payload.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message", ""))[:200]
-        if isinstance(payload.get("message"), str):
-            return str(payload["message"])[:200]
-    return ""

@@ -62,67 +62,9 @@ def decode(body: bytes) -> Any:
     return value
 
 
-def decode_list(body: bytes, key: str) -> list[tuple[Any, bytes]] | None:
-    """The items of the list under ``key`` of the object ``body`` holds, each with its own JSON
-    text (UTF-8, as ``encode`` would give or as Canvas wrote it); None when ``body`` is valid
-    but not such an object; ``ValueError`` as ``decode``.
-
-    A Canvas page is ``{"conferences": [...]}`` and the monitor keeps each record as its text
-    (``models.Conference``). For such a page, the records are parsed one by one where they
-    stand, so each one's text is a slice of the page: no second encoding, and each parsed
-    record is dropped at once, not kept in a list of thousands. Any other page, or one that
-    needs a repair or fails a check, is decoded whole by ``decode``, which decides as always.
-    """
-    fast = _items_in_place(body, key)
-    if fast is not None:
-        return fast
-    payload = decode(body)
-    items = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(items, list):
-        return None
-    return [(item, encode(item)) for item in items]
-
-
 def encode(value: Any) -> bytes:
     """Compact JSON, UTF-8 (what ``decode`` returns always encodes)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-_WHITESPACE: Final = re.compile(r"[ \t\n\r]*")  # JSON's four
-_END: Final = re.compile(r"\][ \t\n\r]*\}[ \t\n\r]*")
-
-
-def _items_in_place(body: bytes, key: str) -> list[tuple[Any, bytes]] | None:
-    """``decode_list`` for a plain ``{key: [item, ...]}`` in UTF-8 without surrogate escapes;
-    None for anything else (``decode`` then has the last word, errors included)."""
-    if json.detect_encoding(body) != "utf-8" or _may_hold_surrogates(body, "utf-8"):
-        return None
-    items: list[tuple[Any, bytes]] = []
-    try:
-        text = body.decode()
-        ws = "[ \t\n\r]*"
-        start = re.match(f'{ws}\\{{{ws}"{re.escape(key)}"{ws}:{ws}\\[', text)
-        if start is None:
-            return None
-        at = _skip(text, start.end())
-        while text[at] != "]":
-            if items:  # after the first item, a comma
-                if text[at] != ",":
-                    return None
-                at = _skip(text, at + 1)
-            item, end = _DECODER.raw_decode(text, at)
-            if type(item) is dict or type(item) is list:
-                _check_depth(item, 3)  # the page is level 1, the list 2, the item 3
-            items.append((item, text[at:end].encode()))
-            at = _skip(text, end)
-    except (ValueError, IndexError, RecursionError):
-        return None
-    return items if _END.fullmatch(text, at) else None
-
-
-def _skip(text: str, at: int) -> int:
-    """Where the whitespace from ``at`` on ends."""
-    return _WHITESPACE.match(text, at).end()  # type: ignore[union-attr]  # always matches
 
 
 def _check_depth(container: dict[str, Any] | list[Any], depth: int) -> None:

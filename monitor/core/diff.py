@@ -158,6 +158,8 @@ def diff(
     - With a ``scope`` (a partial reading), only what it covers may end, and a first sighting
       is announced when the source is baselined and ``scope.news`` says so (baselines by time).
     """
+    if not prune and _unchanged(previous, snapshot):
+        return Outcome(previous)
     tracked = dict(previous.tracked)
     tombstones = dict(previous.tombstones)
     changed: set[int] = set()
@@ -213,6 +215,24 @@ def diff(
     if not delta:
         return Outcome(previous)
     return Outcome(SourceState(True, tracked, tombstones), tuple(events), delta)
+
+
+def _unchanged(previous: SourceState, snapshot: Snapshot) -> bool:
+    """Is ``snapshot`` exactly what ``previous`` tracks, live, the very same objects? Most polls
+    find nothing new, and unchanged pages give back the conferences they gave the last time
+    (``canvas.pages``): then there is nothing to diff, and no copies to make."""
+    tracked = previous.tracked
+    if not previous.baselined or len(snapshot) != len(tracked):
+        return False
+    for cid, conference in snapshot.items():
+        current = tracked.get(cid)
+        if (
+            current is None
+            or current.conference is not conference
+            or current.phase is not Phase.LIVE
+        ):
+            return False
+    return True
 
 
 def _started_at(conference: Conference) -> str:

@@ -1,27 +1,47 @@
-"""Domain values: Canvas conferences, what we remember about them, and the events we emit.
+"""Domain values: what we remember about conferences, and the events we emit.
 
-Everything here is a frozen value. The Canvas object is kept exactly as Canvas sent it
-(``Conference.data``, its JSON text); typed views of the few fields the monitor reasons about
-are computed on demand, because most polls only need the id and an equality check.
+Everything here is a frozen value. The conference itself, Canvas's object held as its text, is
+``monitor.core.conference``; its names are re-exported here, where most callers look for them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from sys import intern
 from typing import Any, Final
 
-from monitor.core import canvas_json
-from monitor.core.contexts import Context, ContextInfo
+from monitor.core.conference import (
+    LIVE_WINDOW,
+    Conference,
+    format_time,
+    int_or_none,
+    parse_time,
+)
+from monitor.core.contexts import ContextInfo
 
-#: Canvas's ``live`` scope: started within the last day and not (yet) ended.
-LIVE_WINDOW: Final = timedelta(days=1)
+__all__ = [
+    "LIVE_WINDOW",
+    "TOMBSTONE_FALLBACK",
+    "TOMBSTONE_MARGIN",
+    "Conference",
+    "EndReason",
+    "EnvelopeFacts",
+    "Event",
+    "EventType",
+    "Phase",
+    "Snapshot",
+    "SourceState",
+    "Tombstone",
+    "Tracked",
+    "envelope_facts",
+    "event_id",
+    "format_time",
+    "parse_time",
+]
 
 
 class EventType(StrEnum):
@@ -41,160 +61,6 @@ class EndReason(StrEnum):
 class Phase(StrEnum):
     LIVE = "live"  # in the last complete snapshot
     ENDING = "ending"  # missing from a complete snapshot; its end is not confirmed yet
-
-
-def parse_time(value: object) -> datetime | None:
-    """Parse a Canvas timestamp leniently (``Z``, offsets, fractions); None when absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def format_time(value: datetime) -> str:
-    """Whole-second UTC ISO 8601 with ``Z``, the way Canvas writes timestamps."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _label(value: object) -> str | None:
-    """A non-empty string, shared with every equal one (label values repeat on every record)."""
-    return intern(value) if type(value) is str and value else None
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-#: A Canvas Conference object with its values left out: the preset dictionary of the packing
-#: below, so that a conference's keys, which are most of its text, cost a few bytes each.
-_SHAPE: Final = (
-    b'{"id":,"title":"","conference_type":"BigBlueButton","description":null,"duration":,'
-    b'"ended_at":null,"started_at":"","users":[],"invitees":[],"attendees":[],'
-    b'"long_running":false,"recordings":[],"join_url":null,"has_advanced_settings":false,'
-    b'"conference_key":"instructure_web_conference_","context_type":"Course","context_id":,'
-    b'"has_calendar_event":0,"start_at":"","end_at":"","user_settings":{"record":false,'
-    b'"scheduled_date":null,"share_webcam":true,"share_other_webcams":true,'
-    b'"share_microphone":true,"send_public_chat":true,"send_private_chat":true,'
-    b'"enable_waiting_room":false,"create_time":},"url":"https:///courses//conferences/"}'
-)
-#: Raw deflate, a 2 kB window and little state: a Canvas object is a kilobyte or so, and a
-#: packer is made per object (5 us; unpacking takes 2). 775 bytes of text become about 140.
-_WINDOW_BITS: Final = -11
-_MEMORY_LEVEL: Final = 4
-
-
-def _pack(text: bytes) -> bytes:
-    """``text`` deflated against ``_SHAPE``. The same text always packs to the same bytes, so
-    packed objects compare as their texts do."""
-    packer = zlib.compressobj(
-        6, zlib.DEFLATED, _WINDOW_BITS, _MEMORY_LEVEL, zlib.Z_DEFAULT_STRATEGY, _SHAPE
-    )
-    return packer.compress(text) + packer.flush()
-
-
-def _unpack(packed: bytes) -> bytes:
-    unpacker = zlib.decompressobj(_WINDOW_BITS, _SHAPE)
-    return unpacker.decompress(packed) + unpacker.flush()
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class Conference:
-    """A Canvas Conference object, unmodified, plus typed views of the fields we use.
-
-    The object is held as its JSON text, packed (``packed``; ``data`` is the text), not as
-    parsed dicts and lists: the garbage collector, which walks every live dict and list, has
-    next to nothing to walk, and a campus's 20,000 tracked conferences take 5 MB rather than
-    44 MB parsed or 18 MB as text (see ``_pack``). ``raw`` parses it again (a new dict each
-    time), which events, pages and confirmations need; an idle poll never does. The two label
-    values the live gauge needs are read once, when the object is made.
-    """
-
-    id: int
-    packed: bytes = field(compare=False, repr=False)
-    conference_type: str = field(compare=False)
-    context_type: str | None = field(compare=False)
-
-    def __init__(self, id: int, raw: Mapping[str, Any]) -> None:
-        self._set(id, raw, canvas_json.encode(raw))
-
-    def _set(self, conference_id: int, raw: Mapping[str, Any], data: bytes) -> None:
-        object.__setattr__(self, "id", conference_id)
-        object.__setattr__(self, "packed", _pack(data))
-        object.__setattr__(self, "conference_type", _label(raw.get("conference_type")) or "unknown")
-        object.__setattr__(self, "context_type", _label(raw.get("context_type")))
-
-    @classmethod
-    def from_api(cls, raw: object, data: bytes | None = None) -> Conference | None:
-        """Accept any object with an integer ``id``; None for records we cannot track.
-
-        ``data`` is ``raw``'s JSON text when the caller has it (``canvas_json.decode_list``),
-        so that it need not be encoded again."""
-        if not isinstance(raw, dict):
-            return None
-        conference_id = _int_or_none(raw.get("id"))
-        if conference_id is None:
-            return None
-        conference = cls.__new__(cls)
-        conference._set(conference_id, raw, canvas_json.encode(raw) if data is None else data)
-        return conference
-
-    @property
-    def data(self) -> bytes:
-        """The Canvas object's JSON text, as Canvas sent it (UTF-8)."""
-        return _unpack(self.packed)
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """The Canvas object, parsed anew (so callers may keep or change it)."""
-        value: dict[str, Any] = json.loads(self.data)
-        return value
-
-    def same(self, other: Conference) -> bool:
-        """Is ``other`` the same Canvas object? (Equal texts, or, should Canvas have written
-        an equal object differently, equal values.)"""
-        return self.packed == other.packed or self.raw == other.raw
-
-    @property
-    def started_at(self) -> datetime | None:
-        return parse_time(self.raw.get("started_at"))
-
-    @property
-    def ended_at(self) -> datetime | None:
-        return parse_time(self.raw.get("ended_at"))
-
-    @property
-    def context_id(self) -> int | None:
-        return _int_or_none(self.raw.get("context_id"))
-
-    @property
-    def context(self) -> Context | None:
-        """``("Course", 101)``: where the conference lives, when Canvas says."""
-        context_id = self.context_id
-        if self.context_type is None or context_id is None:
-            return None
-        return (self.context_type, context_id)
-
-    @property
-    def title(self) -> str:
-        value = self.raw.get("title")
-        return value if isinstance(value, str) else ""
-
-    def is_live(self, now: datetime) -> bool:
-        """Canvas's own ``live`` scope, evaluated at ``now``.
-
-        ``started_at BETWEEN now - 1 day AND now AND (ended_at IS NULL OR ended_at > now)``
-        """
-        raw = self.raw
-        started = parse_time(raw.get("started_at"))
-        if started is None or not (now - LIVE_WINDOW <= started <= now):
-            return False
-        ended = parse_time(raw.get("ended_at"))
-        return ended is None or ended > now
 
 
 #: A complete poll result: every conference the source sees live, by id. A poll that did not
@@ -339,8 +205,8 @@ def envelope_facts(body: bytes) -> EnvelopeFacts | None:
             str(conference.get("conference_type")),
             str(conference.get("context_type")),
             detected,
-            _int_or_none(context.get("id", conference.get("context_id"))),
-            _int_or_none(context.get("account_id")),
+            int_or_none(context.get("id", conference.get("context_id"))),
+            int_or_none(context.get("account_id")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

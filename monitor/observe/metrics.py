@@ -2,7 +2,7 @@
 
 Names and labels are a public contract (docs/design.md, docs/metrics.md); label values are bounded
 (never a conference id or title). Label sets of known sources and sinks are created up front, so
-dashboards show zeros rather than "no data" before the first event.
+dashboards show zeros rather than "no data" before the first event (``label_sets``).
 
 The families with a series per source are compact ones (``monitor.compact_metrics``): at a
 campus's 1,000 sources they are 75,000 series, which prometheus_client's own objects would hold
@@ -11,7 +11,6 @@ in 28 MB and render in 0.4 s of a blocked event loop per scrape.
 
 from __future__ import annotations
 
-import math
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -21,46 +20,24 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
 from monitor import __version__
-from monitor.core.errors import PollFailure
 from monitor.core.lease_name import LeaseKind, LeaseName
-from monitor.core.models import Conference, EndReason, EventType
+from monitor.core.models import Conference
 from monitor.observe.compact_metrics import (
     CompactCounter,
     CompactFamily,
     CompactGauge,
     CompactHistogram,
 )
+from monitor.observe.label_sets import (
+    CONFERENCE_BUCKETS,
+    DURATION_BUCKETS,
+    LAG_BUCKETS,
+    prime_sink,
+    prime_source,
+)
 from monitor.observe.watch_metrics import WatchMetrics
 
 PREFIX: Final = "conference_monitor"
-#: Conference types Canvas ships; their live gauges exist from the start.
-KNOWN_CONFERENCE_TYPES: Final = (
-    "BigBlueButton",
-    "AdobeConnect",
-    "CiscoWebex",
-    "Wimba",
-    "LtiConference",
-)
-KNOWN_CONTEXT_TYPES: Final = ("Course", "Group")
-DELIVERY_FAILURES: Final = (
-    "timeout",
-    "connection",
-    "throttled",
-    "http_3xx",
-    "http_4xx",
-    "http_5xx",
-    "rejected",
-)
-LEASE_CHANGES: Final = ("acquired", "lost", "released")
-STATE_RESETS: Final = ("from_memory", "rebaselined")
-_DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-#: Conferences last from minutes (a quick check-in) to a day (Canvas's live window).
-_CONFERENCE_BUCKETS: Final = (
-    *(60, 300, 600, 900, 1800, 2700, 3600),  # minutes to an hour
-    *(5400, 7200, 10800, 14400, 28800, 86400),  # to Canvas's 24 h live window
-)
-#: Delivery lag spans a second (a healthy webhook) to days (a receiver down, then retries).
-_LAG_BUCKETS: Final = (0.5, 1, 2, 5, 10, 15, 30, 60, 300, 1800, 7200, 36000, 86400, 259200)
 
 
 class _Collectors:
@@ -105,7 +82,7 @@ class Metrics:
             "How long conferences ran: Canvas's ended_at minus started_at, observed when an end "
             "is confirmed (reason ended).",
             ["source", "conference_type"],
-            buckets=_CONFERENCE_BUCKETS,
+            buckets=CONFERENCE_BUCKETS,
             registry=r,
         )
         self.polls = CompactCounter(f"{PREFIX}_polls", "Polls attempted.", ["source"], registry=r)
@@ -119,7 +96,7 @@ class Metrics:
             f"{PREFIX}_poll_duration_seconds",
             "Time a poll took, Canvas requests and commit included.",
             ["source"],
-            buckets=_DURATION_BUCKETS,
+            buckets=DURATION_BUCKETS,
             registry=r,
         )
         self.last_success = CompactGauge(
@@ -162,14 +139,14 @@ class Metrics:
             f"{PREFIX}_delivery_duration_seconds",
             "Time of one delivery attempt.",
             ["sink"],
-            buckets=_DURATION_BUCKETS,
+            buckets=DURATION_BUCKETS,
             registry=r,
         )
         self.delivery_lag = Histogram(
             f"{PREFIX}_delivery_lag_seconds",
             "From detecting a change to the sink acknowledging its event.",
             ["sink"],
-            buckets=_LAG_BUCKETS,
+            buckets=LAG_BUCKETS,
             registry=r,
         )
         self.sink_up = Gauge(
@@ -245,50 +222,12 @@ class Metrics:
             + self.watch.families()
         )
         #: Per source, the (conference type, context type) pairs its live gauge has.
-        self._live_labels: dict[str, set[tuple[str, str]]] = {}
+        self.live_labels: dict[str, set[tuple[str, str]]] = {}
         self._duration_labels: set[tuple[str, str]] = set()  # (source, conference type)
         for source in sources:
-            self._prime_source(source)
+            prime_source(self, source)
         for sink in sinks:
-            self._prime_sink(sink)
-
-    def _prime_source(self, source: str) -> None:
-        for conference_type in KNOWN_CONFERENCE_TYPES:
-            for context_type in KNOWN_CONTEXT_TYPES:
-                self._live_labels.setdefault(source, set()).add((conference_type, context_type))
-                self.live_conferences.labels(source, conference_type, context_type).set(0)
-        for event in EventType:
-            self.events.labels(source, event.value)
-        for reason in EndReason:
-            self.ends.labels(source, reason.value)
-        for failure in PollFailure:
-            self.poll_failures.labels(source, failure.value)
-        self.polls.labels(source)
-        self.poll_duration.labels(source)
-        self.last_success.labels(source)
-        self.invalid_records.labels(source)
-        self.canvas_requests.labels(source, "200")
-        self.rate_limit_remaining.labels(source).set(math.nan)
-        self.leader.labels(source).set(0)
-        for change in LEASE_CHANGES:
-            self.lease_transitions.labels(LeaseName.source(source).key, change)
-        for how in STATE_RESETS:
-            self.state_resets.labels(source, how)
-        self.commits_refused.labels(source)
-
-    def _prime_sink(self, sink: str) -> None:
-        self.deliveries.labels(sink)
-        for reason in DELIVERY_FAILURES:
-            self.delivery_failures.labels(sink, reason)
-        self.delivery_duration.labels(sink)
-        self.delivery_lag.labels(sink)
-        self.sink_up.labels(sink).set(1)
-        self.sink_disabled.labels(sink).set(0)
-        self.outbox_pending.labels(sink).set(0)
-        self.dead_letters.labels(sink).set(0)
-        self.sink_leader.labels(sink).set(0)
-        for change in LEASE_CHANGES:
-            self.lease_transitions.labels(LeaseName.sink(sink).key, change)
+            prime_sink(self, sink)
 
     def set_leader(self, lease: LeaseName, held: bool) -> None:
         match lease.kind:
@@ -300,7 +239,7 @@ class Metrics:
     def set_live(self, source: str, live: Iterable[Conference]) -> None:
         """Set the live gauge of ``source``; combinations that emptied drop to zero."""
         counts = Tally((c.conference_type, c.context_type or "unknown") for c in live)
-        known = self._live_labels.setdefault(source, set())
+        known = self.live_labels.setdefault(source, set())
         for labels in known - counts.keys():
             self.live_conferences.labels(source, *labels).set(0)
         for (conference_type, context_type), count in counts.items():

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -58,18 +59,44 @@ def _ran_for(event: Event) -> float | None:
     return (ended - started).total_seconds()
 
 
-async def ticker(interval: float, stop: asyncio.Event) -> AsyncIterator[None]:
+async def ticker(interval: float, stop: asyncio.Event) -> AsyncGenerator[None, None]:
     """Yield every ``interval`` seconds, start to start, until ``stop`` is set."""
     loop = asyncio.get_running_loop()
-    next_tick = loop.time()
-    while not stop.is_set():
-        yield
-        next_tick += interval
-        now = loop.time()
-        if next_tick < now:  # overran: skip the missed ticks, keep the phase
-            next_tick += interval * ((now - next_tick) // interval + 1)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), next_tick - now)
+    # One waiter on ``stop`` for the ticker's life, and one future and timer per tick: the
+    # cheapest wait that a stop still cuts short. ``wait_for`` made and cancelled a task on every
+    # tick, ``asyncio.wait`` sets and callbacks; at 100 sources polled every second either was
+    # ~8 % of the service's CPU (bench: CPU of polling vs a bare aiohttp loop, target 1.3x).
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        next_tick = loop.time()
+        while not stop.is_set():
+            yield
+            next_tick += interval
+            now = loop.time()
+            if next_tick < now:  # overran: skip the missed ticks, keep the phase
+                next_tick += interval * ((now - next_tick) // interval + 1)
+            await _until(loop, next_tick, stopped)
+    finally:
+        stopped.cancel()
+
+
+async def _until(
+    loop: asyncio.AbstractEventLoop, when: float, stopped: asyncio.Future[Any]
+) -> None:
+    """Sleep until ``when`` on the loop's clock, or until ``stopped`` is done."""
+    woken = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    timer = loop.call_at(when, wake)
+    stopped.add_done_callback(wake)
+    try:
+        await woken
+    finally:
+        timer.cancel()
+        stopped.remove_done_callback(wake)
 
 
 class Poller:
@@ -113,6 +140,10 @@ class Poller:
         self.last_error: str | None = None  # what the last failed poll said (no secrets)
         self.last_success: float | None = None  # time.monotonic() of the last good poll
         self.heartbeat = time.monotonic()
+        # This source's series of the metrics every poll moves, looked up once.
+        self._polls = metrics.polls.labels(source.name)
+        self._duration = metrics.poll_duration.labels(source.name)
+        self._last_success = metrics.last_success.labels(source.name)
 
     @property
     def name(self) -> str:
@@ -147,8 +178,9 @@ class Poller:
         if self.watch is not None:
             await self._run_watch(self.watch, stop)
             return
-        async for _ in ticker(self.interval, stop):
-            await self._beat()
+        async with contextlib.aclosing(ticker(self.interval, stop)) as ticks:
+            async for _ in ticks:
+                await self._beat()
 
     async def _beat(self) -> None:
         if self.holds:
@@ -202,8 +234,8 @@ class Poller:
         """One poll: True when it completed and its outcome is committed."""
         self.heartbeat = began = time.monotonic()
         pages = self._client.pages_read
-        self._metrics.polls.labels(self.name).inc()
-        with self._metrics.poll_duration.labels(self.name).time():
+        self._polls.inc()
+        with self._duration.time():
             try:
                 outcome = await self._poll()
             except CanvasError as exc:
@@ -344,7 +376,7 @@ class Poller:
         changed = outcome.state is not self.state
         self.state = outcome.state
         self.last_success = time.monotonic()
-        self._metrics.last_success.labels(self.name).set(time.time())
+        self._last_success.set(time.time())
         if changed:
             self._metrics.set_live(self.name, self.state.live())
         for event in outcome.events:

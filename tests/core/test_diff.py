@@ -73,6 +73,22 @@ def test_nothing_changed_means_no_delta_and_the_same_state() -> None:
     assert outcome.events == ()
 
 
+def test_the_very_same_conferences_are_no_change_and_the_rest_is_diffed() -> None:
+    """An unchanged page gives back the objects it gave before; the diff's shortcut for that
+    case must decide as the full diff does, and step aside for anything else."""
+    state = baseline(1, 2)
+    same = {cid: tracked.conference for cid, tracked in state.tracked.items()}
+    assert diff("main", state, same, {}, now=LATER).state is state
+    assert not diff("main", state, same, {}, now=LATER, prune=True).delta
+    fewer = diff("main", state, {1: same[1]}, {}, now=LATER)
+    assert fewer.state.tracked[2].phase is Phase.ENDING
+    swapped = diff("main", state, {1: same[1], 3: conference(3)}, {}, now=LATER)
+    assert [e.type for e in swapped.events] == [EventType.STARTED]
+    ending = fewer.state
+    back = {cid: tracked.conference for cid, tracked in ending.tracked.items()}
+    assert diff("main", ending, back, {}, now=LATER).state.tracked[2].phase is Phase.LIVE
+
+
 def test_a_changed_record_is_remembered_without_an_event() -> None:
     state = baseline(1)
     renamed = conference(1, title="renamed")

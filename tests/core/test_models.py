@@ -1,5 +1,5 @@
-"""A conference is kept as Canvas's JSON text, packed (``monitor.models``): whatever Canvas sent
-must come back byte for byte, and packed objects must compare as their texts do."""
+"""A conference is kept as its JSON text, packed (``monitor.core.conference``): whatever object
+Canvas sent must come back unchanged, and packed objects must compare as their objects do."""
 
 from __future__ import annotations
 
@@ -25,13 +25,12 @@ CANVAS = {
 
 
 def records_in(body: bytes) -> list[Conference]:
-    found = canvas_json.decode_list(body, "conferences")
-    assert found is not None
-    conferences = [Conference.from_api(record, data) for record, data in found]
+    found = canvas_json.decode(body)["conferences"]
+    conferences = [Conference.from_api(record) for record in found]
     return [c for c in conferences if c is not None]
 
 
-def test_the_text_canvas_sent_comes_back_byte_for_byte() -> None:
+def test_the_object_canvas_sent_comes_back_unchanged() -> None:
     odd = {"id": 7, "zzz": "a key no Canvas object has", "nested": {"x": [1.5, None, '\\"\n']}}
     large = {**CANVAS, "id": 8, "users": list(range(5_000, 7_000))}  # far beyond the window
     texts = [
@@ -44,14 +43,14 @@ def test_the_text_canvas_sent_comes_back_byte_for_byte() -> None:
     ]
     body = ('{"conferences":[' + ",".join(texts) + "]}").encode()
     conferences = records_in(body)
-    assert [c.data.decode() for c in conferences] == texts
     assert [c.raw for c in conferences] == [json.loads(t) for t in texts]
+    assert [c.data for c in conferences] == [canvas_json.encode(json.loads(t)) for t in texts]
     assert conferences[4].started_at is not None
     assert conferences[4].context_id == 10002
     assert len(conferences[0].packed) < len(conferences[0].data) / 2  # packed, not just kept
 
 
-def test_packed_conferences_compare_as_their_texts() -> None:
+def test_packed_conferences_compare_as_their_objects() -> None:
     text = json.dumps(CANVAS)
     first, again, respaced, retitled = records_in(
         (
@@ -63,7 +62,10 @@ def test_packed_conferences_compare_as_their_texts() -> None:
     )
     assert first.packed == again.packed
     assert first.same(again)
-    assert first.same(respaced)  # the same values, written differently
+    assert first.packed == respaced.packed  # the same values, written differently
+    reordered = Conference.from_api(dict(reversed(CANVAS.items())))
+    assert reordered is not None
+    assert first.same(reordered)  # the same values, their keys in another order
     assert not first.same(retitled)
     assert Conference(1000, CANVAS).same(first)
     assert (first.conference_type, first.context_type) == ("BigBlueButton", "Course")

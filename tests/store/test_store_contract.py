@@ -79,6 +79,23 @@ async def test_commit_round_trips_state(make_store: StoreFactory) -> None:
     assert loaded.state.tombstones == {1: second.state.tombstones[1]}
 
 
+async def test_stored_texts_come_back_byte_for_byte(make_store: StoreFactory) -> None:
+    """Titles with quotes, backslashes, escapes and non-ASCII text: the Redis store carries
+    them inside one JSON argument (``codec.commit_args``); the bodies and the Canvas text must
+    come back exactly, since signatures cover the body byte for byte."""
+    store = make_store()
+    await store.open_outbox(["ops"], ["main"])
+    title = 'Biologie "1" \\ caf\u00e9 \u2014 \U0001f600 \n\t\x00 </script>'
+    live = snapshot(conference(7, title=title, description="\\u00e9 \\\\"))
+    outcome = diff("main", SourceState(baselined=True), live, {}, now=NOW)
+    await store.commit("main", 0, outcome)
+    (entry,) = await store.read("ops", 10, 0.1)
+    assert entry.body == outcome.events[0].body()
+    loaded = await make_store().load("main")
+    assert loaded.state.tracked[7].conference.data == outcome.state.tracked[7].conference.data
+    assert loaded.state.tracked[7].conference.raw["title"] == title
+
+
 async def test_stale_commit_writes_nothing(make_store: StoreFactory) -> None:
     store = make_store()
     await store.open_outbox(["ops"], ["main"])

@@ -1,50 +1,43 @@
 """How state, tombstones and outbox entries are written in Redis, and read back.
 
 Kept apart from the store so the format is in one place: JSON for state values (compact keys,
-the Canvas object verbatim), stream fields for outbox entries.
+the Canvas object verbatim), stream fields for outbox entries, and the one JSON argument of the
+commit script.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
 
 from monitor.core.diff import Outcome
 from monitor.core.models import Conference, Phase, Tombstone, Tracked
 from monitor.store.redis import keys
 from monitor.store.values import Fence, OutboxEntry
 
-V = TypeVar("V")
 
-
-def commit_args(version: int, outcome: Outcome, sinks: list[str], fence: Fence | None) -> list[Any]:
-    """ARGV for ``scripts.COMMIT``: the delta of ``outcome``, its events, the fence."""
+def commit_args(version: int, outcome: Outcome, sinks: list[str], fence: Fence | None) -> list[str]:
+    """ARGV for ``scripts.COMMIT``: one JSON object with the delta of ``outcome``, its events
+    and the fence (the script reads it with ``cjson.decode``). Stored texts (state entries,
+    event bodies) go in as JSON strings, so Redis receives them byte for byte."""
     state, delta = outcome.state, outcome.delta
-    args: list[Any] = [version, "1" if state.baselined else "0"]
-    _section(args, delta.tracked, state.tracked, encode_tracked)
-    _section(args, delta.tombstones, state.tombstones, encode_tombstone)
-    args.append(len(outcome.events))
-    for event in outcome.events:
-        args.extend((event.id, event.type.value, event.key, event.body()))
-    args.append(len(sinks))
-    args.extend(sinks)
-    args.extend(("", "") if fence is None else (fence.replica, fence.token))
-    return args
-
-
-def _section(
-    args: list[Any], ids: frozenset[int], present: Mapping[int, V], encode: Callable[[V], str]
-) -> None:
-    """Two sections: the ids to write (with their values), then the ids to delete."""
-    upserts = [(cid, present[cid]) for cid in ids if cid in present]
-    args.append(len(upserts))
-    for cid, value in upserts:
-        args.extend((cid, encode(value)))
-    deletes = [cid for cid in ids if cid not in present]
-    args.append(len(deletes))
-    args.extend(deletes)
+    tracked, tombstones = state.tracked, state.tombstones
+    commit = {
+        "version": version,
+        "baselined": state.baselined,
+        "track": {str(i): encode_tracked(tracked[i]) for i in delta.tracked if i in tracked},
+        "untrack": [str(i) for i in delta.tracked if i not in tracked],
+        "bury": {
+            str(i): encode_tombstone(tombstones[i]) for i in delta.tombstones if i in tombstones
+        },
+        "unbury": [str(i) for i in delta.tombstones if i not in tombstones],
+        "events": [[e.id, e.type.value, e.key, e.body().decode()] for e in outcome.events],
+        "sinks": sinks,
+        "replica": "" if fence is None else fence.replica,
+        "token": "" if fence is None else str(fence.token),
+    }
+    return [json.dumps(commit, separators=(",", ":"), ensure_ascii=False)]
 
 
 def encode_tracked(tracked: Tracked) -> str:

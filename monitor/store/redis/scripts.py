@@ -12,11 +12,9 @@ from __future__ import annotations
 from typing import Final
 
 # KEYS: meta, tracked, tombstones, outbox, lease, fence
-# ARGV: version, baselined, then six sections, each led by its item count:
-#   tracked sets (id, json), tracked deletes (id),
-#   tombstone sets (id, json), tombstone deletes (id),
-#   events (event id, type, key, body), sinks (name),
-# then the writer's replica and fencing token ("" and "" when no lease is involved).
+# ARGV[1]: one JSON object (``codec.commit_args``): version, baselined, track {id: json},
+# untrack [id], bury {id: json}, unbury [id], events [[event id, type, key, body]], sinks,
+# and the writer's replica and fencing token ("" and "" when no lease is involved).
 #
 # Fencing (invariant 8): a replica may commit only while the source's lease is its own and no
 # later acquisition has taken a newer token; a replica that was paused or cut off past its lease
@@ -31,8 +29,9 @@ from typing import Final
 # then the version. Should a write still fail midway, the events are out and the state is not:
 # the next poll computes the same events with the same ids again (a duplicate, never a loss).
 COMMIT: Final = """
+local commit = cjson.decode(ARGV[1])
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if current ~= tonumber(ARGV[1]) then
+if current ~= commit.version then
   return redis.error_reply('STALE version ' .. current)
 end
 local expected = {'hash', 'hash', 'hash', 'stream'}
@@ -42,47 +41,33 @@ for k = 1, 4 do
     return redis.error_reply('WRONGTYPE ' .. KEYS[k] .. ' is a ' .. kind)
   end
 end
-local sections = {}
-local i = 3
-for s = 1, 6 do
-  local width = (s == 1 or s == 3) and 2 or ((s == 5) and 4 or 1)
-  sections[s] = {i + 1, tonumber(ARGV[i]), width}
-  i = i + 1 + tonumber(ARGV[i]) * width
-end
-local replica, token = ARGV[i], ARGV[i + 1]
+local replica, token = commit.replica, commit.token
 if replica ~= '' then
   if redis.call('GET', KEYS[5]) ~= replica or (redis.call('GET', KEYS[6]) or '0') ~= token then
     return redis.error_reply('STALE fenced: the lease is not ' .. replica .. "'s any more")
   end
 end
-local function each(s, apply)
-  local first, n, width = sections[s][1], sections[s][2], sections[s][3]
-  for j = first, first + (n - 1) * width, width do
-    apply(j)
-  end
-end
-if sections[5][2] > 0 then
+if #commit.events > 0 then
   local groups = {}
   if redis.call('EXISTS', KEYS[4]) == 1 then
     for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[4])) do
       groups[group[2]] = true
     end
   end
-  each(6, function(j)
-    if not groups[ARGV[j]] then
-      redis.call('XGROUP', 'CREATE', KEYS[4], ARGV[j], '0', 'MKSTREAM')
+  for _, sink in ipairs(commit.sinks) do
+    if not groups[sink] then
+      redis.call('XGROUP', 'CREATE', KEYS[4], sink, '0', 'MKSTREAM')
     end
-  end)
+  end
 end
-each(5, function(j)
-  redis.call('XADD', KEYS[4], '*', 'id', ARGV[j], 'type', ARGV[j + 1],
-             'key', ARGV[j + 2], 'body', ARGV[j + 3])
-end)
-each(1, function(j) redis.call('HSET', KEYS[2], ARGV[j], ARGV[j + 1]) end)
-each(2, function(j) redis.call('HDEL', KEYS[2], ARGV[j]) end)
-each(3, function(j) redis.call('HSET', KEYS[3], ARGV[j], ARGV[j + 1]) end)
-each(4, function(j) redis.call('HDEL', KEYS[3], ARGV[j]) end)
-redis.call('HSET', KEYS[1], 'version', current + 1, 'baselined', ARGV[2])
+for _, e in ipairs(commit.events) do
+  redis.call('XADD', KEYS[4], '*', 'id', e[1], 'type', e[2], 'key', e[3], 'body', e[4])
+end
+for id, value in pairs(commit.track) do redis.call('HSET', KEYS[2], id, value) end
+for _, id in ipairs(commit.untrack) do redis.call('HDEL', KEYS[2], id) end
+for id, value in pairs(commit.bury) do redis.call('HSET', KEYS[3], id, value) end
+for _, id in ipairs(commit.unbury) do redis.call('HDEL', KEYS[3], id) end
+redis.call('HSET', KEYS[1], 'version', current + 1, 'baselined', commit.baselined and '1' or '0')
 return current + 1
 """
 
