@@ -86,4 +86,3 @@ class Routes:
         tree = self._trees.get(source)
         group = None if tree is None else tree.groups.get(context_id)
         return None if group is None else group.course_id
-

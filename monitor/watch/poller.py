@@ -1,9 +1,8 @@
-"""One source's loop: poll on a steady beat, diff, commit, and keep the metrics true.
+"""One source's loop: poll on a steady beat (``ticker``), or step by the schedule for a source
+that watches an institution (``steps``); diff, name, commit, and keep the metrics true.
 
-The ticker is drift-corrected (start-to-start): a slow or failed poll does not push the schedule
-back; ticks that a long poll (Canvas throttling) overran are skipped, not bunched up. A poll that
-fails anywhere before the commit changes nothing: the in-memory state is replaced only by what
-the store accepted.
+A poll that fails anywhere before the commit changes nothing: the in-memory state is replaced
+only by what the store accepted.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
@@ -27,11 +25,7 @@ from monitor.core.errors import CanvasError, FencedError, PollFailure, StaleStat
 from monitor.core.lease_name import LeaseName
 from monitor.core.models import (
     Conference,
-    EndReason,
-    Event,
-    EventType,
     SourceState,
-    parse_time,
 )
 from monitor.core.purpose import Purpose, reading_for
 from monitor.core.timings import PRODUCTION, Timings
@@ -39,7 +33,10 @@ from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
 from monitor.store.values import Fence
+from monitor.watch.announce import announce
 from monitor.watch.names import Names
+from monitor.watch.steps import run_watch
+from monitor.watch.ticker import ticker
 from monitor.watch.watch import Watch
 
 log = structlog.get_logger("monitor.watch.poller")
@@ -47,56 +44,6 @@ log = structlog.get_logger("monitor.watch.poller")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _ran_for(event: Event) -> float | None:
-    """Seconds a conference ran, when Canvas confirmed its end (``reason: ended``)."""
-    if event.reason is not EndReason.ENDED:
-        return None
-    started, ended = parse_time(event.started_at), parse_time(event.ended_at)
-    if started is None or ended is None or ended < started:
-        return None
-    return (ended - started).total_seconds()
-
-
-async def ticker(interval: float, stop: asyncio.Event) -> AsyncGenerator[None, None]:
-    """Yield every ``interval`` seconds, start to start, until ``stop`` is set."""
-    loop = asyncio.get_running_loop()
-    # One waiter on ``stop`` for the ticker's life, and one future and timer per tick: the
-    # cheapest wait that a stop still cuts short. ``wait_for`` made and cancelled a task on every
-    # tick, ``asyncio.wait`` sets and callbacks; at 100 sources polled every second either was
-    # ~8 % of the service's CPU (bench: CPU of polling vs a bare aiohttp loop, target 1.3x).
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        next_tick = loop.time()
-        while not stop.is_set():
-            yield
-            next_tick += interval
-            now = loop.time()
-            if next_tick < now:  # overran: skip the missed ticks, keep the phase
-                next_tick += interval * ((now - next_tick) // interval + 1)
-            await _until(loop, next_tick, stopped)
-    finally:
-        stopped.cancel()
-
-
-async def _until(
-    loop: asyncio.AbstractEventLoop, when: float, stopped: asyncio.Future[Any]
-) -> None:
-    """Sleep until ``when`` on the loop's clock, or until ``stopped`` is done."""
-    woken = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not woken.done():
-            woken.set_result(None)
-
-    timer = loop.call_at(when, wake)
-    stopped.add_done_callback(wake)
-    try:
-        await woken
-    finally:
-        timer.cancel()
-        stopped.remove_done_callback(wake)
 
 
 class Poller:
@@ -176,13 +123,14 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.watch is not None:
-            await self._run_watch(self.watch, stop)
+            await run_watch(self, self.watch, stop)
             return
         async with contextlib.aclosing(ticker(self.interval, stop)) as ticks:
             async for _ in ticks:
-                await self._beat()
+                await self.beat()
 
-    async def _beat(self) -> None:
+    async def beat(self) -> None:
+        """One tick: poll if this replica holds the source, else keep the heartbeat."""
         if self.holds:
             await self.poll_once()
         else:  # another replica polls it; load afresh should the lease come back here
@@ -190,45 +138,6 @@ class Poller:
             if self._version is not None:
                 self._version = None
                 self._metrics.set_live(self.name, [])  # the holder reports it
-
-    async def _run_watch(self, watch: Watch, stop: asyncio.Event) -> None:
-        """Steps whenever the schedule has something due (or discovery brought new courses);
-        discovery beside them."""
-
-        async def pause(seconds: float) -> None:
-            """Until ``seconds`` pass, the service stops or the directory changes."""
-            waits = [asyncio.ensure_future(e.wait()) for e in (stop, watch.discovery.changed)]
-            try:
-                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiting in waits:
-                    waiting.cancel()
-
-        async def rest(seconds: float) -> None:
-            """Until ``seconds`` pass or the service stops (nothing else cuts it short)."""
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
-
-        failures = 0
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(watch.discovery.run(stop, lambda: self.holds))
-            while not stop.is_set():
-                if not self.holds:  # another replica watches it: keep the heartbeat
-                    await self._beat()
-                    watch.forget()  # load afresh should the lease come (back) here
-                    watch.discovery.changed.clear()  # taken in by that load
-                    await pause(self.interval)
-                    continue
-                if watch.prepared:
-                    due = watch.due_in()
-                    wait = self.interval if due is None else min(due, self.interval)
-                    if wait > 0 and not watch.discovery.changed.is_set():
-                        await pause(wait)
-                        continue
-                ok = await self.poll_once()  # the first one prepares the watch
-                failures = 0 if ok else failures + 1
-                if failures:  # the store, the live list or Canvas failed: back off, never spin
-                    await rest(min(self.interval, 0.5 * 2 ** (failures - 1)))
 
     async def poll_once(self) -> bool:
         """One poll: True when it completed and its outcome is committed."""
@@ -380,29 +289,11 @@ class Poller:
         if changed:
             self._metrics.set_live(self.name, self.state.live())
         for event in outcome.events:
-            self._announce(event)
+            announce(self._metrics, event, quiet=self._quiet_events)
         if self.failing is not None:
             log.info("poll_recovered", source=self.name, after=self.failing.value)
             self.failing = None
             self.last_error = None
-
-    def _announce(self, event: Event) -> None:
-        self._metrics.events.labels(self.name, event.type.value).inc()
-        if event.type is EventType.ENDED and event.reason is not None:
-            self._metrics.ends.labels(self.name, event.reason.value).inc()
-            ran = _ran_for(event)
-            if ran is not None:
-                duration = self._metrics.conference_duration
-                duration.labels(self.name, event.conference.conference_type).observe(ran)
-        (log.debug if self._quiet_events else log.info)(
-            event.type.value,
-            source=self.name,
-            conference_id=event.conference.id,
-            title=event.conference.title,
-            event_id=event.id,
-            restart=event.restart,
-            reason=None if event.reason is None else event.reason.value,
-        )
 
     def _failed(self, reason: PollFailure, message: str) -> None:
         self._metrics.poll_failures.labels(self.name, reason.value).inc()

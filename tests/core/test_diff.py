@@ -60,7 +60,11 @@ def test_started_event_carries_the_canvas_object_and_times() -> None:
         "restart": False,
         "reason": None,
         "context": {  # unknown to the diff: the poller names it (tests/test_names.py)
-            "type": "Course", "id": 101, "name": None, "course_code": None, "account_id": None,
+            "type": "Course",
+            "id": 101,
+            "name": None,
+            "course_code": None,
+            "account_id": None,
         },
     }
 

@@ -28,7 +28,7 @@ from monitor.store.memory import MemoryStore
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import holder
-from monitor.watch.poller import ticker
+from monitor.watch.ticker import ticker
 from tests.support.canvas_helpers import LIVE, Rig, poller_rig, start_live
 
 

@@ -134,8 +134,6 @@ def gaps(times: list[float], start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(points))
 
 
-
-
 tiers = st.lists(
     st.sampled_from([Tier.LIVE, Tier.PINNED, Tier.WAITING, Tier.QUIET, Tier.DORMANT]),
     min_size=1,

@@ -143,9 +143,7 @@ async def test_a_restart_resumes_without_a_new_baseline(store: Store) -> None:
         rig.world.start(waiting.id)
         await rig.sweep()
         events = await rig.events()
-        assert [(e.type, e.conference_id) for e in events] == [
-            ("conference.started", waiting.id)
-        ]
+        assert [(e.type, e.conference_id) for e in events] == [("conference.started", waiting.id)]
         assert await store.baseline_at("main", rig.clock()) == baseline
         assert rig.tier(5002) is Tier.LIVE  # the restarted watch knew it was waiting
 

@@ -174,7 +174,11 @@ async def test_started_envelope(hook: Receiver, http: aiohttp.ClientSession) -> 
         "restart": False,
         "reason": None,
         "context": {  # the diff alone knows no names (the poller adds them)
-            "type": "Course", "id": 101, "name": None, "course_code": None, "account_id": None,
+            "type": "Course",
+            "id": 101,
+            "name": None,
+            "course_code": None,
+            "account_id": None,
         },
     }
 
@@ -199,7 +203,11 @@ async def test_ended_envelope(hook: Receiver, http: aiohttp.ClientSession) -> No
         "restart": False,
         "reason": "ended",
         "context": {  # the diff alone knows no names (the poller adds them)
-            "type": "Course", "id": 101, "name": None, "course_code": None, "account_id": None,
+            "type": "Course",
+            "id": 101,
+            "name": None,
+            "course_code": None,
+            "account_id": None,
         },
     }
     assert hook.requests[0].event_id != first.events[0].id
