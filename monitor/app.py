@@ -39,6 +39,7 @@ from monitor.replicas import identity, name_claim
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.base import open_store
 from monitor.store.roles import Store
+from monitor.store.values import HistoryBounds
 from monitor.watch.poller import Poller
 from monitor.watch.watch import watch_for
 from monitor.web.server import create_app
@@ -120,7 +121,10 @@ async def serve(
         me = name_claim.start_identity(settings.state_url.reveal(), replica)
         stack.callback(me.release)  # names are held to the end, after the store is closed
         owned = store is None
-        store = store or open_store(settings.state_url, consumer=me.name, timings=timings)
+        history = HistoryBounds(settings.history_max_events, settings.history_max_age)
+        store = store or open_store(
+            settings.state_url, consumer=me.name, timings=timings, history=history
+        )
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
@@ -157,7 +161,7 @@ async def serve(
             if owned:
                 await store.close()
                 service.store = open_store(
-                    settings.state_url, consumer=settled.name, timings=timings
+                    settings.state_url, consumer=settled.name, timings=timings, history=history
                 )
             service.pollers, service.leases = _workers(
                 settings, settled, service.store, session, metrics, timings=timings
