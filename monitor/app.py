@@ -82,6 +82,13 @@ class Service:
     def standby(self) -> tuple[str, ...] | None:
         return self.leases.standby()
 
+    @property
+    def replica(self) -> str:
+        return self.leases.replica
+
+    def sink_types(self) -> dict[str, str]:
+        return {config.name: config.type.value for config in self.settings.sinks}
+
     def dead_loops(self) -> list[str]:
         """Loops that ended, or whose heartbeat is older than their longest legitimate wait."""
         now = time.monotonic()
@@ -226,7 +233,7 @@ def _workers(
 
 
 async def _listen(service: Service, stack: AsyncExitStack) -> str:
-    app = create_app(service, api_token=service.settings.api_token)
+    app = create_app(service, api_token=service.settings.api_token, timings=service.timings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)

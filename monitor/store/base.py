@@ -34,9 +34,7 @@ def open_store(
 
         where = redis_url.where(url.reveal())  # names every host of a Sentinel or Cluster
         client = redis_client.connect(url)
-        return RedisStore(
-            client, consumer=consumer, where=where, timings=timings, history=history
-        )
+        return RedisStore(client, consumer=consumer, where=where, timings=timings, history=history)
     raise ConfigError("state_url", f"unsupported scheme {scheme!r}")
 
 

@@ -90,7 +90,6 @@ class RedisHistory:
         return reply[0][0].decode() if reply else "0-0"
 
 
-
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> HistoryEntry:
     cursor = entry_id.decode()
     return HistoryEntry(
