@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 from dataclasses import replace
 from typing import Final
@@ -17,6 +16,7 @@ from monitor.core.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
 from monitor.store.values import OutboxEntry
+from tests.support.doc_commands import doc_curls
 from tests.support.paths import ROOT
 from tests.support.receiver import Receiver
 from tests.support.service import (
@@ -34,15 +34,9 @@ TOKEN: Final = "doc-token-Mn41"
 TIMED_OUT: Final = 28  # curl's exit code when -m ends a stream, as the doc says
 
 
-def doc_curls() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    lines = "\n".join(block.replace("\\\n", " ") for block in blocks).splitlines()
-    return [line.strip() for line in lines if line.strip().startswith("curl ")]
-
-
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl on PATH")
 async def test_the_docs_curl_examples_work_as_written(hook: Receiver) -> None:
-    commands = doc_curls()
+    commands = doc_curls(DOC)
     assert len(commands) >= 10
     store = MemoryStore()
     async with Simulator() as sim:
