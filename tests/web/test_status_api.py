@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 import aiohttp
 
@@ -74,6 +75,13 @@ async def test_sources_and_sinks(hook: Receiver) -> None:
     assert "sim-token" not in text
 
 
+def settled(watch: dict[str, Any] | None) -> bool:
+    """Discovery done, and a step has placed the courses it found in their tiers."""
+    if watch is None or (watch["discovered_courses"] or 0) < 3:
+        return False
+    return bool(sum(watch["tiers"].values()) >= 3 and watch["requests_per_second"])
+
+
 async def test_a_source_that_watches_an_institution(http: aiohttp.ClientSession) -> None:
     async with Simulator(World()) as sim:
         for course in (5001, 5002, 5003):
@@ -83,7 +91,7 @@ async def test_a_source_that_watches_an_institution(http: aiohttp.ClientSession)
             url = f"{service.url}/api/v1/status"
             body = await until(
                 lambda: get_json(http, url),
-                lambda b: ((b["sources"][0]["watch"] or {}).get("discovered_courses") or 0) >= 3,
+                lambda b: settled(b["sources"][0]["watch"]),
             )
     watch = body["sources"][0]["watch"]
     assert set(watch["tiers"]) == {"live", "pinned", "waiting", "quiet", "dormant"}
