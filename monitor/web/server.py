@@ -1,16 +1,17 @@
-"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and a status page.
+"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and the console.
 
 ``create_app`` takes a read-only view of the running service, so the handlers can be tested
 against any object that has pollers, runners, a store and metrics. Nothing here ever shows
 configuration: conference objects as Canvas sent them, names, counts and times only.
 
 Access. The server listens on 127.0.0.1 unless ``listen`` says otherwise. With ``api_token`` set,
-every path except ``/metrics``, ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer
-<token>`` (compared in constant time; otherwise 401 with ``WWW-Authenticate: Bearer``): the
-status page and ``/api/v1/live`` show conference titles and links, which are for people with
-access. The three open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
+every path except ``/metrics``, ``/healthz``, ``/readyz`` and the console's static page needs
+``Authorization: Bearer <token>`` (compared in constant time; otherwise 401 with
+``WWW-Authenticate: Bearer``): ``/api/v1/*`` shows conference titles and links, which are for
+people with access. The open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
 carry no token, and they show only names of sources and sinks, counts, times and failure
-reasons, never a title, a conference id or a secret. Unknown paths are protected too (deny by
+reasons, never a title, a conference id or a secret; the console's page and assets
+(``web/console.py``) hold no data at all and must load before they can ask for the token. Unknown paths are protected too (deny by
 default), so a route added later is never open by accident.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import html
 import time
 from collections.abc import Sequence
 from typing import Any, Final
@@ -26,11 +26,11 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from monitor import __version__
 from monitor.core.errors import StoreError
 from monitor.core.models import Conference, SourceState
 from monitor.core.secret import Secret
 from monitor.observe.exposition import metrics_handler
+from monitor.web.console import add_console
 from monitor.web.views import ServiceView, SinkView, SourceView
 
 STORE_PING_TIMEOUT: Final = 2.0
@@ -44,10 +44,11 @@ SERVICE: Final = web.AppKey("service", ServiceView)
 
 
 def create_app(service: ServiceView, *, api_token: Secret | None = None) -> web.Application:
-    middlewares = [] if api_token is None else [bearer_auth(api_token)]
-    app = web.Application(middlewares=middlewares)
+    app = web.Application()
     app[SERVICE] = service
-    app.router.add_get("/", status_page)
+    console = add_console(app)  # the page holds no data: it loads, then asks for the token
+    if api_token is not None:
+        app.middlewares.append(bearer_auth(api_token, OPEN_PATHS | console))
     app.router.add_get("/metrics", metrics_handler(service.metrics))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -55,13 +56,13 @@ def create_app(service: ServiceView, *, api_token: Secret | None = None) -> web.
     return app
 
 
-def bearer_auth(token: Secret) -> Middleware:
-    """Demand ``Authorization: Bearer <token>`` everywhere but ``OPEN_PATHS``."""
+def bearer_auth(token: Secret, open_paths: frozenset[str] = OPEN_PATHS) -> Middleware:
+    """Demand ``Authorization: Bearer <token>`` everywhere but ``open_paths``."""
     expected = token.reveal().encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in open_paths:
             return await handler(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         presented = given.strip().encode("utf-8", "surrogateescape")
@@ -188,42 +189,3 @@ def _contexts(poller: SourceView, conferences: Sequence[Conference]) -> dict[str
         if info is not None:
             found[f"{info.type}:{info.id}"] = info.envelope()
     return found
-
-
-def _row(conference: Conference) -> str:
-    url = conference.raw.get("url")
-    title = html.escape(conference.title or f"conference {conference.id}")
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
-    cells = (
-        title,
-        html.escape(conference.conference_type),
-        html.escape(f"{conference.context_type} {conference.context_id}"),
-        html.escape(str(conference.raw.get("started_at") or "")),
-    )
-    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-
-
-def _started_key(conference: Conference) -> tuple[str, int]:
-    """Oldest first; ``started_at`` may be anything Canvas sent, so compare it as text."""
-    return (str(conference.raw.get("started_at") or ""), conference.id)
-
-
-async def status_page(request: web.Request) -> web.Response:
-    parts = [
-        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>",
-        f"<title>conference monitor</title><h1>Live conferences</h1><p>v{__version__} · "
-        '<a href="/api/v1/live">JSON</a> · <a href="/metrics">metrics</a> · '
-        '<a href="/readyz">readiness</a></p>',
-    ]
-    service = request.app[SERVICE]
-    for poller in service.pollers:
-        conferences = sorted((await live_state(service, poller)).live(), key=_started_key)
-        state = "ok" if poller.failing is None else f"failing: {poller.failing.value}"
-        parts.append(
-            f"<h2>{html.escape(poller.name)} — {len(conferences)} live ({html.escape(state)})</h2>"
-            "<table><tr><th>Title<th>Type<th>Context<th>Started</tr>"
-            + "".join(_row(c) for c in conferences)
-            + "</table>"
-        )
-    return web.Response(text="".join(parts), content_type="text/html")
