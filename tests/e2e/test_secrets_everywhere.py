@@ -6,7 +6,7 @@ webhook header value, a Slack URL and a Teams URL (each a credential), a Redis p
 API token. It goes through normal work and through failures (Canvas 5xx and 401, a rejecting
 webhook, a failing Slack, a Teams endpoint that is gone), then every place a person or a
 program looks is searched for every secret: the logs, ``/metrics``, ``/healthz``, ``/readyz``,
-``/api/v1/live`` and the status page (with the token, and the 401s without it), and
+``/api/v1/live`` and the console page (with the token, and the 401s without it), and
 ``conference-monitor dlq list`` (JSON and table).
 """
 
