@@ -39,6 +39,7 @@ from monitor.replicas import identity, name_claim
 from monitor.replicas.leases import LeaseKeeper
 from monitor.store.base import open_store
 from monitor.store.roles import Store
+from monitor.store.values import HistoryBounds
 from monitor.watch.poller import Poller
 from monitor.watch.watch import watch_for
 from monitor.web.server import create_app
@@ -81,6 +82,13 @@ class Service:
     def standby(self) -> tuple[str, ...] | None:
         return self.leases.standby()
 
+    @property
+    def replica(self) -> str:
+        return self.leases.replica
+
+    def sink_types(self) -> dict[str, str]:
+        return {config.name: config.type.value for config in self.settings.sinks}
+
     def dead_loops(self) -> list[str]:
         """Loops that ended, or whose heartbeat is older than their longest legitimate wait."""
         now = time.monotonic()
@@ -120,7 +128,10 @@ async def serve(
         me = name_claim.start_identity(settings.state_url.reveal(), replica)
         stack.callback(me.release)  # names are held to the end, after the store is closed
         owned = store is None
-        store = store or open_store(settings.state_url, consumer=me.name, timings=timings)
+        history = HistoryBounds(settings.history_max_events, settings.history_max_age)
+        store = store or open_store(
+            settings.state_url, consumer=me.name, timings=timings, history=history
+        )
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
@@ -157,7 +168,7 @@ async def serve(
             if owned:
                 await store.close()
                 service.store = open_store(
-                    settings.state_url, consumer=settled.name, timings=timings
+                    settings.state_url, consumer=settled.name, timings=timings, history=history
                 )
             service.pollers, service.leases = _workers(
                 settings, settled, service.store, session, metrics, timings=timings
@@ -222,7 +233,7 @@ def _workers(
 
 
 async def _listen(service: Service, stack: AsyncExitStack) -> str:
-    app = create_app(service, api_token=service.settings.api_token)
+    app = create_app(service, api_token=service.settings.api_token, timings=service.timings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)

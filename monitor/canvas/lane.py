@@ -17,6 +17,7 @@ from typing import Final
 
 from asyncio_throttle import Throttler
 
+from monitor.canvas.usage import Usage
 from monitor.config.settings import SourceConfig
 from monitor.core.errors import CanvasError, PollFailure
 from monitor.core.timings import PRODUCTION, Timings
@@ -55,6 +56,7 @@ class Lane:
         self._throttler = Throttler(rate_limit=1, period=1.0 / rate_limit, retry_interval=0.005)
         self._hold_until = 0.0  # Canvas said wait: nothing goes out before this
         self._ease_until = 0.0  # our own courtesy pause: waited for as long as the budget allows
+        self.usage = Usage()  # requests per second lately (the console's "budget used")
 
     @asynccontextmanager
     async def turn(self, deadline: Deadline) -> AsyncIterator[None]:
@@ -72,6 +74,7 @@ class Lane:
             if wait > 0:
                 await asyncio.sleep(wait)
             await self._throttler.acquire()
+            self.usage.count()
             yield
 
     def pause(self, seconds: float) -> None:

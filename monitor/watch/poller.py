@@ -39,6 +39,7 @@ from monitor.replicas.leases import LeaseKeeper
 from monitor.store.roles import StateStore
 from monitor.store.values import Fence
 from monitor.watch.names import Names
+from monitor.watch.summary import WatchSummary, summarize
 from monitor.watch.watch import Watch
 
 log = structlog.get_logger("monitor.watch.poller")
@@ -134,6 +135,12 @@ class Poller:
         if discovery.directory is None:
             return "discovery of its accounts has not completed yet"
         return None
+
+    def watch_summary(self) -> WatchSummary | None:
+        """The watch as the console shows it (None: the source watches no accounts)."""
+        if self.watch is None:
+            return None
+        return summarize(self.watch, self._client.requests_per_second())
 
     def describe(self, conference: Conference) -> ContextInfo | None:
         return self._names.describe(conference)

@@ -105,6 +105,7 @@ class Watch:
         self.baseline_at: datetime | None = None
         self.woken = asyncio.Event()  # a hint or a new directory: look at the schedule again
         self.per_step = max(1, round(source.rate_limit))
+        self.sweep_period: float | None = None  # the last gap between two sweeps of a context
 
     def use_clock(self, monotonic: Callable[[], float], wall: Callable[[], datetime]) -> None:
         """Read the schedule's time and the wall clock from these (tests move them by hand)."""
@@ -251,6 +252,7 @@ class Watch:
             tier = self._tier(context, reading.listings.get(context, []), live | ending, now)
             before = self.schedule.settle(context, at, tier)
             if tier.swept and before is not None:
+                self.sweep_period = at - before
                 self._metrics.watch.sweep_period.labels(self.source.name).set(at - before)
             mark = _MARKS[tier]
             if self._marks.get(context) != mark:

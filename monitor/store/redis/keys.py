@@ -49,6 +49,11 @@ def outbox(source: str) -> str:
     return f"{PREFIX}:{{{source}}}:outbox"
 
 
+def history() -> str:
+    """Stream: the recent events of every source, for people (``store.redis.history``)."""
+    return f"{PREFIX}:history"
+
+
 def lease(name: str) -> str:
     """String: who works on a source (``main``) or sink (``sink:ops``): ``<replica>@<epoch>``,
     valid while that epoch is alive in ``replicas()``. ``name`` is a ``LeaseName.key``.

@@ -28,6 +28,7 @@ from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.redis import keys
 from monitor.store.redis.client import connect
 from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
+from monitor.store.redis.history import RedisHistory
 from monitor.store.redis.leases import RedisLeases
 from monitor.store.redis.ledger import RedisLedger
 from monitor.store.redis.outbox import RedisOutbox
@@ -36,6 +37,8 @@ from monitor.store.redis.watch import RedisWatch
 from monitor.store.values import (
     DeadLetter,
     Fence,
+    HistoryBounds,
+    HistoryEntry,
     Loaded,
     Membership,
     OutboxEntry,
@@ -50,7 +53,13 @@ log = structlog.get_logger("monitor.store")
 
 class RedisStore:
     def __init__(
-        self, client: aioredis.Redis, *, consumer: str, where: str, timings: Timings = PRODUCTION
+        self,
+        client: aioredis.Redis,
+        *,
+        consumer: str,
+        where: str,
+        timings: Timings = PRODUCTION,
+        history: HistoryBounds | None = None,
     ) -> None:
         self._redis = client
         self._where = where  # the URL without credentials, for messages
@@ -61,10 +70,24 @@ class RedisStore:
         self._ledger = RedisLedger(client)
         self._leases = RedisLeases(client)
         self._watch = RedisWatch(client)
+        self._history = RedisHistory(client, history or HistoryBounds())
 
     @classmethod
-    def from_url(cls, url: Secret, *, consumer: str, timings: Timings = PRODUCTION) -> RedisStore:
-        return cls(connect(url), consumer=consumer, where=where(url.reveal()), timings=timings)
+    def from_url(
+        cls,
+        url: Secret,
+        *,
+        consumer: str,
+        timings: Timings = PRODUCTION,
+        history: HistoryBounds | None = None,
+    ) -> RedisStore:
+        return cls(
+            connect(url),
+            consumer=consumer,
+            where=where(url.reveal()),
+            timings=timings,
+            history=history,
+        )
 
     def _error(self, action: str, exc: RedisError) -> StoreError:
         return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")
@@ -121,7 +144,7 @@ class RedisStore:
         ]
         args = commit_args(version, outcome, self._outbox.sinks, fence)
         try:
-            return int(await self._commit(script_keys, args))
+            committed = int(await self._commit(script_keys, args))
         except ResponseError as exc:
             if str(exc).startswith("STALE fenced"):
                 raise FencedError(f"source {source}: {exc}") from exc
@@ -130,6 +153,32 @@ class RedisStore:
             raise self._error(f"committing source {source}", exc) from exc
         except RedisError as exc:
             raise self._error(f"committing source {source}", exc) from exc
+        await self._record(source, outcome)
+        return committed
+
+    async def _record(self, source: str, outcome: Outcome) -> None:
+        """Add the committed events to the history: after the commit, and never failing it
+        (why: ``store.redis.history``)."""
+        try:
+            await self._history.append(outcome.events)
+        except RedisError as exc:
+            log.warning(
+                "history_append_failed",
+                source=source,
+                events=len(outcome.events),
+                error=str(self._error("recording the history", exc)),
+            )
+
+    async def history(self, limit: int, before: str | None = None) -> list[HistoryEntry]:
+        return await self._call("reading the history", self._history.history(limit, before))
+
+    async def history_after(self, cursor: str, count: int, wait: float) -> list[HistoryEntry]:
+        return await self._call(
+            "reading the history", self._history.history_after(cursor, count, wait)
+        )
+
+    async def history_head(self) -> str:
+        return await self._call("reading the history", self._history.history_head())
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self._call("creating consumer groups", self._outbox.open(sinks, sources))
