@@ -12,6 +12,12 @@ export function courseLabel(context) {
     : name;
 }
 
+// Before the monitor learnt a course's name (it was live before the monitor started): its id.
+function contextOf(conference) {
+  const id = conference?.context_id;
+  return id === undefined || id === null ? "Course unknown" : `${conference.context_type || "Context"} ${id}`;
+}
+
 function canvasLink(conference) {
   const title = conference?.title || `Conference ${conference?.id ?? ""}`;
   const url = conference?.url;
@@ -36,7 +42,7 @@ function card(item) {
     "li",
     { class: "card", dataset: { key: `${item.source}/${conference?.id}` } },
     h("h3", { class: "card-title" }, canvasLink(conference)),
-    h("p", { class: "course" }, courseLabel(context) || "Course unknown"),
+    h("p", { class: "course" }, courseLabel(context) || contextOf(conference)),
     h(
       "p",
       { class: "facts" },
