@@ -7,7 +7,6 @@ import { eventsShown, state } from "./model.js";
 import { clock, parse, relative, span } from "./time.js";
 
 const REASONS = {
-  ended: "ended in Canvas",
   expired: "past Canvas's 24 h live window",
   out_of_scope: "no longer visible to the monitor's token",
   unconfirmed: "Canvas could not confirm how it ended",
@@ -21,7 +20,8 @@ export function describe(event) {
         ? { kind: "restarted", mark: "↻", label: "Restarted" }
         : { kind: "started", mark: "▶", label: "Started" };
     case "conference.ended": {
-      const reason = data.reason ? `${data.reason} (${REASONS[data.reason] || "reason given"})` : "no reason given";
+      const why = REASONS[data.reason];
+      const reason = !data.reason ? "none given" : why ? `${data.reason} (${why})` : data.reason;
       return { kind: "ended", mark: "■", label: "Ended", detail: `reason: ${reason}` };
     }
     case "conference.recording_ready":
@@ -66,7 +66,7 @@ function item(event) {
       "p",
       { class: "event-body" },
       conference ? h("span", { class: "event-title" }, conference.title || `Conference ${conference.id}`) : null,
-      data.context ? h("span", { class: "course" }, courseLabel(data.context)) : null,
+      data.context ? h("span", { class: "course" }, conference ? "— " : "", courseLabel(data.context)) : null,
       data.source ? h("span", { class: "source" }, `source ${data.source}`) : null,
     ),
     what.detail || lasted(event)
