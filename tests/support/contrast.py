@@ -28,7 +28,8 @@ LOW_CONTRAST: Final = """
       const bg = parse(getComputedStyle(n).backgroundColor);
       if (bg && bg.a > 0.5) return bg;
     }
-    return matchMedia("(prefers-color-scheme: dark)").matches ? { r: 0, g: 0, b: 0 } : { r: 255, g: 255, b: 255 };
+    const dark = matchMedia("(prefers-color-scheme: dark)").matches;
+    return dark ? { r: 0, g: 0, b: 0 } : { r: 255, g: 255, b: 255 };
   };
   const low = [];
   for (const node of document.body.querySelectorAll("*")) {
@@ -44,7 +45,8 @@ LOW_CONTRAST: Final = """
     const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
     const wanted = large ? 3 : minimum;
     if (ratio < wanted) {
-      low.push(`${node.tagName.toLowerCase()}.${node.className} "${node.textContent.trim().slice(0, 40)}": ${ratio.toFixed(2)} < ${wanted}`);
+      const text = node.textContent.trim().slice(0, 40);
+      low.push(`${node.tagName}.${node.className} "${text}": ${ratio.toFixed(2)} < ${wanted}`);
     }
   }
   return low;

@@ -108,7 +108,9 @@ async def test_a_wrong_token_is_told_apart_from_none(sim: Simulator) -> None:
     assert wrong["WWW-Authenticate"] == 'Bearer realm="conference-monitor", error="invalid_token"'
 
 
-async def test_probes_metrics_and_the_console_page_stay_open_and_show_no_title(sim: Simulator) -> None:
+async def test_probes_metrics_and_the_console_page_stay_open_and_show_no_title(
+    sim: Simulator,
+) -> None:
     async with running(protected_settings(sim)) as service, aiohttp.ClientSession() as http:
         await ready(http, service)
         for path in OPEN:

@@ -211,28 +211,30 @@ async def test_a_disabled_sink_shows_and_its_dead_letters_replay_from_the_consol
     hook.down, hook.fail_status = True, 410  # the endpoint is gone: the sink disables itself
     store = MemoryStore()
     settings = settings_for((source_config(sim.url),), (hook_config(hook.url),))
-    async with running(settings, store=store) as service:
-        async with console_page(browser, service.url + "/") as watched:
-            page = watched.page
-            await expect(page.locator("#connection")).to_have_text("● Live")
-            sim.world.start(sim.world.create_conference(title="Undelivered").id)
-            sink = page.locator("#sinks [data-sink=ops]")
-            await expect(sink).to_contain_text("Disabled", timeout=SOON)
-            await expect(sink).to_contain_text("endpoint gone")
-            dead = page.locator("#dead-letters [data-sink=ops]")
-            await expect(dead).to_contain_text("1 dead letter", timeout=SOON)
-            await expect(dead).to_contain_text("Started: Undelivered")
-            await expect(dead).to_contain_text("sink disabled")
+    async with (
+        running(settings, store=store) as service,
+        console_page(browser, service.url + "/") as watched,
+    ):
+        page = watched.page
+        await expect(page.locator("#connection")).to_have_text("● Live")
+        sim.world.start(sim.world.create_conference(title="Undelivered").id)
+        sink = page.locator("#sinks [data-sink=ops]")
+        await expect(sink).to_contain_text("Disabled", timeout=SOON)
+        await expect(sink).to_contain_text("endpoint gone")
+        dead = page.locator("#dead-letters [data-sink=ops]")
+        await expect(dead).to_contain_text("1 dead letter", timeout=SOON)
+        await expect(dead).to_contain_text("Started: Undelivered")
+        await expect(dead).to_contain_text("sink disabled")
 
-            hook.down = False  # fixed: replaying says so, and enables the sink
-            await dead.get_by_role("button", name="Replay all 1").click()
-            await expect(page.locator("#dead-notice")).to_contain_text("1 dead letter sent back")
-            delivered = await hook.wait_for(1)
-            assert delivered[0].json["data"]["conference"]["title"] == "Undelivered"
-            await expect(sink).to_contain_text("Up", timeout=SOON)
-            await expect(page.locator("#dead-letters")).to_have_text("No dead letters.")
-            assert await store.dead_letters("ops") == []
-            assert watched.errors == []
+        hook.down = False  # fixed: replaying says so, and enables the sink
+        await dead.get_by_role("button", name="Replay all 1").click()
+        await expect(page.locator("#dead-notice")).to_contain_text("1 dead letter sent back")
+        delivered = await hook.wait_for(1)
+        assert delivered[0].json["data"]["conference"]["title"] == "Undelivered"
+        await expect(sink).to_contain_text("Up", timeout=SOON)
+        await expect(page.locator("#dead-letters")).to_have_text("No dead letters.")
+        assert await store.dead_letters("ops") == []
+        assert watched.errors == []
 
 
 async def test_purge_asks_first(

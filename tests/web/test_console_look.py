@@ -147,8 +147,8 @@ async def test_every_control_is_reachable_by_keyboard_and_labelled(
             name = await page.evaluate(
                 """() => {
                   const n = document.activeElement;
-                  const label = n.labels?.[0]?.firstChild.textContent || n.getAttribute("aria-label")
-                    || n.textContent;
+                  const label = n.labels?.[0]?.firstChild.textContent
+                    || n.getAttribute("aria-label") || n.textContent;
                   return `${n.tagName.toLowerCase()}:${label.trim().split("\\n")[0]}`;
                 }"""
             )
