@@ -16,7 +16,7 @@ import pytest
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
-from tests.support.browser import chromium, console_page
+from tests.support.browser import chromium, console_page, require_browser
 from tests.support.receiver import Receiver
 from tests.support.service import running, settings_for, source_config, until
 from tests.support.service import webhook_config as hook_config
@@ -291,3 +291,15 @@ async def test_the_page_forbids_inline_code_and_revalidates(
             assert response.status == 304
         async with http.get(service.url + "/console/nope.js") as response:
             assert response.status == 404
+
+
+def test_without_chromium_the_browser_tests_skip_but_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Chromium"):
+        require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="browser tests must run in CI: no Chromium"):
+        require_browser()
