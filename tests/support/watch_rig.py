@@ -130,9 +130,7 @@ async def watch_rig(
         watch = watch_for(source, client, flaky, metrics, interval=INTERVAL)
         assert watch is not None
         watch.use_clock(ticks, clock)
-        poller = Poller(
-            source, client, flaky, metrics, interval=INTERVAL, clock=clock, watch=watch
-        )
+        poller = Poller(source, client, flaky, metrics, interval=INTERVAL, clock=clock, watch=watch)
         yield WatchRig(sim, clock, ticks, flaky, metrics, poller, session)
 
 
