@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -65,6 +65,13 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+def expect(target: Any) -> Any:
+    """Playwright's ``expect`` (its assertions wait, up to 5 s by default)."""
+    from playwright.async_api import expect as playwright_expect  # noqa: PLC0415
+
+    return playwright_expect(target)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pytest
 from monitor.core.secret import Secret
 from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
-from tests.support.browser import chromium, console_page, require_browser
+from tests.support.browser import console_page, expect, require_browser
 from tests.support.receiver import Receiver
 from tests.support.service import running, settings_for, source_config, until
 from tests.support.service import webhook_config as hook_config
@@ -31,21 +31,9 @@ SOON = 5000  # ms: "appears without reload within seconds"
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     async with Simulator() as simulator:
         yield simulator
-
-
-def expect(target: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect  # noqa: PLC0415
-
-    return playwright_expect(target)
 
 
 async def live_count(http: aiohttp.ClientSession, url: str, count: int, token: str = "") -> None:

@@ -5,13 +5,13 @@ reachable from the keyboard with a label."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
 from monitor.simulator import Simulator
-from tests.support.browser import chromium, console_page
+from tests.support.browser import console_page, expect
 from tests.support.contrast import LOW_CONTRAST
 from tests.support.receiver import Receiver
 from tests.support.service import get_json, running, settings_for, source_config, until
@@ -21,18 +21,6 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-def expect(target: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect  # noqa: PLC0415
-
-    return playwright_expect(target)
 
 
 @pytest.fixture

@@ -29,3 +29,11 @@ export function replace(node, ...children) {
 export function $(id) {
   return document.getElementById(id);
 }
+
+// A list's heading count ("(12)", or "(3 of 12)" when filtered) and its empty-list line.
+export function counted(name, shown, total, empty) {
+  $(`${name}-count`).textContent = shown === total ? `(${total})` : `(${shown} of ${total})`;
+  const line = $(`${name}-empty`);
+  line.hidden = shown > 0;
+  line.textContent = total ? empty.filtered : empty.none;
+}

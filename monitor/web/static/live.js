@@ -1,6 +1,6 @@
 // The live conferences: one card each, with its course, type, start, running time and people.
 
-import { $, h, replace } from "./dom.js";
+import { $, counted, h, replace } from "./dom.js";
 import { attendees, liveShown, state } from "./model.js";
 import { exact, parse, relative } from "./time.js";
 
@@ -69,8 +69,8 @@ function card(item) {
 export function renderLive() {
   const shown = liveShown();
   replace($("live-list"), shown.map(card));
-  const total = state.live.size;
-  $("live-count").textContent = shown.length === total ? `(${total})` : `(${shown.length} of ${total})`;
-  $("live-empty").hidden = shown.length > 0;
-  $("live-empty").textContent = total ? "No live conference matches the filters." : "No conference is live.";
+  counted("live", shown.length, state.live.size, {
+    none: "No conference is live.",
+    filtered: "No live conference matches the filters.",
+  });
 }

@@ -1,7 +1,7 @@
 // The recent events, newest first: starts, ends with their reason, restarts, recordings, and
 // any type added later, shown generically with what it carries.
 
-import { $, h, replace } from "./dom.js";
+import { $, counted, h, replace } from "./dom.js";
 import { courseLabel } from "./live.js";
 import { eventsShown, state } from "./model.js";
 import { clock, parse, relative, span } from "./time.js";
@@ -79,8 +79,8 @@ function item(event) {
 export function renderTimeline() {
   const shown = eventsShown();
   replace($("events-list"), shown.map(item));
-  const total = state.events.length;
-  $("events-count").textContent = shown.length === total ? `(${total})` : `(${shown.length} of ${total})`;
-  $("events-empty").hidden = shown.length > 0;
-  $("events-empty").textContent = total ? "No event matches the filters." : "No event yet.";
+  counted("events", shown.length, state.events.length, {
+    none: "No event yet.",
+    filtered: "No event matches the filters.",
+  });
 }
