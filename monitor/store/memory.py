@@ -275,6 +275,9 @@ class MemoryStore:
     async def history_after(self, cursor: str, count: int, wait: float) -> list[HistoryEntry]:
         return await self._history.history_after(cursor, count, wait)
 
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        return await self._history.history_entry(event_id)
+
     async def history_head(self) -> str:
         return await self._history.history_head()
 

@@ -16,7 +16,8 @@ from monitor.store.values import HistoryBounds, HistoryEntry, cursor_key
 class MemoryHistory:
     def __init__(self, bounds: HistoryBounds) -> None:
         self._bounds = bounds
-        self._entries: deque[HistoryEntry] = deque(maxlen=bounds.max_events)
+        self._entries: deque[HistoryEntry] = deque()
+        self._by_id: dict[str, HistoryEntry] = {}  # event id -> its newest entry
         self._numbers = itertools.count(1)
         self._arrived = asyncio.Condition()
 
@@ -27,15 +28,29 @@ class MemoryHistory:
         async with self._arrived:
             for event in events:
                 cursor = f"{next(self._numbers)}-0"
-                self._entries.append(
-                    HistoryEntry(cursor, event.id, str(event.type), event.source, event.body(), now)
+                entry = HistoryEntry(
+                    cursor, event.id, str(event.type), event.source, event.body(), now
                 )
+                self._entries.append(entry)
+                self._by_id[event.id] = entry
+                if len(self._entries) > self._bounds.max_events:
+                    self._forget()
             self._drop_old(now)
             self._arrived.notify_all()
 
     def _drop_old(self, now: float) -> None:
         while self._entries and self._entries[0].at < now - self._bounds.max_age:
-            self._entries.popleft()
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop the oldest entry (and its id, unless a newer entry has it)."""
+        gone = self._entries.popleft()
+        if self._by_id.get(gone.event_id) is gone:
+            del self._by_id[gone.event_id]
+
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        self._drop_old(time.time())
+        return self._by_id.get(event_id)
 
     async def history(self, limit: int, before: str | None = None) -> list[HistoryEntry]:
         self._drop_old(time.time())

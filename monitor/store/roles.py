@@ -189,6 +189,10 @@ class History(Protocol):
         """Up to ``count`` entries newer than ``cursor``, oldest first, waiting at most
         ``wait`` seconds for one (``"0-0"``: from the oldest kept)."""
 
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        """The (newest) entry of ``event_id``, if the history still has it: where a client
+        that saw it resumes. One look-up, however long the history."""
+
     async def history_head(self) -> str:
         """The cursor of the newest entry (``"0-0"`` when there is none): where a reader
         that wants only what comes next starts."""

@@ -28,7 +28,7 @@ from monitor.core.errors import StoreError
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.roles import History
 from monitor.store.values import HistoryEntry
-from monitor.web.events_api import envelope, find
+from monitor.web.events_api import envelope
 
 log = structlog.get_logger("monitor.web")
 
@@ -103,7 +103,7 @@ async def event_stream(request: web.Request, store: History) -> web.StreamRespon
 async def _start(store: History, last: str | None) -> tuple[str, bool]:
     """Where the stream begins, and whether the client must reset (its id is gone)."""
     if last is not None:
-        entry = await find(store, last)
+        entry = await store.history_entry(last)
         if entry is not None:
             return entry.cursor, False
     return await store.history_head(), last is not None

@@ -113,21 +113,13 @@ async def newest_first(store: History) -> AsyncIterator[HistoryEntry]:
         before = page[-1].cursor
 
 
-async def find(store: History, event_id: str) -> HistoryEntry | None:
-    """The entry of ``event_id``, if the history still has it."""
-    async for entry in newest_first(store):
-        if entry.event_id == event_id:
-            return entry
-    return None
-
-
 async def select(store: History, query: EventQuery) -> list[HistoryEntry]:
     """What the query asks for, newest first; raises ``BadRequestError`` for a ``since`` event id
     the history does not have (any more).
 
     With a ``since`` time the read stops at the first entry recorded before it: an event is
     recorded after it is detected, and the history is in the order of recording."""
-    if query.since_id is not None and await find(store, query.since_id) is None:
+    if query.since_id is not None and await store.history_entry(query.since_id) is None:
         raise BadRequestError(
             f"since: no event {query.since_id!r} in the history (too old, or unknown)"
         )

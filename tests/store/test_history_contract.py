@@ -9,12 +9,14 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+import redis.asyncio as aioredis
 
 from monitor.core.diff import Outcome, diff
 from monitor.core.errors import StaleStateError
 from monitor.core.models import SourceState
 from monitor.core.secret import Secret
 from monitor.store.memory import MemoryStore
+from monitor.store.redis import keys
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.store.values import HistoryBounds
@@ -119,3 +121,54 @@ async def test_a_refused_commit_records_nothing(make_store: Factory) -> None:
     with pytest.raises(StaleStateError):
         await store.commit("main", 0, started("main", 2))
     assert len(await store.history(10)) == 1
+
+
+async def test_an_event_is_found_by_its_id_until_it_is_trimmed(make_store: Factory) -> None:
+    store = make_store(HistoryBounds(max_events=2))
+    first, second, third = (started("main", i) for i in (1, 2, 3))
+    await store.commit("main", 0, first)
+    found = await store.history_entry(first.events[0].id)
+    assert found is not None
+    assert found.body == first.events[0].body()
+    assert found == (await store.history(1))[0]
+    await store.commit("other", 0, second)
+    await store.commit("third", 0, third)  # the count bound drops the first
+    assert await store.history_entry(first.events[0].id) is None
+    assert await store.history_entry(third.events[0].id) is not None
+    assert await store.history_entry("evt_never") is None
+
+
+async def test_an_event_recorded_twice_is_found_at_its_newest(make_store: Factory) -> None:
+    """A commit whose state write failed is made again with the same event ids (a duplicate,
+    never a loss): the id then names the newer entry, and the older one's trim keeps it."""
+    store = make_store(HistoryBounds(max_events=2))
+    outcome = started("main", 1)
+    await store.commit("main", 0, outcome)
+    await store.commit("again", 0, outcome)  # the same event, recorded once more
+    newest = (await store.history(1))[0]
+    assert await store.history_entry(outcome.events[0].id) == newest
+    await store.commit("other", 0, started("other", 2))  # trims the older copy
+    assert await store.history_entry(outcome.events[0].id) == newest
+
+
+async def test_found_by_id_only_within_the_age_bound(make_store: Factory) -> None:
+    store = make_store(HistoryBounds(max_age=0.2))
+    outcome = started("main", 1)
+    await store.commit("main", 0, outcome)
+    await asyncio.sleep(0.3)  # the bound is an age: only time can pass it
+    assert await store.history_entry(outcome.events[0].id) is None
+    await store.commit("other", 0, started("other", 2))  # trims it, and its id
+    assert await store.history_entry(outcome.events[0].id) is None
+
+
+async def test_the_redis_index_stays_as_small_as_the_history(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    store = RedisStore.from_url(Secret(redis_url), consumer="a", history=HistoryBounds(3))
+    try:
+        for n in range(10):
+            await store.commit(f"s{n}", 0, started(f"s{n}", 1, 2))
+        assert await raw_redis.xlen(keys.history()) == 3
+        assert await raw_redis.hlen(keys.history_ids()) == 3
+    finally:
+        await store.close()

@@ -51,7 +51,12 @@ def outbox(source: str) -> str:
 
 def history() -> str:
     """Stream: the recent events of every source, for people (``store.redis.history``)."""
-    return f"{PREFIX}:history"
+    return f"{PREFIX}:{{history}}:events"
+
+
+def history_ids() -> str:
+    """Hash: event id -> the stream id of its newest entry in ``history()`` (same slot)."""
+    return f"{PREFIX}:{{history}}:ids"
 
 
 def lease(name: str) -> str:

@@ -177,6 +177,9 @@ class RedisStore:
             "reading the history", self._history.history_after(cursor, count, wait)
         )
 
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        return await self._call("reading the history", self._history.entry(event_id))
+
     async def history_head(self) -> str:
         return await self._call("reading the history", self._history.history_head())
 
