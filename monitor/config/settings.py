@@ -226,7 +226,7 @@ def _warnings(settings: Settings) -> tuple[str, ...]:
     )
     if not settings.sinks:
         warnings.append(
-            "no sinks: events are sent nowhere (the status page, /api/v1/live and the metrics "
+            "no sinks: events are sent nowhere (the console at /, /api/v1/live and the metrics "
             "show what is live); add one under sinks:, or set WEBHOOK_URL, SLACK_WEBHOOK_URL or "
             "TEAMS_WEBHOOK_URL without a config file"
         )

@@ -1,28 +1,28 @@
 """The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live``, the event history
-(``/api/v1/events`` and its stream), ``/api/v1/status``, dead letters, and a status page.
+(``/api/v1/events`` and its stream), ``/api/v1/status``, dead letters, and the console.
 
 ``create_app`` takes a read-only view of the running service, so the handlers can be tested
 against any object that has pollers, runners, a store and metrics. Nothing here ever shows
 configuration: conference objects as Canvas sent them, names, counts and times only.
 
 Access. The server listens on 127.0.0.1 unless ``listen`` says otherwise. With ``api_token`` set,
-every path except ``/metrics``, ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer
-<token>`` (compared in constant time; otherwise 401 with ``WWW-Authenticate: Bearer``): the
-status page and ``/api/v1/live`` show conference titles and links, which are for people with
-access. The three open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
+every path except ``/metrics``, ``/healthz``, ``/readyz`` and the console's static page needs
+``Authorization: Bearer <token>`` (compared in constant time; otherwise 401 with
+``WWW-Authenticate: Bearer``): ``/api/v1/*`` shows conference titles and links, which are for
+people with access. The open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
 carry no token, and they show only names of sources and sinks, counts, times and failure
-reasons, never a title, a conference id or a secret. Unknown paths are protected too (deny by
-default), so a route added later is never open by accident. The event stream alone also takes
-the token as ``?access_token=`` (a browser's EventSource cannot set a header); the server keeps
-no access log, so it is written nowhere. POSTs (dead letters) must come from this origin even
-without a token (``same_origin_posts``).
+reasons, never a title, a conference id or a secret; the console's page and assets
+(``web/console.py``) hold no data at all and must load before they can ask for the token.
+Unknown paths are protected too (deny by default), so a route added later is never open by
+accident. The event stream alone also takes the token as ``?access_token=`` (a browser's
+EventSource cannot set a header); the server keeps no access log, so it is written nowhere.
+POSTs (dead letters) must come from this origin even without a token (``same_origin_posts``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import html
 import time
 from collections.abc import Sequence
 from typing import Any, Final
@@ -30,12 +30,12 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from monitor import __version__
 from monitor.core.errors import StoreError
 from monitor.core.models import Conference, SourceState
 from monitor.core.secret import Secret
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.exposition import metrics_handler
+from monitor.web.console import add_console
 from monitor.web.dead_letters_api import add_dead_letter_routes, same_origin_posts
 from monitor.web.event_stream import STREAMS, Streams, event_stream
 from monitor.web.events_api import BadRequestError, EventQuery, bad_request, envelope, select
@@ -57,13 +57,15 @@ QUERY_TOKEN_PATHS: Final = frozenset({STREAM_PATH})
 def create_app(
     service: ServiceView, *, api_token: Secret | None = None, timings: Timings = PRODUCTION
 ) -> web.Application:
-    middlewares = [] if api_token is None else [bearer_auth(api_token)]
-    app = web.Application(middlewares=[*middlewares, same_origin_posts])
+    app = web.Application()
     app[SERVICE] = service
+    console = add_console(app)  # the page holds no data: it loads, then asks for the token
+    if api_token is not None:
+        app.middlewares.append(bearer_auth(api_token, OPEN_PATHS | console))
+    app.middlewares.append(same_origin_posts)
     app[FIGURES] = {}
     streams = app[STREAMS] = Streams(timings)
     app.on_shutdown.append(streams.close)
-    app.router.add_get("/", status_page)
     app.router.add_get("/metrics", metrics_handler(service.metrics))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -88,13 +90,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return await event_stream(request, request.app[SERVICE].store)
 
 
-def bearer_auth(token: Secret) -> Middleware:
-    """Demand ``Authorization: Bearer <token>`` everywhere but ``OPEN_PATHS``."""
+def bearer_auth(token: Secret, open_paths: frozenset[str] = OPEN_PATHS) -> Middleware:
+    """Demand ``Authorization: Bearer <token>`` everywhere but ``open_paths``."""
     expected = token.reveal().encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in open_paths:
             return await handler(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         presented = given.strip().encode("utf-8", "surrogateescape")
@@ -218,42 +220,3 @@ def _contexts(poller: SourceView, conferences: Sequence[Conference]) -> dict[str
         if info is not None:
             found[f"{info.type}:{info.id}"] = info.envelope()
     return found
-
-
-def _row(conference: Conference) -> str:
-    url = conference.raw.get("url")
-    title = html.escape(conference.title or f"conference {conference.id}")
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
-    cells = (
-        title,
-        html.escape(conference.conference_type),
-        html.escape(f"{conference.context_type} {conference.context_id}"),
-        html.escape(str(conference.raw.get("started_at") or "")),
-    )
-    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-
-
-def _started_key(conference: Conference) -> tuple[str, int]:
-    """Oldest first; ``started_at`` may be anything Canvas sent, so compare it as text."""
-    return (str(conference.raw.get("started_at") or ""), conference.id)
-
-
-async def status_page(request: web.Request) -> web.Response:
-    parts = [
-        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>",
-        f"<title>conference monitor</title><h1>Live conferences</h1><p>v{__version__} · "
-        '<a href="/api/v1/live">JSON</a> · <a href="/metrics">metrics</a> · '
-        '<a href="/readyz">readiness</a></p>',
-    ]
-    service = request.app[SERVICE]
-    for poller in service.pollers:
-        conferences = sorted((await live_state(service, poller)).live(), key=_started_key)
-        state = "ok" if poller.failing is None else f"failing: {poller.failing.value}"
-        parts.append(
-            f"<h2>{html.escape(poller.name)} — {len(conferences)} live ({html.escape(state)})</h2>"
-            "<table><tr><th>Title<th>Type<th>Context<th>Started</tr>"
-            + "".join(_row(c) for c in conferences)
-            + "</table>"
-        )
-    return web.Response(text="".join(parts), content_type="text/html")
