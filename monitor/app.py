@@ -20,79 +20,23 @@ import structlog
 from aiohttp import web
 
 from monitor import USER_AGENT, __version__
-from monitor.canvas.client import CanvasClient
-from monitor.canvas.lane import token_lanes
-from monitor.config.settings import Settings, SinkConfig, SinkType
+from monitor.config.settings import Settings
 from monitor.core.aio import first
 from monitor.core.errors import StoreError
 from monitor.core.lease_name import LeaseName
-from monitor.core.models import EventType
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.delivery.backlog import OutboxGauges
-from monitor.delivery.dispatch import SinkRunner
-from monitor.delivery.routes import Routes
 from monitor.delivery.sinks import Sink, make_sink
 from monitor.delivery.supervise import deliver_while_held
-from monitor.observe import logs
 from monitor.observe.metrics import Metrics
 from monitor.replicas import identity, name_claim
-from monitor.replicas.leases import LeaseKeeper
+from monitor.service import Service, workers
 from monitor.store.base import open_store
 from monitor.store.roles import Store
-from monitor.watch.poller import Poller
-from monitor.watch.watch import watch_for
+from monitor.store.values import HistoryBounds
 from monitor.web.server import create_app
 
 log = structlog.get_logger("monitor.app")
-
-
-class Service:
-    """The running parts, as the web handlers see them."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        metrics: Metrics,
-        pollers: Sequence[Poller],
-        leases: LeaseKeeper,
-        *,
-        timings: Timings = PRODUCTION,
-    ) -> None:
-        self.settings = settings
-        self.timings = timings
-        self.store = store
-        self.metrics = metrics
-        self.pollers = pollers
-        self.leases = leases
-        self.running: list[SinkRunner] = []  # the sinks this replica delivers for, now
-        self.runners: Sequence[SinkRunner] = self.running  # the same, as the web reads it
-        self.sinks: dict[str, Sink] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        # The account trees of sources with accounts, for sinks that route by department.
-        self.routes = Routes(lambda: self.store, [s.name for s in settings.sources if s.accounts])
-
-    def runner_factory(self, config: SinkConfig) -> Callable[[], SinkRunner]:
-        sink = self.sinks[config.name]
-        return lambda: SinkRunner(
-            sink, config, self.store, self.metrics, timings=self.timings, routes=self.routes
-        )
-
-    def standby(self) -> tuple[str, ...] | None:
-        return self.leases.standby()
-
-    def dead_loops(self) -> list[str]:
-        """Loops that ended, or whose heartbeat is older than their longest legitimate wait."""
-        now = time.monotonic()
-        beats = [
-            (f"poller:{p.name}", p.heartbeat, p.interval + p.source.poll_timeout + 30)
-            for p in self.pollers
-        ] + [(f"sink:{r.name}", r.heartbeat, self.timings.runner_silence) for r in self.runners]
-        dead = {name for name, task in self.tasks.items() if task.done()}
-        dead.update(
-            name for name, beat, allowance in beats if name in self.tasks and now - beat > allowance
-        )
-        return sorted(dead)
 
 
 async def serve(
@@ -120,14 +64,17 @@ async def serve(
         me = name_claim.start_identity(settings.state_url.reveal(), replica)
         stack.callback(me.release)  # names are held to the end, after the store is closed
         owned = store is None
-        store = store or open_store(settings.state_url, consumer=me.name, timings=timings)
+        history = HistoryBounds(settings.history_max_events, settings.history_max_age)
+        store = store or open_store(
+            settings.state_url, consumer=me.name, timings=timings, history=history
+        )
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
         )
         stack.push_async_callback(session.close)
-        workers = _workers(settings, me, store, session, metrics, timings=timings)
-        service = Service(settings, store, metrics, *workers, timings=timings)
+        built = workers(settings, me, store, session, metrics, timings=timings)
+        service = Service(settings, store, metrics, *built, timings=timings)
         if owned:
             stack.push_async_callback(lambda: service.store.close())  # noqa: PLW0108 - the store as it is by then
         service.sinks = {
@@ -157,9 +104,9 @@ async def serve(
             if owned:
                 await store.close()
                 service.store = open_store(
-                    settings.state_url, consumer=settled.name, timings=timings
+                    settings.state_url, consumer=settled.name, timings=timings, history=history
                 )
-            service.pollers, service.leases = _workers(
+            service.pollers, service.leases = workers(
                 settings, settled, service.store, session, metrics, timings=timings
             )
         await _run(service, stop)
@@ -168,61 +115,8 @@ async def serve(
     log.info("stopped")
 
 
-def _events_printed(settings: Settings, source: str) -> bool:
-    """Does a console sink already show each event of ``source`` to the person reading the
-    logs (a console sink whose filters let every one of them through)?
-
-    Then the poller's per-event log line would print every event twice on a terminal; it goes
-    to debug. JSON logs (containers, files) keep it at info: there it is the machine record
-    (with the event id), which the console sink's human line is not.
-    """
-    return logs.for_people() and any(
-        s.type is SinkType.CONSOLE
-        and s.events == frozenset(EventType)
-        and (s.sources is None or source in s.sources)
-        and s.conference_types is None
-        and s.context_types is None
-        for s in settings.sinks
-    )
-
-
-def _workers(
-    settings: Settings,
-    me: identity.Identity,
-    store: Store,
-    session: aiohttp.ClientSession,
-    metrics: Metrics,
-    *,
-    timings: Timings,
-) -> tuple[list[Poller], LeaseKeeper]:
-    """The pollers and the lease keeper of this replica, under its name."""
-    names = [LeaseName.source(s.name) for s in settings.sources]
-    names += [LeaseName.sink(s.name) for s in settings.sinks]
-    ttl = settings.lease_ttl
-    leases = LeaseKeeper(store, me.name, names, ttl, metrics, nonce=me.nonce, timings=timings)
-    lanes = token_lanes(settings.sources, timings)
-    pollers = []
-    for source in settings.sources:
-        client = CanvasClient(session, source, lanes[source.name], metrics, timings=timings)
-        interval = settings.poll_interval
-        pollers.append(
-            Poller(
-                source,
-                client,
-                store,
-                metrics,
-                interval=interval,
-                leases=leases,
-                quiet_events=_events_printed(settings, source.name),
-                timings=timings,
-                watch=watch_for(source, client, store, metrics, interval=interval),
-            )
-        )
-    return pollers, leases
-
-
 async def _listen(service: Service, stack: AsyncExitStack) -> str:
-    app = create_app(service, api_token=service.settings.api_token)
+    app = create_app(service, api_token=service.settings.api_token, timings=service.timings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)

@@ -28,6 +28,7 @@ RANK: Final = {
     "delivery": 4,
     "web": 5,
     "app": 6,
+    "service": 6,
     "commands": 7,
     "__main__": 8,
 }

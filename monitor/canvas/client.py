@@ -85,6 +85,11 @@ class CanvasClient:
         moved (benchmarks)."""
         self._pages.forget_digests()
 
+    def requests_per_second(self) -> float:
+        """Requests per second on this source's token over the last minute (every source on
+        the token together: they share one budget)."""
+        return self._lane.usage.per_second()
+
     async def live(self, deadline: Deadline) -> list[Conference]:
         """``GET /api/v1/conferences?state=live``, every page."""
         return await self._list("/api/v1/conferences", {"state": "live"}, deadline, remember=True)

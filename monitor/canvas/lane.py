@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Final
 
+from monitor.canvas.usage import Usage
 from monitor.config.settings import SourceConfig
 from monitor.core.errors import CanvasError, PollFailure
 from monitor.core.timings import PRODUCTION, Timings
@@ -53,6 +54,7 @@ class Lane:
         self._next_free = 0.0  # the last request went out one spacing before this
         self._hold_until = 0.0  # Canvas said wait: nothing goes out before this
         self._ease_until = 0.0  # our own courtesy pause: waited for as long as the budget allows
+        self.usage = Usage()  # requests per second lately (the console's "budget used")
 
     def turn(self, deadline: Deadline) -> Turn:
         """Wait for this lane's turn (``async with``); raise ``throttled`` if Canvas's wait
@@ -75,6 +77,7 @@ class Lane:
             await asyncio.sleep(wait)
             now = loop.time()
         self._next_free = now + self._spacing
+        self.usage.count()
 
     def pause(self, seconds: float) -> None:
         """Canvas throttled us: send nothing on this token for ``seconds`` (never shortened)."""

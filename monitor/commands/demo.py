@@ -4,7 +4,7 @@
 token that takes part in no conference) with scripted conferences going live and ending, and
 the monitor watching all of it as an ops team would: it discovers the courses of account 1 and
 reads them by the schedule, with the in-memory store and a console sink that prints each event;
-the status page and metrics are served as usual. ``simulate`` runs the simulator alone, for trying
+the console and metrics are served as usual. ``simulate`` runs the simulator alone, for trying
 dashboards or a webhook receiver against it.
 """
 
@@ -76,7 +76,7 @@ async def demo(stop: asyncio.Event, out: TextIO, *, port: int = DEMO_PORT) -> No
             print(
                 f"\nconference-monitor demo: a simulated university at {sim.url} "
                 f"({CAMPUS.courses} courses, watched through account 1)\n"
-                f"  status page   {url}/\n"
+                f"  console       {url}/\n"
                 f"  live (JSON)   {url}/api/v1/live\n"
                 f"  metrics       {url}/metrics\n"
                 f"  readiness     {url}/readyz\n"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.config.environment import sink_types
@@ -19,6 +18,7 @@ from monitor.config.reader import checked
 from monitor.config.settings import Settings, SinkConfig, SinkType
 from monitor.core.errors import ConfigError
 from monitor.core.secret import Secret
+from monitor.delivery import dead_letters
 from monitor.replicas.identity import base_name
 from monitor.store.base import open_store
 from monitor.store.roles import Store
@@ -90,7 +90,7 @@ def _describe(dead: DeadLetter) -> dict[str, Any]:
         "title": conference.get("title"),
         "reason": dead.reason,
         "attempts": dead.attempts,
-        "dead_at": datetime.fromtimestamp(dead.dead_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "dead_at": dead_letters.iso(dead.dead_at),
         "event": event,
     }
 
@@ -138,14 +138,8 @@ async def replay(
     counts: dict[str, int] = {}
     try:
         for name in sinks:
-            letters = await store.dead_letters(name)
-            if event_id is not None and all(d.entry.event_id != event_id for d in letters):
-                counts[name] = 0
-                continue
-            # Replaying says the endpoint is fixed: enable the sink first, or a running service
-            # would bury the replayed events again at once.
-            await store.enable_sink(name)
-            counts[name] = await store.replay_dead(name, None if event_id is None else {event_id})
+            chosen = None if event_id is None else {event_id}
+            counts[name] = await dead_letters.replay(store, name, chosen)
     finally:
         await store.close()
     if as_json:
@@ -166,7 +160,8 @@ async def purge(settings: Settings, sink: str | None, out: TextIO, *, confirmed:
     store, sinks = _open(settings, sink)
     try:
         for name in sinks:
-            print(f"sink {name}: {await store.purge_dead(name)} dead letter(s) purged", file=out)
+            count = await dead_letters.purge(store, name)
+            print(f"sink {name}: {count} dead letter(s) purged", file=out)
     finally:
         await store.close()
     return 0

@@ -124,6 +124,8 @@ class Settings:
     lease_ttl: Annotated[Float, Field(ge=1)] = 15.0  # replicas: a silent replica's work moves on
     api_token: SecretText | None = field(default=None, repr=False)  # protects /api/v1 and /
     live_events: LiveEventsConfig | None = None  # POST /canvas/live-events: hints (not yet read)
+    history_max_events: Annotated[Int, Field(ge=1, le=1_000_000)] = 10_000  # /api/v1/events
+    history_max_age: Annotated[Float, Field(gt=0)] = 604_800.0  # seconds (7 days)
     warnings: tuple[str, ...] = field(default=(), compare=False, metadata=NOT_A_KEY)
 
     @model_validator(mode="before")
@@ -224,7 +226,7 @@ def _warnings(settings: Settings) -> tuple[str, ...]:
     )
     if not settings.sinks:
         warnings.append(
-            "no sinks: events are sent nowhere (the status page, /api/v1/live and the metrics "
+            "no sinks: events are sent nowhere (the console at /, /api/v1/live and the metrics "
             "show what is live); add one under sinks:, or set WEBHOOK_URL, SLACK_WEBHOOK_URL or "
             "TEAMS_WEBHOOK_URL without a config file"
         )

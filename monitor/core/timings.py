@@ -79,6 +79,10 @@ class Timings:
     prune_every: float = 3600.0
     """Between prunes of a source's old tombstones (they ride along on a poll's commit)."""
 
+    stream_heartbeat: float = 15.0
+    """Between ``: ping`` comments on an idle ``/api/v1/events/stream``: proxies keep the
+    connection, and a client that went away is noticed within it."""
+
     @property
     def adopt_after(self) -> float:
         """After taking a sink's lease, when every entry a former holder could still read

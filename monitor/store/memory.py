@@ -18,9 +18,12 @@ from monitor.core.diff import Outcome
 from monitor.core.errors import FencedError, StaleStateError
 from monitor.core.lease_name import LeaseName
 from monitor.core.models import SourceState
+from monitor.store.memory_history import MemoryHistory
 from monitor.store.values import (
     DeadLetter,
     Fence,
+    HistoryBounds,
+    HistoryEntry,
     Loaded,
     Membership,
     OutboxEntry,
@@ -32,7 +35,8 @@ from monitor.store.values import (
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, history: HistoryBounds | None = None) -> None:
+        self._history = MemoryHistory(history or HistoryBounds())
         self._states: dict[str, Loaded] = {}
         self._queued: dict[str, deque[OutboxEntry]] = {}
         self._unacked: dict[str, dict[str, OutboxEntry]] = {}
@@ -81,6 +85,7 @@ class MemoryStore:
                     for queue in self._queued.values():
                         queue.append(entry)
                 self._arrived.notify_all()
+            await self._history.append(outcome.events)
         return version + 1
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
@@ -263,6 +268,18 @@ class MemoryStore:
                 kept[context] = mark
             else:
                 kept.pop(context, None)
+
+    async def history(self, limit: int, before: str | None = None) -> list[HistoryEntry]:
+        return await self._history.history(limit, before)
+
+    async def history_after(self, cursor: str, count: int, wait: float) -> list[HistoryEntry]:
+        return await self._history.history_after(cursor, count, wait)
+
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        return await self._history.history_entry(event_id)
+
+    async def history_head(self) -> str:
+        return await self._history.history_head()
 
     async def close(self) -> None:
         return None

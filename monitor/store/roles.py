@@ -20,6 +20,7 @@ from monitor.core.diff import Outcome
 from monitor.store.values import (
     DeadLetter,
     Fence,
+    HistoryEntry,
     Loaded,
     Membership,
     OutboxEntry,
@@ -173,11 +174,35 @@ class WatchStore(Protocol):
         """Note these contexts (an empty value forgets one)."""
 
 
+class History(Protocol):
+    """The recent events of every source, for people: bounded by count and age
+    (``HistoryBounds``), shared by replicas; what ``/api/v1/events`` and its stream read.
+
+    ``commit`` records its events here; a commit that fails records nothing. Entries come back
+    in commit order (cursors grow), with what is past the bounds left out.
+    """
+
+    async def history(self, limit: int, before: str | None = None) -> list[HistoryEntry]:
+        """Up to ``limit`` entries, newest first; only those older than cursor ``before``."""
+
+    async def history_after(self, cursor: str, count: int, wait: float) -> list[HistoryEntry]:
+        """Up to ``count`` entries newer than ``cursor``, oldest first, waiting at most
+        ``wait`` seconds for one (``"0-0"``: from the oldest kept)."""
+
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        """The (newest) entry of ``event_id``, if the history still has it: where a client
+        that saw it resumes. One look-up, however long the history."""
+
+    async def history_head(self) -> str:
+        """The cursor of the newest entry (``"0-0"`` when there is none): where a reader
+        that wants only what comes next starts."""
+
+
 class Deliveries(Outbox, Ledger, Protocol):
     """What a sink's delivery needs: its outbox and its ledger."""
 
 
-class Store(StateStore, WatchStore, Outbox, Ledger, LeaseStore, Protocol):
+class Store(StateStore, WatchStore, Outbox, Ledger, LeaseStore, History, Protocol):
     """Every role: what ``open_store`` returns.
 
     Store errors raise ``StoreError``."""

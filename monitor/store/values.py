@@ -113,3 +113,31 @@ class SinkDisabled:
     reason: str
     at: float  # unix time
     fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One committed event as the history keeps it: for people (the console, the events API),
+    not for delivery."""
+
+    cursor: str  # the store's position of it ("<ms>-<seq>"): later entries compare greater
+    event_id: str  # the stable event id (``webhook-id``)
+    type: str
+    source: str
+    body: bytes  # the envelope, exactly as delivered
+    at: float  # unix time the store recorded it
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBounds:
+    """How much history the store keeps: at most ``max_events`` entries (all sources
+    together), none older than ``max_age`` seconds."""
+
+    max_events: int = 10_000
+    max_age: float = 604_800.0
+
+
+def cursor_key(cursor: str) -> tuple[int, int]:
+    """A cursor (``"<ms>-<seq>"``) as something that sorts like the entries it names."""
+    ms, _, seq = cursor.partition("-")
+    return int(ms), int(seq or 0)

@@ -36,6 +36,7 @@ from monitor.store.values import Fence
 from monitor.watch.announce import announce
 from monitor.watch.names import Names
 from monitor.watch.steps import run_watch
+from monitor.watch.summary import WatchSummary, summarize
 from monitor.watch.ticker import ticker
 from monitor.watch.watch import Watch
 
@@ -112,6 +113,12 @@ class Poller:
         if discovery.directory is None:
             return "discovery of its accounts has not completed yet"
         return None
+
+    def watch_summary(self) -> WatchSummary | None:
+        """The watch as the console shows it (None: the source watches no accounts)."""
+        if self.watch is None:
+            return None
+        return summarize(self.watch, self._client.requests_per_second())
 
     def describe(self, conference: Conference) -> ContextInfo | None:
         return self._names.describe(conference)

@@ -79,6 +79,7 @@ class Watch:
         self._indexed: frozenset[Context] = frozenset()  # read through their own lists
         self.baseline_at: datetime | None = None
         self.per_step = max(1, round(source.rate_limit))
+        self.sweep_period: float | None = None  # the last gap between two sweeps of a context
 
     def use_clock(self, monotonic: Callable[[], float], wall: Callable[[], datetime]) -> None:
         """Read the schedule's time and the wall clock from these (tests move them by hand)."""
@@ -227,6 +228,7 @@ class Watch:
             )
             before = self.schedule.settle(context, at, tier)
             if tier.swept and before is not None:
+                self.sweep_period = at - before
                 self._metrics.watch.sweep_period.labels(self.source.name).set(at - before)
             if self._marks.get(context) != (mark := tiers.MARKS[tier]):
                 self._marks[context] = mark

@@ -1,4 +1,4 @@
-"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and the status page."""
+"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and the console."""
 
 from monitor.web.server import create_app
 

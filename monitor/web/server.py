@@ -1,24 +1,28 @@
-"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live`` and a status page.
+"""The HTTP face: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/live``, the event history
+(``/api/v1/events`` and its stream), ``/api/v1/status``, dead letters, and the console.
 
 ``create_app`` takes a read-only view of the running service, so the handlers can be tested
 against any object that has pollers, runners, a store and metrics. Nothing here ever shows
 configuration: conference objects as Canvas sent them, names, counts and times only.
 
 Access. The server listens on 127.0.0.1 unless ``listen`` says otherwise. With ``api_token`` set,
-every path except ``/metrics``, ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer
-<token>`` (compared in constant time; otherwise 401 with ``WWW-Authenticate: Bearer``): the
-status page and ``/api/v1/live`` show conference titles and links, which are for people with
-access. The three open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
+every path except ``/metrics``, ``/healthz``, ``/readyz`` and the console's static page needs
+``Authorization: Bearer <token>`` (compared in constant time; otherwise 401 with
+``WWW-Authenticate: Bearer``): ``/api/v1/*`` shows conference titles and links, which are for
+people with access. The open paths stay open on purpose: Kubernetes probes and Prometheus scrapes
 carry no token, and they show only names of sources and sinks, counts, times and failure
-reasons, never a title, a conference id or a secret. Unknown paths are protected too (deny by
-default), so a route added later is never open by accident.
+reasons, never a title, a conference id or a secret; the console's page and assets
+(``web/console.py``) hold no data at all and must load before they can ask for the token.
+Unknown paths are protected too (deny by default), so a route added later is never open by
+accident. The event stream alone also takes the token as ``?access_token=`` (a browser's
+EventSource cannot set a header); the server keeps no access log, so it is written nowhere.
+POSTs (dead letters) must come from this origin even without a token (``same_origin_posts``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import html
 import time
 from collections.abc import Sequence
 from typing import Any, Final
@@ -26,47 +30,82 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from monitor import __version__
 from monitor.core.errors import StoreError
 from monitor.core.models import Conference, SourceState
 from monitor.core.secret import Secret
+from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.exposition import metrics_handler
-from monitor.web.views import ServiceView, SinkView, SourceView
+from monitor.web.console import add_console
+from monitor.web.dead_letters_api import add_dead_letter_routes, same_origin_posts
+from monitor.web.event_stream import STREAMS, Streams, event_stream
+from monitor.web.events_api import BadRequestError, EventQuery, bad_request, envelope, select
+from monitor.web.status_api import FIGURES, monotonic_iso, status
+from monitor.web.views import SERVICE, ServiceView, SinkView, SourceView
 
 STORE_PING_TIMEOUT: Final = 2.0
 STALE_INTERVALS: Final = 3  # a source is unready after this many intervals without success
 #: Paths that stay open when ``api_token`` is set: probes and scrapes (see the module docstring).
 OPEN_PATHS: Final = frozenset({"/metrics", "/healthz", "/readyz"})
 REALM: Final = 'Bearer realm="conference-monitor"'
+STREAM_PATH: Final = "/api/v1/events/stream"
 
 
-SERVICE: Final = web.AppKey("service", ServiceView)
+#: The one path that also takes the token as ``?access_token=``: EventSource cannot send headers.
+QUERY_TOKEN_PATHS: Final = frozenset({STREAM_PATH})
 
 
-def create_app(service: ServiceView, *, api_token: Secret | None = None) -> web.Application:
-    middlewares = [] if api_token is None else [bearer_auth(api_token)]
-    app = web.Application(middlewares=middlewares)
+def create_app(
+    service: ServiceView, *, api_token: Secret | None = None, timings: Timings = PRODUCTION
+) -> web.Application:
+    app = web.Application()
     app[SERVICE] = service
-    app.router.add_get("/", status_page)
+    console = add_console(app)  # the page holds no data: it loads, then asks for the token
+    if api_token is not None:
+        app.middlewares.append(bearer_auth(api_token, OPEN_PATHS | console))
+    app.middlewares.append(same_origin_posts)
+    app[FIGURES] = {}
+    streams = app[STREAMS] = Streams(timings)
+    app.on_shutdown.append(streams.close)
     app.router.add_get("/metrics", metrics_handler(service.metrics))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/live", live)
+    app.router.add_get("/api/v1/events", events)
+    app.router.add_get(STREAM_PATH, stream)
+    app.router.add_get("/api/v1/status", status)
+    add_dead_letter_routes(app)
     return app
 
 
-def bearer_auth(token: Secret) -> Middleware:
-    """Demand ``Authorization: Bearer <token>`` everywhere but ``OPEN_PATHS``."""
+async def events(request: web.Request) -> web.Response:
+    try:
+        query = EventQuery.parse(request.query)
+        found = await select(request.app[SERVICE].store, query)
+    except BadRequestError as exc:
+        return bad_request(str(exc))
+    return web.json_response({"events": [envelope(entry) for entry in found]})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    return await event_stream(request, request.app[SERVICE].store)
+
+
+def bearer_auth(token: Secret, open_paths: frozenset[str] = OPEN_PATHS) -> Middleware:
+    """Demand ``Authorization: Bearer <token>`` everywhere but ``open_paths``."""
     expected = token.reveal().encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in open_paths:
             return await handler(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         presented = given.strip().encode("utf-8", "surrogateescape")
         if scheme.lower() == "bearer" and hmac.compare_digest(presented, expected):
             return await handler(request)
+        if request.path in QUERY_TOKEN_PATHS and "access_token" in request.query:
+            given = request.query["access_token"]
+            if hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
+                return await handler(request)
         challenge = f'{REALM}, error="invalid_token"' if given else REALM
         return web.json_response(
             {"error": "unauthorized", "detail": "send Authorization: Bearer <api_token>"},
@@ -144,13 +183,6 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
-def _iso(monotonic: float | None) -> str | None:
-    if monotonic is None:
-        return None
-    wall = time.time() - (time.monotonic() - monotonic)
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
-
-
 async def live_state(service: ServiceView, poller: SourceView) -> SourceState:
     """What the source's poller knows; for a source another replica polls, what it committed."""
     if not poller.elsewhere:
@@ -171,7 +203,7 @@ async def live(request: web.Request) -> web.Response:
                 "name": poller.name,
                 "count": len(conferences),
                 "polled_here": not poller.elsewhere,
-                "last_successful_poll": _iso(poller.last_success),
+                "last_successful_poll": monotonic_iso(poller.last_success),
                 "failing": None if poller.failing is None else poller.failing.value,
                 "conferences": [dict(c.raw) for c in conferences],
                 "contexts": _contexts(poller, conferences),
@@ -188,42 +220,3 @@ def _contexts(poller: SourceView, conferences: Sequence[Conference]) -> dict[str
         if info is not None:
             found[f"{info.type}:{info.id}"] = info.envelope()
     return found
-
-
-def _row(conference: Conference) -> str:
-    url = conference.raw.get("url")
-    title = html.escape(conference.title or f"conference {conference.id}")
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
-    cells = (
-        title,
-        html.escape(conference.conference_type),
-        html.escape(f"{conference.context_type} {conference.context_id}"),
-        html.escape(str(conference.raw.get("started_at") or "")),
-    )
-    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-
-
-def _started_key(conference: Conference) -> tuple[str, int]:
-    """Oldest first; ``started_at`` may be anything Canvas sent, so compare it as text."""
-    return (str(conference.raw.get("started_at") or ""), conference.id)
-
-
-async def status_page(request: web.Request) -> web.Response:
-    parts = [
-        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>",
-        f"<title>conference monitor</title><h1>Live conferences</h1><p>v{__version__} · "
-        '<a href="/api/v1/live">JSON</a> · <a href="/metrics">metrics</a> · '
-        '<a href="/readyz">readiness</a></p>',
-    ]
-    service = request.app[SERVICE]
-    for poller in service.pollers:
-        conferences = sorted((await live_state(service, poller)).live(), key=_started_key)
-        state = "ok" if poller.failing is None else f"failing: {poller.failing.value}"
-        parts.append(
-            f"<h2>{html.escape(poller.name)} — {len(conferences)} live ({html.escape(state)})</h2>"
-            "<table><tr><th>Title<th>Type<th>Context<th>Started</tr>"
-            + "".join(_row(c) for c in conferences)
-            + "</table>"
-        )
-    return web.Response(text="".join(parts), content_type="text/html")

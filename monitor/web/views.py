@@ -3,8 +3,10 @@ shows (names, states, failures) and not on the poller or the dispatcher that kee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Final, Protocol
+
+from aiohttp import web
 
 from monitor.core.contexts import ContextInfo
 from monitor.core.errors import PollFailure
@@ -12,6 +14,7 @@ from monitor.core.models import Conference, SourceState
 from monitor.observe.metrics import Metrics
 from monitor.store.roles import Store
 from monitor.store.values import SinkDisabled
+from monitor.watch.summary import WatchSummary
 
 
 class SourceView(Protocol):
@@ -43,6 +46,9 @@ class SourceView(Protocol):
     def describe(self, conference: Conference) -> ContextInfo | None:
         """What is known of the conference's course or group."""
 
+    def watch_summary(self) -> WatchSummary | None:
+        """Its watch of an institution (tiers, sweep, discovery, budget), or None."""
+
 
 class SinkView(Protocol):
     """A sink this replica delivers for."""
@@ -70,3 +76,13 @@ class ServiceView(Protocol):
 
     def standby(self) -> tuple[str, ...] | None:
         """The replicas doing all the work, when this one is a standby."""
+
+    @property
+    def replica(self) -> str:
+        """This replica's name."""
+
+    def sink_types(self) -> Mapping[str, str]:
+        """Every configured sink (name -> type), wherever it is delivered."""
+
+
+SERVICE: Final = web.AppKey("service", ServiceView)

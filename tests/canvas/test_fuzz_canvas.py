@@ -49,7 +49,7 @@ from monitor.store.redis.codec import (
 from monitor.store.redis.store import RedisStore
 from monitor.store.roles import Store
 from monitor.watch.poller import Poller
-from monitor.web.server import create_app, live, status_page
+from monitor.web.server import create_app, live
 from tests.support.canvas_helpers import (
     LIVE,
     SINK,
@@ -516,9 +516,6 @@ async def render_pages(metrics: Metrics, state: SourceState) -> None:
     )
     service = SimpleNamespace(pollers=[poller], runners=[], store=MemoryStore(), metrics=metrics)
     app = create_app(cast(Any, service))
-    page = await status_page(make_mocked_request("GET", "/", app=app))
-    assert page.status == 200
-    assert page.text is not None
     api = await live(make_mocked_request("GET", "/api/v1/live", app=app))
     assert api.status == 200
     shown = json.loads(cast(bytes, api.body))["sources"][0]["conferences"]

@@ -328,7 +328,7 @@ async def test_check_send_test_fails_when_the_receiver_fails(tmp_path: Path) -> 
 async def test_demo_serves_and_stops_on_sigint() -> None:
     async with process("demo", "--port", "0") as proc:
         assert proc.stdout is not None
-        status = re.compile(r"status page\s+(http://\S+/)")
+        status = re.compile(r"console\s+(http://\S+/)")
         metrics = re.compile(r"metrics\s+(http://\S+/metrics)")
         started = re.compile(r"\bstarted\s+\[demo\]")
         shown = await read_until(proc.stdout, [status, metrics, started], within=15)
@@ -340,7 +340,7 @@ async def test_demo_serves_and_stops_on_sigint() -> None:
         async with aiohttp.ClientSession() as http:
             async with http.get(status_match.group(1)) as response:
                 assert response.status == 200
-                assert "Live conferences" in await response.text()
+                assert "Conference monitor" in await response.text()
             async with http.get(metrics_match.group(1)) as response:
                 assert response.status == 200
                 assert "conference_monitor_events_total" in await response.text()

@@ -26,6 +26,7 @@ BEFORE = {
     "backoff_cap": 10.0,
     "canvas_outflow": 10.0,
     "prune_every": 3600.0,
+    "stream_heartbeat": 15.0,  # added with the event stream (docs/api.md says 15 s)
 }
 
 

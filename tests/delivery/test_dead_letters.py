@@ -12,11 +12,11 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.app import Service
 from monitor.commands import dlq
 from monitor.core.lease_name import LeaseName
 from monitor.core.timings import Timings
 from monitor.replicas.leases import LeaseKeeper
+from monitor.service import Service
 from monitor.web.server import create_app
 from tests.support.delivery_helpers import (
     StoreFactory,

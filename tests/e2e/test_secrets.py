@@ -6,7 +6,7 @@ receiver listens on the secret path, a password-protected ``redis-server`` holds
 service is driven through the ways things go wrong (Canvas 401 and 5xx, a failing receiver, an
 unreachable or refusing store, a failing ``check``), and then every place a person or a scraper
 could look is searched for every secret: logs, ``/metrics``, ``/healthz``, ``/readyz``,
-``/api/v1/live``, the status page, error messages, ``repr()`` and ``check`` output.
+``/api/v1/live``, the console page, error messages, ``repr()`` and ``check`` output.
 """
 
 from __future__ import annotations

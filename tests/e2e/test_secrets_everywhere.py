@@ -6,7 +6,7 @@ webhook header value, a Slack URL and a Teams URL (each a credential), a Redis p
 API token. It goes through normal work and through failures (Canvas 5xx and 401, a rejecting
 webhook, a failing Slack, a Teams endpoint that is gone), then every place a person or a
 program looks is searched for every secret: the logs, ``/metrics``, ``/healthz``, ``/readyz``,
-``/api/v1/live`` and the status page (with the token, and the 401s without it), and
+``/api/v1/live`` and the console page (with the token, and the 401s without it), and
 ``conference-monitor dlq list`` (JSON and table).
 """
 
@@ -60,8 +60,9 @@ SECRETS = (
     API_TOKEN,
 )
 SIM_USER = 1
-WITH_TOKEN = ("/", "/api/v1/live")
-OPEN = ("/metrics", "/healthz", "/readyz")
+WITH_TOKEN = ("/api/v1/live", "/api/v1/status")
+#: Probes, scrapes, and the console's page (static: it asks for the token itself).
+OPEN = ("/metrics", "/healthz", "/readyz", "/")
 
 
 def assert_no_secret(texts: Iterable[str], where: str) -> None:
@@ -274,7 +275,8 @@ async def test_every_secret_stays_out_of_every_output(
     assert '"reason": "auth"' in log
     assert any(t.startswith("/metrics 200") for t in texts)
     assert any(t.startswith("/api/v1/live 200") and "Everywhere" in t for t in texts)
-    assert any(t.startswith("/ 401") for t in texts)
+    assert any(t.startswith("/api/v1/live 401") for t in texts)
+    assert any(t.startswith("/ 200") for t in texts)
     assert_no_secret([log], "the logs")
     assert_no_secret(texts, "the HTTP pages and dlq list")
 

@@ -13,6 +13,7 @@ import pytest
 
 from monitor.simulator import Simulator
 from tests.support.cli import process, read_until, run_cli
+from tests.support.doc_commands import doc_curls
 from tests.support.paths import ROOT
 
 DOC = ROOT / "docs" / "simulator.md"
@@ -56,16 +57,9 @@ async def test_the_doc_has_a_row_for_every_endpoint(sim: Simulator) -> None:
     assert rows == {(e["method"], e["path"]) for e in await index(sim)}
 
 
-def doc_curls() -> list[str]:
-    """The doc's curl commands, continuation lines joined, in order."""
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
-    lines = "\n".join(block.replace("\\\n", " ") for block in blocks).splitlines()
-    return [line.strip() for line in lines if line.strip().startswith("curl ")]
-
-
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl on PATH")
 async def test_the_docs_curl_examples_work_as_written(sim: Simulator) -> None:
-    commands = doc_curls()
+    commands = doc_curls(DOC)
     assert len(commands) >= 15
     for command in commands:
         assert DOC_URL in command, command

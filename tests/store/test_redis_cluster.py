@@ -224,3 +224,17 @@ async def test_the_service_delivers_through_the_cluster(
         assert int(client.hget(keys.meta("main"), "version") or 0) >= 2  # committed there
     finally:
         client.close()
+
+
+async def test_the_history_gathers_the_sources_of_every_node(make_store: StoreFactory) -> None:
+    """One stream of its own: the sources' commits on three nodes, read and followed there."""
+    store = await opened(make_store, "ops")
+    head = await store.history_head()
+    following = asyncio.create_task(store.history_after(head, 10, 3.0))
+    outcomes = [started(source, 1) for source in SOURCES]
+    for source, outcome in zip(SOURCES, outcomes, strict=True):
+        await store.commit(source, 0, outcome)
+    ids = [outcome.events[0].id for outcome in outcomes]
+    assert [e.event_id for e in await asyncio.wait_for(following, 5)][:1] == ids[:1]
+    assert [e.event_id for e in await store.history(10)] == list(reversed(ids))
+    assert [e.source for e in await store.history_after(head, 10, 0)] == SOURCES

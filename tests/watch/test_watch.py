@@ -63,7 +63,7 @@ async def test_the_first_sweep_is_a_silent_baseline_and_later_starts_are_news(
     async with watch_rig(store) as rig:
         small_campus(rig.world)
         before = rig.world.create_conference(context_id=5001, participants=[77])
-        rig.world.start(before.id)  # live before the monitor began: not news
+        rig.world.start(before.id, at=rig.clock() - timedelta(minutes=5))  # before the monitor: old
         waiting = rig.world.create_conference(context_id=5002, participants=[77])
         await rig.discover()
         await rig.sweep()

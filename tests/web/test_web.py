@@ -1,5 +1,5 @@
 """The HTTP face of the running service: /metrics, /healthz, /readyz, /api/v1/live and the
-status page, against the simulator, a real receiver and real stores."""
+console's page, against the simulator, a real receiver and real stores."""
 
 from __future__ import annotations
 
@@ -271,29 +271,26 @@ async def test_live_api_lists_the_canvas_objects(
     assert after["conferences"] == source["conferences"]
 
 
-async def test_status_page_escapes_titles(
+async def test_the_console_page_holds_no_titles(
     sim: Simulator, hook: Receiver, http: aiohttp.ClientSession
 ) -> None:
+    """Titles reach the console only as JSON, which it shows as text (the browser tests try
+    markup in a title, tests/web/test_console.py); the page itself is the same for everyone."""
     world = sim.world
     evil = world.create_conference(title="<script>alert(1)</script>")
-    plain = world.create_conference(title='Algebra & "Co" <b>')
-    for conf in (evil, plain):
-        world.start(conf.id)
+    world.start(evil.id)
     settings = settings_for((source_config(sim.url),))
     async with running(settings) as service:
         await until(
             lambda: get_json(http, f"{service.url}/api/v1/live"),
-            lambda r: r["sources"][0]["count"] == 2,
+            lambda r: r["sources"][0]["count"] == 1,
         )
         status, content_type, page = await fetch(http, f"{service.url}/")
 
     assert status == 200
     assert content_type == "text/html"
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "<script" not in page.lower()
-    assert "Algebra &amp; &quot;Co&quot; &lt;b&gt;" in page
-    assert "<b>" not in page
-    assert "main — 2 live (ok)" in page
+    assert "alert(1)" not in page
+    assert '<script type="module" src="/console/console.js"></script>' in page
 
 
 async def test_healthz_while_the_loops_run(

@@ -15,7 +15,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks.webhooks import Webhook
 
-from monitor.app import Service
 from monitor.canvas.client import CanvasClient
 from monitor.canvas.lane import Lane
 from monitor.core.errors import PollFailure
@@ -23,6 +22,7 @@ from monitor.core.lease_name import LeaseName
 from monitor.core.secret import Secret
 from monitor.observe.metrics import Metrics
 from monitor.replicas.leases import LeaseKeeper
+from monitor.service import Service
 from monitor.simulator import Simulator
 from monitor.store.memory import MemoryStore
 from monitor.watch.poller import Poller

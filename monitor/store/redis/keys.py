@@ -49,6 +49,16 @@ def outbox(source: str) -> str:
     return f"{PREFIX}:{{{source}}}:outbox"
 
 
+def history() -> str:
+    """Stream: the recent events of every source, for people (``store.redis.history``)."""
+    return f"{PREFIX}:{{history}}:events"
+
+
+def history_ids() -> str:
+    """Hash: event id -> the stream id of its newest entry in ``history()`` (same slot)."""
+    return f"{PREFIX}:{{history}}:ids"
+
+
 def lease(name: str) -> str:
     """String: who works on a source (``main``) or sink (``sink:ops``): ``<replica>@<epoch>``,
     valid while that epoch is alive in ``replicas()``. ``name`` is a ``LeaseName.key``.

@@ -25,7 +25,7 @@ from redis.exceptions import ResponseError
 from monitor.core.timings import Timings
 from monitor.store.redis import keys
 from monitor.store.redis.codec import decode_entry
-from monitor.store.redis.scripts import TRIM
+from monitor.store.redis.scripts import FORGET_IDLE_CONSUMERS, TRIM
 from monitor.store.redis.stream_reads import StreamReads
 from monitor.store.values import OutboxEntry
 
@@ -38,6 +38,7 @@ class RedisOutbox:
     def __init__(self, client: aioredis.Redis, consumer: str, timings: Timings) -> None:
         self._redis = client
         self._consumer = consumer
+        self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
         # A sink's new holder adopts whatever the former one held at once (``supervise``), so
         # the look for idle entries is the safety net for the rest (a read that reached Redis
         # very late); such an entry is delivered within claim_idle + claim_every, five minutes.
@@ -229,6 +230,39 @@ class RedisOutbox:
                     self._acked.add(stream)  # the next trim tries it again
                     raise
         return removed
+
+    async def adopt(self, sink: str) -> int:
+        """Take every entry of ``sink`` pending with another consumer (``Outbox.adopt``)."""
+        taken = 0
+        for stream in self.streams(sink):
+            start = "0-0"
+            while True:
+                reply: Any = await self._redis.xautoclaim(  # (redis-py's justid drops the cursor)
+                    stream, sink, self._consumer, 0, start, count=500
+                )
+                taken += len(reply[1])
+                self.claimed(sink, reply)
+                start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+                if start == "0-0":
+                    break
+            await self._forget_idle(keys=[stream], args=[sink, self._consumer])
+        self.reopen(sink)
+        return taken
+
+    async def strays(self, sink: str) -> int:
+        """How many of ``sink``'s entries another consumer holds (``Outbox.strays``)."""
+        count = 0
+        for stream in self.streams(sink):
+            try:
+                summary: Any = await self._redis.xpending(stream, sink)
+            except ResponseError:  # no stream or group yet: nothing is pending
+                continue
+            count += sum(
+                int(consumer["pending"])
+                for consumer in summary["consumers"]
+                if consumer["name"] not in (self._consumer, self._consumer.encode())
+            )
+        return count
 
 
 def _by_stream(entries: Sequence[OutboxEntry]) -> dict[str, list[Any]]:

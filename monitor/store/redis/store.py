@@ -28,14 +28,17 @@ from monitor.core.timings import PRODUCTION, Timings
 from monitor.store.redis import keys
 from monitor.store.redis.client import connect
 from monitor.store.redis.codec import commit_args, decode_tombstone, decode_tracked
+from monitor.store.redis.history import RedisHistory
 from monitor.store.redis.leases import RedisLeases
 from monitor.store.redis.ledger import RedisLedger
 from monitor.store.redis.outbox import RedisOutbox
-from monitor.store.redis.scripts import COMMIT, FORGET_IDLE_CONSUMERS
+from monitor.store.redis.scripts import COMMIT
 from monitor.store.redis.watch import RedisWatch
 from monitor.store.values import (
     DeadLetter,
     Fence,
+    HistoryBounds,
+    HistoryEntry,
     Loaded,
     Membership,
     OutboxEntry,
@@ -50,21 +53,40 @@ log = structlog.get_logger("monitor.store")
 
 class RedisStore:
     def __init__(
-        self, client: aioredis.Redis, *, consumer: str, where: str, timings: Timings = PRODUCTION
+        self,
+        client: aioredis.Redis,
+        *,
+        consumer: str,
+        where: str,
+        timings: Timings = PRODUCTION,
+        history: HistoryBounds | None = None,
     ) -> None:
         self._redis = client
         self._where = where  # the URL without credentials, for messages
         self._commit = client.register_script(COMMIT)
-        self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
         self._consumer = consumer
         self._outbox = RedisOutbox(client, consumer, timings)
         self._ledger = RedisLedger(client)
         self._leases = RedisLeases(client)
         self._watch = RedisWatch(client)
+        self._history = RedisHistory(client, history or HistoryBounds())
 
     @classmethod
-    def from_url(cls, url: Secret, *, consumer: str, timings: Timings = PRODUCTION) -> RedisStore:
-        return cls(connect(url), consumer=consumer, where=where(url.reveal()), timings=timings)
+    def from_url(
+        cls,
+        url: Secret,
+        *,
+        consumer: str,
+        timings: Timings = PRODUCTION,
+        history: HistoryBounds | None = None,
+    ) -> RedisStore:
+        return cls(
+            connect(url),
+            consumer=consumer,
+            where=where(url.reveal()),
+            timings=timings,
+            history=history,
+        )
 
     def _error(self, action: str, exc: RedisError) -> StoreError:
         return StoreError(f"redis {self._where}: {action} failed: {type(exc).__name__}: {exc}")
@@ -121,7 +143,7 @@ class RedisStore:
         ]
         args = commit_args(version, outcome, self._outbox.sinks, fence)
         try:
-            return int(await self._commit(script_keys, args))
+            committed = int(await self._commit(script_keys, args))
         except ResponseError as exc:
             if str(exc).startswith("STALE fenced"):
                 raise FencedError(f"source {source}: {exc}") from exc
@@ -130,6 +152,35 @@ class RedisStore:
             raise self._error(f"committing source {source}", exc) from exc
         except RedisError as exc:
             raise self._error(f"committing source {source}", exc) from exc
+        await self._record(source, outcome)
+        return committed
+
+    async def _record(self, source: str, outcome: Outcome) -> None:
+        """Add the committed events to the history: after the commit, and never failing it
+        (why: ``store.redis.history``)."""
+        try:
+            await self._history.append(outcome.events)
+        except RedisError as exc:
+            log.warning(
+                "history_append_failed",
+                source=source,
+                events=len(outcome.events),
+                error=str(self._error("recording the history", exc)),
+            )
+
+    async def history(self, limit: int, before: str | None = None) -> list[HistoryEntry]:
+        return await self._call("reading the history", self._history.history(limit, before))
+
+    async def history_after(self, cursor: str, count: int, wait: float) -> list[HistoryEntry]:
+        return await self._call(
+            "reading the history", self._history.history_after(cursor, count, wait)
+        )
+
+    async def history_entry(self, event_id: str) -> HistoryEntry | None:
+        return await self._call("reading the history", self._history.entry(event_id))
+
+    async def history_head(self) -> str:
+        return await self._call("reading the history", self._history.history_head())
 
     async def open_outbox(self, sinks: Sequence[str], sources: Sequence[str]) -> None:
         await self._call("creating consumer groups", self._outbox.open(sinks, sources))
@@ -205,41 +256,10 @@ class RedisStore:
         return await self._call(f"purging dead letters of {sink}", self._ledger.purge(sink))
 
     async def adopt(self, sink: str) -> int:
-        return await self._call(f"adopting the entries of sink {sink}", self._adopt(sink))
-
-    async def _adopt(self, sink: str) -> int:
-        taken = 0
-        for stream in self._outbox.streams(sink):
-            start = "0-0"
-            while True:
-                reply: Any = await self._redis.xautoclaim(  # (redis-py's justid drops the cursor)
-                    stream, sink, self._consumer, 0, start, count=500
-                )
-                taken += len(reply[1])
-                self._outbox.claimed(sink, reply)
-                start = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-                if start == "0-0":
-                    break
-            await self._forget_idle(keys=[stream], args=[sink, self._consumer])
-        self._outbox.reopen(sink)
-        return taken
+        return await self._call(f"adopting the entries of sink {sink}", self._outbox.adopt(sink))
 
     async def strays(self, sink: str) -> int:
-        return await self._call(f"counting stray entries of sink {sink}", self._strays(sink))
-
-    async def _strays(self, sink: str) -> int:
-        count = 0
-        for stream in self._outbox.streams(sink):
-            try:
-                summary: Any = await self._redis.xpending(stream, sink)
-            except ResponseError:  # no stream or group yet: nothing is pending
-                continue
-            count += sum(
-                int(consumer["pending"])
-                for consumer in summary["consumers"]
-                if consumer["name"] not in (self._consumer, self._consumer.encode())
-            )
-        return count
+        return await self._call(f"counting stray entries of sink {sink}", self._outbox.strays(sink))
 
     async def heartbeat(self, replica: str, nonce: str, epoch: int, ttl: float) -> Membership:
         return await self._call(
