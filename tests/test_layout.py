@@ -27,10 +27,10 @@ RANK: Final = {
     "watch": 4,
     "delivery": 4,
     "web": 5,
-    "app": 6,
     "service": 6,
-    "commands": 7,
-    "__main__": 8,
+    "app": 7,
+    "commands": 8,
+    "__main__": 9,
 }
 
 

@@ -17,7 +17,7 @@ def rows(costs: Sequence[PollCost]) -> list[Row]:
         if cost.kind == "first":
             continue
         what = "idle" if cost.kind == "idle" else "1 started, 3 ended in 2 courses"
-        target = "= ⌈N/100⌉" if cost.kind == "idle" else "= ⌈N/100⌉ + 2 confirmations"
+        target = "= ⌈N/100⌉" if cost.kind == "idle" else "= ⌈N/100⌉ + 2 confirmations + 2 names"
         out.append(
             Row(
                 f"Canvas requests/poll, N={cost.n:,}, {what}",
