@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from typing import Final
 
 import aiohttp
 import structlog
@@ -37,6 +38,9 @@ from monitor.store.values import HistoryBounds
 from monitor.web.server import create_app
 
 log = structlog.get_logger("monitor.app")
+
+#: Seconds the HTTP server lets requests in flight finish when the service stops.
+WEB_SHUTDOWN: Final = 5.0
 
 
 async def serve(
@@ -117,7 +121,11 @@ async def serve(
 
 async def _listen(service: Service, stack: AsyncExitStack) -> str:
     app = create_app(service, api_token=service.settings.api_token, timings=service.timings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Requests still open at a stop get a few seconds, well inside a pod's grace period
+    # (aiohttp's default is 60 s); the event streams end at once anyway (``Streams.close``).
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=WEB_SHUTDOWN
+    )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     listen = service.settings.listen

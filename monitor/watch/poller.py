@@ -115,8 +115,9 @@ class Poller:
         return None
 
     def watch_summary(self) -> WatchSummary | None:
-        """The watch as the console shows it (None: the source watches no accounts)."""
-        if self.watch is None:
+        """The watch as the console shows it (None: the source watches no accounts, or another
+        replica watches it and has the figures)."""
+        if self.watch is None or self.elsewhere:
             return None
         return summarize(self.watch, self._client.requests_per_second())
 

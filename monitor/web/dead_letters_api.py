@@ -59,6 +59,27 @@ async def same_origin_posts(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
+LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@web.middleware
+async def local_posts(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Without ``api_token``: what ``same_origin_posts`` refuses, and also a browser's request
+    that changes something unless it was addressed to this machine by a loopback name or the
+    address the server listens on. Same-origin alone is not enough there: a page whose name
+    an attacker re-points at 127.0.0.1 (DNS rebinding) is same-origin with itself. Tools (curl)
+    send no ``Origin`` nor ``Sec-Fetch-Site`` and pass; set ``api_token`` to use the console's
+    buttons from elsewhere."""
+    browser = "Origin" in request.headers or "Sec-Fetch-Site" in request.headers
+    if request.method not in SAFE_METHODS and browser:
+        host = (urlsplit(f"//{request.host}").hostname or "").lower()
+        bound = request.transport.get_extra_info("sockname") if request.transport else None
+        own = {str(bound[0]).lower()} if bound else set()
+        if host not in LOOPBACK | own:
+            return _error(403, "refused: set api_token to change things from another host")
+    return await same_origin_posts(request, handler)
+
+
 def _sink(request: web.Request) -> str | None:
     name = request.match_info["sink"]
     return name if name in request.app[SERVICE].sink_types() else None

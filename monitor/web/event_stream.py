@@ -35,6 +35,11 @@ log = structlog.get_logger("monitor.web")
 MAX_STREAMS: Final = 64
 RETRY_AFTER: Final = 10  # seconds a refused client waits before it tries again
 READ_SLICE: Final = 5.0  # longest single wait for the store (a gone client is noticed by then)
+#: A client that does not take an event within this long has stopped reading: it is dropped,
+#: so a full socket never holds a slot, nor a stop, for long.
+WRITE_TIMEOUT: Final = 10.0
+#: How long a stop lets the streams end by themselves before it cuts those still writing.
+CLOSE_GRACE: Final = 0.5
 BATCH: Final = 100  # entries per read
 
 
@@ -46,10 +51,21 @@ class Streams:
         self.limit = limit
         self.open = 0
         self.closing = asyncio.Event()
+        self.requests: dict[int, web.Request] = {}  # the open streams' (requests are unhashable)
+        self.drained = asyncio.Event()  # set whenever the last open stream ends
 
     async def close(self, _app: web.Application) -> None:
-        """``on_shutdown``: end every stream now."""
+        """``on_shutdown``: end every stream now. Each one ends cleanly as soon as it sees the
+        signal; one stuck writing to a client that stopped reading has its connection cut
+        after ``CLOSE_GRACE``."""
         self.closing.set()
+        if self.requests:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.drained.wait(), CLOSE_GRACE)
+        for request in list(self.requests.values()):
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
 
 
 STREAMS: Final = web.AppKey("streams", Streams)
@@ -92,12 +108,23 @@ async def event_stream(request: web.Request, store: History) -> web.StreamRespon
             }
         )
         await response.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            await response.write(reset_frame(last) if reset and last else b": connected\n\n")
+        streams.requests[id(request)] = request
+        streams.drained.clear()
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await _write(response, reset_frame(last) if reset and last else b": connected\n\n")
             await _follow(request, response, store, cursor, streams)
         return response
     finally:
         streams.open -= 1
+        streams.requests.pop(id(request), None)
+        if not streams.requests:
+            streams.drained.set()
+
+
+async def _write(response: web.StreamResponse, data: bytes) -> None:
+    """Write, or give the client up (``TimeoutError``) when it has stopped reading."""
+    async with asyncio.timeout(WRITE_TIMEOUT):
+        await response.write(data)
 
 
 async def _start(store: History, last: str | None) -> tuple[str, bool]:
@@ -128,12 +155,12 @@ async def _follow(
         if entries is None:
             return  # closing
         for entry in entries:
-            await response.write(frame(entry))
+            await _write(response, frame(entry))
             cursor = entry.cursor
         if entries:
             ping_at = loop.time() + heartbeat
         elif loop.time() >= ping_at:
-            await response.write(b": ping\n\n")
+            await _write(response, b": ping\n\n")
             ping_at = loop.time() + heartbeat
 
 

@@ -55,7 +55,7 @@ class EventQuery:
         """From the request's query (a MultiDict); raises ``BadRequestError``."""
         limit = DEFAULT_LIMIT
         if (text := query.get("limit")) is not None:
-            if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+            if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
                 raise BadRequestError(f"limit: a whole number from 1 to {MAX_LIMIT}, not {text!r}")
             limit = int(text)
         since_id, since_time = None, None
@@ -101,6 +101,10 @@ def _time(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+#: Seconds a replica's clock may run ahead of the store's, for ``since`` given as a time.
+SKEW: Final = 60.0
+
+
 async def newest_first(store: History) -> AsyncIterator[HistoryEntry]:
     """Every entry kept, newest first, a page at a time (the history is bounded)."""
     before: str | None = None
@@ -113,23 +117,28 @@ async def newest_first(store: History) -> AsyncIterator[HistoryEntry]:
         before = page[-1].cursor
 
 
-async def select(store: History, query: EventQuery) -> list[HistoryEntry]:
-    """What the query asks for, newest first; raises ``BadRequestError`` for a ``since`` event id
-    the history does not have (any more).
+async def select(store: History, query: EventQuery) -> tuple[list[HistoryEntry], bool]:
+    """What the query asks for, newest first, and whether there is more; raises
+    ``BadRequestError`` for a ``since`` event id the history does not have (any more).
 
-    With a ``since`` time the read stops at the first entry recorded before it: an event is
-    recorded after it is detected, and the history is in the order of recording."""
+    Without ``since``: the newest ``limit``. With it: the *oldest* ``limit`` after it (still
+    newest first), and ``more`` when others follow, so a client that asks again with the newest
+    id it got misses nothing. With a ``since`` time, the read stops at entries recorded more than
+    ``SKEW`` before it (recording follows detection, but on another clock)."""
     if query.since_id is not None and await store.history_entry(query.since_id) is None:
         raise BadRequestError(
             f"since: no event {query.since_id!r} in the history (too old, or unknown)"
         )
-    since = None if query.since_time is None else query.since_time.timestamp()
+    since = None if query.since_time is None else query.since_time.timestamp() - SKEW
     found: list[HistoryEntry] = []
+    bounded = query.since_id is None and query.since_time is None
     async for entry in newest_first(store):
-        if len(found) >= query.limit or entry.event_id == query.since_id:
+        if (bounded and len(found) >= query.limit) or entry.event_id == query.since_id:
             break
         if since is not None and entry.at <= since:
             break
         if query.matches(entry) and query.newer(entry):
             found.append(entry)
-    return found
+    if bounded:
+        return found, False
+    return found[-query.limit :], len(found) > query.limit

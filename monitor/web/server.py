@@ -36,8 +36,8 @@ from monitor.core.secret import Secret
 from monitor.core.timings import PRODUCTION, Timings
 from monitor.observe.exposition import metrics_handler
 from monitor.web.console import add_console
-from monitor.web.dead_letters_api import add_dead_letter_routes, same_origin_posts
-from monitor.web.event_stream import STREAMS, Streams, event_stream
+from monitor.web.dead_letters_api import add_dead_letter_routes, local_posts, same_origin_posts
+from monitor.web.event_stream import STREAMS, Streams, event_stream, unavailable
 from monitor.web.events_api import BadRequestError, EventQuery, bad_request, envelope, select
 from monitor.web.status_api import FIGURES, monotonic_iso, status
 from monitor.web.views import SERVICE, ServiceView, SinkView, SourceView
@@ -62,7 +62,7 @@ def create_app(
     console = add_console(app)  # the page holds no data: it loads, then asks for the token
     if api_token is not None:
         app.middlewares.append(bearer_auth(api_token, OPEN_PATHS | console))
-    app.middlewares.append(same_origin_posts)
+    app.middlewares.append(same_origin_posts if api_token is not None else local_posts)
     app[FIGURES] = {}
     streams = app[STREAMS] = Streams(timings)
     app.on_shutdown.append(streams.close)
@@ -80,10 +80,15 @@ def create_app(
 async def events(request: web.Request) -> web.Response:
     try:
         query = EventQuery.parse(request.query)
-        found = await select(request.app[SERVICE].store, query)
+        found, more = await select(request.app[SERVICE].store, query)
     except BadRequestError as exc:
         return bad_request(str(exc))
-    return web.json_response({"events": [envelope(entry) for entry in found]})
+    except StoreError as exc:
+        return unavailable(f"the store is unavailable: {exc}")
+    body: dict[str, object] = {"events": [envelope(entry) for entry in found]}
+    if query.since_id is not None or query.since_time is not None:
+        body["more"] = more  # after ``since``: the oldest ``limit`` of them; ask again for more
+    return web.json_response(body)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
