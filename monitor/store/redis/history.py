@@ -79,7 +79,7 @@ class RedisHistory:
     def __init__(self, client: aioredis.Redis, bounds: HistoryBounds) -> None:
         self._redis = client
         self._bounds = bounds
-        self._append = client.register_script(APPEND)
+        self._append = self.script = client.register_script(APPEND)
         self._key = keys.history()
         self._ids = keys.history_ids()
 
