@@ -40,6 +40,7 @@ async def replay(ledger: Ledger, sink: str, event_ids: Collection[str] | None = 
     return await ledger.replay_dead(sink, event_ids)
 
 
-async def purge(ledger: Ledger, sink: str) -> int:
-    """Forget the sink's dead letters for good; returns how many."""
-    return await ledger.purge_dead(sink)
+async def purge(ledger: Ledger, sink: str, event_ids: Collection[str] | None = None) -> int:
+    """Forget the sink's dead letters (all, or those with ``event_ids``) for good; returns
+    how many. The console names the ones it shows, so one that arrived since is kept."""
+    return await ledger.purge_dead(sink, event_ids)

@@ -167,10 +167,13 @@ class MemoryStore:
             self._arrived.notify_all()
         return len(chosen)
 
-    async def purge_dead(self, sink: str) -> int:
-        count = len(self._dead[sink])
-        self._dead[sink].clear()
-        return count
+    async def purge_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        dead = self._dead[sink]
+        if event_ids is None:
+            count = len(dead)
+            dead.clear()
+            return count
+        return sum(dead.pop(i, None) is not None for i in set(event_ids))
 
     async def adopt(self, sink: str) -> int:
         self._replay[sink] = deque(self._unacked.get(sink, {}).values())

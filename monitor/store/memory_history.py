@@ -67,8 +67,16 @@ class MemoryHistory:
         bound = cursor_key(cursor)
 
         def newer() -> list[HistoryEntry]:
+            """From the newest end back to the cursor: a reader that keeps up (every open
+            stream, woken on each append) looks at the new entries only, not the whole history."""
             self._drop_old(time.time())
-            return [e for e in self._entries if cursor_key(e.cursor) > bound][:count]
+            found: list[HistoryEntry] = []
+            for entry in reversed(self._entries):
+                if cursor_key(entry.cursor) <= bound:
+                    break
+                found.append(entry)
+            found.reverse()
+            return found[:count]
 
         if (found := newer()) or wait <= 0:
             return found

@@ -114,8 +114,8 @@ class Ledger(Protocol):
     async def replay_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
         """Deliver dead letters again (all, or those with ``event_ids``); returns how many."""
 
-    async def purge_dead(self, sink: str) -> int:
-        """Forget the sink's dead letters; returns how many."""
+    async def purge_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        """Forget the sink's dead letters (all, or those with ``event_ids``); returns how many."""
 
     async def sink_disabled(self, sink: str) -> SinkDisabled | None:
         """Why the sink is disabled, or None while it is enabled."""

@@ -5,7 +5,8 @@
   "reason", "attempts", "dead_at", "event"}]}``, oldest first;
 - ``POST /api/v1/sinks/{sink}/dead-letters/replay``, body ``{"ids": [...]}`` or none (all):
   ``{"replayed": n}`` (and the sink is enabled again, as ``dlq replay`` does);
-- ``POST /api/v1/sinks/{sink}/dead-letters/purge``: ``{"purged": n}``.
+- ``POST /api/v1/sinks/{sink}/dead-letters/purge``, body ``{"ids": [...]}`` or none (all):
+  ``{"purged": n}``.
 
 A sink not in the configuration is a 404. The POSTs change what gets delivered, so beyond
 ``api_token`` (when set) they must come from this origin (``same_origin_posts``): without a
@@ -147,7 +148,11 @@ async def purge(request: web.Request) -> web.Response:
     if (sink := _sink(request)) is None:
         return _unknown(request)
     try:
-        count = await dead_letters.purge(request.app[SERVICE].store, sink)
+        ids = await _ids(request)
+    except BadRequestError as exc:
+        return _error(400, str(exc))
+    try:
+        count = await dead_letters.purge(request.app[SERVICE].store, sink, ids)
     except StoreError as exc:
         return _error(503, str(exc))
     return web.json_response({"purged": count})

@@ -247,6 +247,20 @@ async def test_purging_forgets_dead_letters_only(make_store: StoreFactory) -> No
     assert await store.count_dead("chat") == 1  # another sink's letters stay
 
 
+async def test_purging_by_id_forgets_only_those(make_store: StoreFactory) -> None:
+    store = await opened(make_store)
+    await store.commit("main", 0, started("main", 1, 2, 3))
+    entries = await store.read("ops", 10, 0.1)
+    await store.dead_letter("ops", entries, "rejected: HTTP 400", 1)
+    first, second, third = (e.event_id for e in entries)
+
+    assert await store.purge_dead("ops", [first, third, "evt_unknown", first]) == 2
+    assert [d.entry.event_id for d in await store.dead_letters("ops")] == [second]
+    assert await store.purge_dead("ops", []) == 0
+    assert await store.purge_dead("ops", [first]) == 0  # already gone
+    assert await store.count_dead("ops") == 1
+
+
 # disabling
 
 

@@ -70,6 +70,21 @@ async def test_list_replay_and_purge(make_store: StoreFactory) -> None:
             assert (await response.json()) == {"purged": 0}
 
 
+async def test_purge_forgets_the_ids_named_and_keeps_the_rest(make_store: StoreFactory) -> None:
+    store = make_store()
+    ids = await bury(store, 1, 2, 3)
+    async with web_client(store, sinks=OPS) as client:
+        named = {"ids": [ids[0], ids[2], "evt_unknown"]}
+        async with client.post(f"{BASE}/purge", json=named) as response:
+            assert (await response.json()) == {"purged": 2}
+        assert [d["id"] for d in await listed(client)] == [ids[1]]
+        async with client.post(f"{BASE}/purge", json={"ids": "all"}) as response:
+            assert response.status == 400
+        async with client.post(f"{BASE}/purge", json={}) as response:  # no ids: all
+            assert (await response.json()) == {"purged": 1}
+        assert await listed(client) == []
+
+
 async def test_unknown_sinks_and_bad_bodies(make_store: StoreFactory) -> None:
     async with web_client(make_store(), sinks=OPS) as client:
         for method, path in (

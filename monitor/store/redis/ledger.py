@@ -159,7 +159,10 @@ class RedisLedger:
             await pipe.execute()
         return len(chosen)
 
-    async def purge(self, sink: str) -> int:
+    async def purge(self, sink: str, event_ids: Collection[str] | None) -> int:
+        if event_ids is not None:
+            chosen = set(event_ids)
+            return int(await self._redis.hdel(keys.sink_dead(sink), *chosen)) if chosen else 0
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hlen(keys.sink_dead(sink))
             pipe.delete(keys.sink_dead(sink))

@@ -263,8 +263,10 @@ class RedisStore:
             f"replaying dead letters of {sink}", self._ledger.replay(sink, event_ids)
         )
 
-    async def purge_dead(self, sink: str) -> int:
-        return await self._call(f"purging dead letters of {sink}", self._ledger.purge(sink))
+    async def purge_dead(self, sink: str, event_ids: Collection[str] | None = None) -> int:
+        return await self._call(
+            f"purging dead letters of {sink}", self._ledger.purge(sink, event_ids)
+        )
 
     async def adopt(self, sink: str) -> int:
         return await self._call(f"adopting the entries of sink {sink}", self._outbox.adopt(sink))

@@ -98,7 +98,8 @@ function sinkSection(sink, letters) {
           type: "button",
           class: "danger purge-all",
           onclick: async () => {
-            if (await confirmPurge(sink, n)) await act(sink, "purge", {});
+            // The ids shown: a dead letter that arrived since is not purged unseen.
+            if (await confirmPurge(sink, n)) await act(sink, "purge", { ids: letters.map((l) => l.id) });
           },
         },
         `Purge all ${n}…`,
