@@ -15,6 +15,7 @@ from tests.support.delivery_helpers import (
     StoreFactory,
     backlog_is,
     ended,
+    eventually,
     fast_config,
     open_outbox,
     running_sink,
@@ -68,10 +69,13 @@ async def test_outbox_entries_with_the_same_stream_id_in_two_sources_are_both_de
             async with running_sink(fast_config(hook.url), store, http) as run:
                 version = 0
                 while collisions < 3 and version < 200:  # same-ms commits: the real case
-                    for source in ("main", "other"):
-                        outcome = started(source, version + 1)
-                        await store.commit(source, version, outcome)
-                        expected.append(outcome.events[0].id)
+                    # Both sources commit at once, as they do on one tick: the two XADDs land
+                    # in the same millisecond (most times), however slow the machine.
+                    outcomes = [started(source, version + 1) for source in ("main", "other")]
+                    await asyncio.gather(
+                        *(store.commit(o.events[0].source, version, o) for o in outcomes)
+                    )
+                    expected += [o.events[0].id for o in outcomes]
                     version += 1
                     streams: list[Any] = [
                         await raw.xrange(keys.outbox(s)) for s in ("main", "other")
@@ -80,7 +84,9 @@ async def test_outbox_entries_with_the_same_stream_id_in_two_sources_are_both_de
                     collisions = len(ids[0] & ids[1])
                     await asyncio.sleep(0.03)  # the runner reads each pair while it waits
                 assert collisions >= 3, "no two entries shared a stream id: nothing shown"
-                await asyncio.sleep(5)
+                await eventually(
+                    lambda: {r.event_id for r in hook.delivered} >= set(expected), within=10
+                )
                 delivered = {r.event_id for r in hook.delivered}
                 await run.finish()
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,11 +88,19 @@ class Watched:
 
 @asynccontextmanager
 async def console_page(
-    browser: Browser, url: str, *, width: int = 1280, height: int = 900
+    browser: Browser,
+    url: str,
+    *,
+    width: int = 1280,
+    height: int = 900,
+    before: Callable[[Page], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Watched]:
-    """A fresh browser context (its own storage) on ``url``, closed on exit."""
+    """A fresh browser context (its own storage) on ``url``, closed on exit; ``before`` sets
+    the page up before it loads (routes)."""
     context = await browser.new_context(viewport={"width": width, "height": height})
     page = await context.new_page()
+    if before is not None:
+        await before(page)
     watched = Watched(page)
     page.on("console", watched.record)
     page.on("pageerror", lambda error: watched.errors.append(f"uncaught: {error}"))

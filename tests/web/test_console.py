@@ -6,6 +6,7 @@ letters. ``tests/web/test_console_look.py`` checks how it reads (contrast, phone
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from tests.support.service import running, settings_for, source_config, until
 from tests.support.service import webhook_config as hook_config
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page
+    from playwright.async_api import Browser, Page, Route
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -90,6 +91,55 @@ async def test_a_start_appears_and_an_end_moves_to_the_timeline(
             await expect(page.locator("#events-list > li").first).to_contain_text("Ended")
             await expect(card(page, "Morning Lecture")).to_be_visible()
             assert await page.evaluate("window.sameDocument") is True
+            assert watched.errors == []
+
+
+async def test_an_event_between_the_first_read_and_the_stream_is_in_the_timeline(
+    sim: Simulator, hook: Receiver, http: aiohttp.ClientSession, browser: Browser
+) -> None:
+    """The history is empty when the page reads it, so the stream has no id to resume after;
+    a start committed before the stream connects must still reach the timeline."""
+    let_stream = asyncio.Event()
+
+    async def hold_stream(route: Route) -> None:
+        await let_stream.wait()
+        await route.continue_()
+
+    async def prepare(page: Page) -> None:
+        await page.route("**/api/v1/events/stream", hold_stream)
+
+    settings = settings_for((source_config(sim.url),), (hook_config(hook.url),))
+    async with running(settings) as service:
+        await live_count(http, service.url, 0)
+        async with console_page(browser, service.url + "/", before=prepare) as watched:
+            page = watched.page
+            await expect(page.locator("#events-empty")).to_be_visible()  # the first read: none
+            sim.world.start(sim.world.create_conference(title="Between Reads").id)
+            await live_count(http, service.url, 1)  # committed, in the history
+            let_stream.set()
+            await expect(page.locator("#connection")).to_have_text("● Live", timeout=SOON)
+            timeline = page.locator("#events-list > li", has_text="Between Reads")
+            await expect(timeline).to_contain_text("Started", timeout=SOON)
+            await expect(card(page, "Between Reads")).to_be_visible()
+            assert watched.errors == []
+
+
+async def test_keyboard_focus_survives_the_live_list_being_drawn_again(
+    sim: Simulator, hook: Receiver, http: aiohttp.ClientSession, browser: Browser
+) -> None:
+    world = sim.world
+    world.start(world.create_conference(title="Focused Lecture", context_id=101).id)
+    settings = settings_for((source_config(sim.url),), (hook_config(hook.url),))
+    async with running(settings) as service:
+        await live_count(http, service.url, 1)
+        async with console_page(browser, service.url + "/") as watched:
+            page = watched.page
+            link = card(page, "Focused Lecture").get_by_role("link", name="Focused Lecture")
+            await link.focus()
+            world.start(world.create_conference(title="Another Lecture", context_id=101).id)
+            await expect(card(page, "Another Lecture")).to_be_visible(timeout=SOON)  # redrawn
+            focused = await page.evaluate("document.activeElement.textContent")
+            assert focused == "Focused Lecture"
             assert watched.errors == []
 
 

@@ -110,7 +110,7 @@ async function readEvents(response, signal, onEvent, onAlive) {
 }
 
 // Follow the stream for good: resume after the last id seen, reconnect with backoff, ask for
-// the token on 401, and give up on a connection silent for longer than ``silence`` ms (the
+// the token on 401, say whether a connection resumed (``onState("live", resumed)``), and give up on a connection silent for longer than ``silence`` ms (the
 // server sends ": ping" every 15 s, so a wall screen notices a dead link).
 export function follow({ lastId, onEvent, onState, silence = 45000 }) {
   let last = lastId;
@@ -136,7 +136,7 @@ export function follow({ lastId, onEvent, onState, silence = 45000 }) {
         if (wait > 0) delay = Math.max(delay, wait * 1000);
         throw new HttpError(response.status);
       }
-      onState("live");
+      onState("live", Boolean(last)); // resumed: nothing was missed; else re-read what is
       delay = 1000;
       await readEvents(response, signal, (event) => {
         if (event.id) last = event.id;

@@ -171,7 +171,16 @@ async function main() {
   follow({
     lastId: state.events[0]?.id || null,
     onEvent,
-    onState: (s) => (s === "live" ? connection("● Live", "live") : connection("Reconnecting…", "down")),
+    onState: (s, resumed) => {
+      if (s !== "live") {
+        connection("Reconnecting…", "down");
+        return;
+      }
+      connection("● Live", "live");
+      // With no event to resume after (the history was empty), the stream starts at what is
+      // new now: what came since the first read is read again, so the timeline misses nothing.
+      if (!resumed) Promise.all([refreshEvents(), refreshLive()]).then(render);
+    },
   });
   setInterval(tick, 1000);
   setInterval(refreshStatus, STATUS_EVERY);

@@ -21,9 +21,36 @@ function append(node, children) {
   }
 }
 
+// Lists are drawn again whenever an event arrives; that must not throw away the keyboard
+// focus of someone tabbing through them. The focused element is found again in the new
+// children by its item's key (``data-key``, ``data-id`` or ``data-sink``) and its place among
+// that item's focusable elements.
+const KEYS = ["key", "id", "sink"];
+const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+
+function focusPlace(node) {
+  const active = document.activeElement;
+  if (!active || active === node || !node.contains(active)) return null;
+  const item = active.closest(KEYS.map((k) => `[data-${k}]`).join(", "));
+  if (!item || !node.contains(item)) return null;
+  const key = KEYS.find((k) => item.dataset[k] !== undefined);
+  const index = item === active ? -1 : [...item.querySelectorAll(FOCUSABLE)].indexOf(active);
+  return { key, value: item.dataset[key], index };
+}
+
+function refocus(node, place) {
+  const item = [...node.querySelectorAll(`[data-${place.key}]`)].find(
+    (e) => e.dataset[place.key] === place.value,
+  );
+  const target = place.index < 0 ? item : item?.querySelectorAll(FOCUSABLE)[place.index];
+  target?.focus({ preventScroll: true });
+}
+
 export function replace(node, ...children) {
+  const place = focusPlace(node);
   node.replaceChildren();
   append(node, children);
+  if (place) refocus(node, place);
 }
 
 export function $(id) {
