@@ -49,7 +49,7 @@ class Sentinels(Sentinel):
 
     async def discover_master(self, service_name: str) -> tuple[str, int]:
         answers: list[str] = []
-        for number, sentinel in enumerate(self.sentinels):
+        for sentinel in list(self.sentinels):  # other tasks may reorder the list meanwhile
             kwargs = sentinel.connection_pool.connection_kwargs
             host, port = kwargs.get("host", "?"), kwargs.get("port", "?")
             address = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -64,9 +64,17 @@ class Sentinels(Sentinel):
             elif not self.check_master_state(state, service_name):
                 answers.append(f"{address} sees it down")
             else:  # ask this sentinel first next time, as redis-py does
-                self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
+                self._ask_first(sentinel)
                 return str(state["ip"]), int(state["port"])
         raise MasterNotFoundError(f"no primary {service_name!r}: " + ", ".join(answers))
+
+    def _ask_first(self, sentinel: aioredis.Redis) -> None:
+        """Move ``sentinel`` to the front by where it is now, not where it was when it was
+        asked: lookups run concurrently (every connection made during a failover asks), and a
+        swap by a stale index put one sentinel in the list twice and lost another, which was
+        then neither asked again nor closed (its connections leaked)."""
+        now = self.sentinels.index(sentinel)
+        self.sentinels[0], self.sentinels[now] = self.sentinels[now], self.sentinels[0]
 
 
 class FollowingPool(SentinelConnectionPool):
