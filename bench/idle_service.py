@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,10 @@ async def measure(
     bare: bool = False,
 ) -> dict[str, Any]:
     """The service's figures; with ``bare``, also those of a bare aiohttp loop doing the same
-    GETs against the same simulator once the service has stopped (``scenarios.poll_cpu``)."""
+    GETs against the same simulator, beside it over the same window (``scenarios.poll_cpu``)."""
     client = redis.Redis.from_url(redis_url)
     client.flushall()
+    baseline: dict[str, Any] | None = None
     world = IndexedWorld()
     tokens = many_users(world, sources, live)
     async with Simulator(world) as sim, Receiver() as hook:
@@ -53,10 +55,15 @@ async def measure(
             for i, token in enumerate(tokens)
         ]
         settings = service.config(configs, hook.url, redis_url, interval)
-        async with service.running(settings, workdir) as svc:
+        async with service.running(settings, workdir) as svc, AsyncExitStack() as stack:
             within = 3 * interval + 30 if baseline_within is None else baseline_within
             ready = await service.baselined(svc, sources, within=within)
             startup_failures = await svc.samples("conference_monitor_poll_failures_total")
+            loop = None
+            if bare:
+                loop = await stack.enter_async_context(
+                    poll_cpu.bare_loop(sim.url, tokens, interval)
+                )
             await asyncio.sleep(SETTLE + warmup * interval)
             polls = await svc.samples("conference_monitor_polls_total")
             failures = await svc.samples("conference_monitor_poll_failures_total")
@@ -66,15 +73,23 @@ async def measure(
                 svc.cpu_seconds(),
                 time.monotonic(),
             )
+            bare_cpu = loop.cpu_seconds() if loop else 0.0
             scraping = await svc.scraped_for(interval * intervals)
             cpu = svc.cpu_seconds() - cpu
             elapsed = time.monotonic() - started
+            if loop is not None:
+                bare_cpu = loop.cpu_seconds() - bare_cpu
+                baseline = {
+                    "cpu_s": bare_cpu,
+                    "cpu_share": bare_cpu / elapsed,
+                    "elapsed_s": elapsed,
+                    "requests_per_s": await loop.finish(),
+                }
             commands = service.commandstats(client) - commands
             memory = svc.memory()
             polled = await svc.samples("conference_monitor_polls_total")
             failed = await svc.samples("conference_monitor_poll_failures_total")
             requested = await svc.samples("conference_monitor_canvas_requests_total")
-        baseline = await poll_cpu.bare(sim.url, tokens, interval, intervals) if bare else None
     per_source = [polled[name] - polls.get(name, 0.0) for name in polled]
     total_polls = sum(per_source)
     return {

@@ -74,7 +74,11 @@ async def serve(
         )
         session = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
-            connector=aiohttp.TCPConnector(limit=256, limit_per_host=32),
+            # No cap per host: a token's Canvas requests already go one at a time (its lane,
+            # invariant 7), so a Canvas host never sees more at once than there are tokens. A
+            # cap of 32 queued 100 sources' polls behind each other at every tick, at a cost
+            # (bench: CPU of polling, 100 sources every second; docs/performance.md).
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
         )
         stack.push_async_callback(session.close)
         built = workers(settings, me, store, session, metrics, timings=timings)

@@ -66,7 +66,7 @@ async def measure(redis_url: str, sources: int, cycles: int) -> dict[str, Any]:
         names = [f"s{i:04d}" for i in range(sources)]
         await store.open_outbox(["hook"], names)
         metrics = Metrics(names, ["hook"])
-        connector = aiohttp.TCPConnector(limit=256, limit_per_host=32)  # as the service's
+        connector = aiohttp.TCPConnector(limit=256, limit_per_host=0)  # as the service's
         async with aiohttp.ClientSession(connector=connector) as session:
             pollers = []
             for name, token in zip(names, tokens, strict=True):

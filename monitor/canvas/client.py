@@ -28,7 +28,7 @@ from monitor.canvas.answers import Throttled, Transient, interpret, read_body
 from monitor.canvas.answers import remaining as remaining_of
 from monitor.canvas.http_headers import next_link
 from monitor.canvas.lane import Deadline, Lane
-from monitor.canvas.pages import PageMemory, Pages, parse
+from monitor.canvas.pages import CHANGED, PageMemory, Pages, parse
 from monitor.config.settings import SourceConfig
 from monitor.core import canvas_json, purpose
 from monitor.core.errors import CanvasError, PollFailure
@@ -162,7 +162,7 @@ class CanvasClient:
                 raise CanvasError(
                     PollFailure.INVALID_RESPONSE, f'{path}: expected {{"conferences": [...]}}'
                 )
-            pages.setdefault(key, (b"", page))  # seen, when not remembered
+            pages.setdefault(key, (CHANGED, page))  # seen, when not remembered
             self.pages_read += 1
             conferences.extend(page.conferences)
             if page.skipped:

@@ -17,6 +17,8 @@ def next_link(headers: Mapping[str, str]) -> str | None:
     header = headers.get("Link")  # case-insensitive for aiohttp's headers
     if header is None:  # a plain mapping: look for any spelling
         header = next((v for k, v in headers.items() if k.lower() == "link"), "")
+    if "next" not in header:  # most pages: the last (or only) one
+        return None
     for url, rel in _LINK.findall(header):
         if "next" in rel.split():
             return str(url)

@@ -39,11 +39,14 @@ def courtesy_pause(remaining: float, outflow: float = PRODUCTION.canvas_outflow)
 class Deadline:
     """The time budget of one poll, on the event loop's clock."""
 
+    __slots__ = ("_end", "_time")
+
     def __init__(self, seconds: float) -> None:
-        self._end = asyncio.get_running_loop().time() + seconds
+        self._time = asyncio.get_running_loop().time
+        self._end = self._time() + seconds
 
     def remaining(self) -> float:
-        return max(0.0, self._end - asyncio.get_running_loop().time())
+        return max(0.0, self._end - self._time())
 
 
 class Lane:
@@ -65,14 +68,14 @@ class Lane:
         """Called holding the lock: wait until a request may go out, and count it."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        hold, ease = self._hold_until - now, self._ease_until - now
-        if hold > deadline.remaining():
+        hold, ease, left = self._hold_until - now, self._ease_until - now, deadline.remaining()
+        if hold > left:
             raise CanvasError(
                 PollFailure.THROTTLED,
                 f"Canvas asked to wait {hold:.1f}s, beyond this poll's time budget",
             )
         # Courtesy never takes more than half of what is left: the poll should still happen.
-        wait = max(hold, min(ease, deadline.remaining() / 2), self._next_free - now)
+        wait = max(hold, min(ease, left / 2), self._next_free - now)
         if wait > 0:
             await asyncio.sleep(wait)
             now = loop.time()

@@ -18,10 +18,11 @@ class Usage:
 
     def count(self) -> None:
         second = int(self._clock())
-        if self._buckets and self._buckets[-1][0] == second:
-            self._buckets[-1] = (second, self._buckets[-1][1] + 1)
-        else:
-            self._buckets.append((second, 1))
+        buckets = self._buckets
+        if buckets and buckets[-1][0] == second:
+            buckets[-1] = (second, buckets[-1][1] + 1)  # most requests: nothing to forget
+            return
+        buckets.append((second, 1))
         self._forget(second)
 
     def _forget(self, second: int) -> None:

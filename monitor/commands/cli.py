@@ -132,6 +132,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and config errors stay fast and light.
     from monitor.app import serve  # noqa: PLC0415
     from monitor.commands.checks import check  # noqa: PLC0415
+    from monitor.commands.collector import settle_for_a_long_run  # noqa: PLC0415
     from monitor.commands.demo import demo, simulate  # noqa: PLC0415
 
     if args.command == "demo":
@@ -155,6 +156,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return ExitCode.OK if passed else ExitCode.FAILURE
     if args.command == "dlq":
         return _dead_letters(args, settings)
+    settle_for_a_long_run()
     try:
         asyncio.run(until_signalled(lambda stop: serve(settings, stop)))
     except (MonitorError, OSError) as exc:

@@ -224,13 +224,10 @@ def _unchanged(previous: SourceState, snapshot: Snapshot) -> bool:
     tracked = previous.tracked
     if not previous.baselined or len(snapshot) != len(tracked):
         return False
+    live = Phase.LIVE  # looked up once: an enum member costs a lookup on each use (3.11)
     for cid, conference in snapshot.items():
         current = tracked.get(cid)
-        if (
-            current is None
-            or current.conference is not conference
-            or current.phase is not Phase.LIVE
-        ):
+        if current is None or current.conference is not conference or current.phase is not live:
             return False
     return True
 

@@ -213,7 +213,8 @@ class Poller:
             grace_polls=self.source.confirm_grace,
             prune=prune,
         )
-        outcome = await self._names.name(outcome, deadline)
+        if outcome.events:  # most polls: none to name
+            outcome = await self._names.name(outcome, deadline)
         if outcome.delta:
             self._version = await self._store.commit(self.name, version, outcome, fence)
         if prune:

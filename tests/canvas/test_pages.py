@@ -141,3 +141,12 @@ async def test_contexts_are_remembered_only_when_asked(rig: Rig) -> None:
         rig.serve(page(5), path=COURSE)
         await rig.client.context("Course", 101, Deadline(5), remember=remember)
     assert len(rig.parsed) == 3  # the last read came from memory
+
+
+async def test_a_page_changed_in_place_to_the_same_length_is_parsed(rig: Rig) -> None:
+    rig.serve(page(1, title="Morning"))
+    await rig.client.live(Deadline(5))
+    rig.serve(page(1, title="Evening"))  # other bytes, as many: the fingerprint still differs
+    (conference,) = await rig.client.live(Deadline(5))
+    assert conference.title == "Evening"
+    assert len(rig.parsed) == 2
